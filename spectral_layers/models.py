@@ -1,0 +1,347 @@
+"""Fully connected Flax (linen) networks with one parameter subtree per layer.
+
+The network of depth ``L`` maps ``x`` (``d`` features) to a scalar through ``L`` Dense layers named
+``layer_0 … layer_{L-1}``; an activation follows every layer but the last. With the NTK parameterisation
+(Jacot et al., 2018; paper §5.4) every weight is ``N(0, 1)`` and the pre-activations are
+
+    z^(ℓ) = σ_w / sqrt(n_ℓ) · h^(ℓ) W^(ℓ) + σ_b b^(ℓ),     h^(0) = x,   h^(ℓ+1) = φ(z^(ℓ)),
+
+with ``n_ℓ`` the fan-in of layer ℓ; ``f(x) = z^(L-1)``. For ``L = 2``, ``σ_w = 1`` and no bias this is the paper's
+``f(x) = (1/sqrt(m)) Σ_j v_j φ(w_jᵀ x)`` up to the input normalisation: the paper uses ``w_jᵀ x`` without the
+``1/sqrt(d)`` of the first layer, which is ``input_scaling="none"`` here (unit-variance pre-activations for inputs
+on the unit sphere). The default ``input_scaling="fan_in"`` is the convention of neural-tangents' ``stax.Dense``.
+
+The standard parameterisation draws ``W ~ N(0, σ_w²/n_ℓ)``, ``b ~ N(0, σ_b²)`` and computes ``z = h W + b``: the same
+function at initialisation, different gradients (and so different NTK) by a factor ``n_ℓ / σ_w²`` on the weights.
+
+Linen is used rather than NNX because its parameters are a plain pytree: a dict of per-layer subtrees that
+``jax.vmap`` (seed batches), ``jax.grad`` w.r.t. one subtree and neural-tangents all take as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from spectral_layers import _validation as val
+
+Activation = str | Callable[[jax.Array], jax.Array]
+Params = Mapping[str, Mapping[str, jax.Array]]
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "erf": jax.scipy.special.erf,
+    "gelu": lambda z: jax.nn.gelu(z, approximate=False),
+    "softplus": jax.nn.softplus,
+    "sin": jnp.sin,
+    "identity": lambda z: z,
+}
+"""Named activations. ``gelu`` is the exact (erf) GELU, as in neural-tangents' ``stax.Gelu``."""
+
+PARAMETERIZATIONS = ("ntk", "standard")
+INPUT_SCALINGS = ("fan_in", "none")
+
+
+def resolve_activation(activation: Activation) -> Callable[[jax.Array], jax.Array]:
+    """Returns the activation function for a name in ``ACTIVATIONS`` or a callable.
+
+    Raises:
+      ValueError: for an unknown name.
+      TypeError: for anything that is neither a string nor a callable.
+    """
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)} or a callable, got {activation!r}"
+            )
+        return ACTIVATIONS[activation]
+    if callable(activation):
+        return activation
+    raise TypeError(f"activation must be a string or a callable, got {type(activation).__name__}")
+
+
+def layer_name(index: int) -> str:
+    """Name of the parameter subtree of layer ``index``: ``layer_{index}``."""
+    return f"layer_{index}"
+
+
+def layer_names(params: Mapping[str, Any]) -> list[str]:
+    """Names of the layer subtrees of ``params``, in layer order (``layer_0, layer_1, …``).
+
+    Raises:
+      TypeError: if ``params`` is not a mapping of layer subtrees.
+    """
+    if not isinstance(params, Mapping) or not params:
+        raise TypeError(
+            "params must be a non-empty dict of per-layer subtrees {'layer_0': {...}, ...}, "
+            f"got {type(params).__name__}"
+        )
+    for key, sub in params.items():
+        if not isinstance(sub, Mapping):
+            raise TypeError(
+                f"params must be a dict of per-layer subtrees; params[{key!r}] is a "
+                f"{type(sub).__name__}, not a dict"
+            )
+
+    def order(name: str) -> tuple[int, int | str]:
+        prefix, _, suffix = name.rpartition("_")
+        return (0, int(suffix)) if prefix and suffix.isdigit() else (1, name)
+
+    return sorted(params, key=order)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPSpec:
+    """Static description of a fully connected network (everything but the parameter values).
+
+    Attributes:
+      in_dim: number of input features ``d``.
+      widths: output width of every layer; the last entry is 1 (scalar output).
+      activation: name in ``ACTIVATIONS`` or a callable, applied after every layer but the last.
+      use_bias: whether every layer has a bias.
+      parameterization: ``"ntk"`` or ``"standard"`` (module docstring).
+      sigma_w: weight standard deviation ``σ_w``.
+      sigma_b: bias standard deviation ``σ_b`` (ignored without bias).
+      input_scaling: ``"fan_in"`` divides the first layer by ``sqrt(d)`` as every other layer (stax);
+        ``"none"`` omits it, the paper's §5.4 convention for unit-norm inputs.
+    """
+
+    in_dim: int
+    widths: tuple[int, ...]
+    activation: Activation = "relu"
+    use_bias: bool = False
+    parameterization: Literal["ntk", "standard"] = "ntk"
+    sigma_w: float = 1.0
+    sigma_b: float = 1.0
+    input_scaling: Literal["fan_in", "none"] = "fan_in"
+
+    @property
+    def depth(self) -> int:
+        """Number of Dense layers ``L``."""
+        return len(self.widths)
+
+    @property
+    def fan_ins(self) -> tuple[int, ...]:
+        """Fan-in ``n_ℓ`` of every layer."""
+        return (self.in_dim, *self.widths[:-1])
+
+    def weight_scale(self, index: int) -> float:
+        """Multiplier ``s_ℓ`` of ``h W`` in the forward pass (``σ_w/sqrt(n_ℓ)`` in the NTK parameterisation)."""
+        if self.parameterization == "standard":
+            return 1.0
+        if index == 0 and self.input_scaling == "none":
+            return self.sigma_w
+        return self.sigma_w / math.sqrt(self.fan_ins[index])
+
+    def weight_init_std(self, index: int) -> float:
+        """Standard deviation of the initial weights of layer ``index``."""
+        if self.parameterization == "ntk":
+            return 1.0
+        if index == 0 and self.input_scaling == "none":
+            return self.sigma_w
+        return self.sigma_w / math.sqrt(self.fan_ins[index])
+
+    @property
+    def bias_scale(self) -> float:
+        """Multiplier of ``b`` in the forward pass (``σ_b`` in the NTK parameterisation)."""
+        return self.sigma_b if self.parameterization == "ntk" else 1.0
+
+    @property
+    def bias_init_std(self) -> float:
+        """Standard deviation of the initial biases."""
+        return 1.0 if self.parameterization == "ntk" else self.sigma_b
+
+
+def dense_apply(spec: MLPSpec, index: int, layer_params: Mapping[str, jax.Array], h: jax.Array):
+    """Pre-activations of layer ``index``: ``z = s_ℓ h W + s_b b`` (module docstring)."""
+    kernel = layer_params["kernel"]
+    z = spec.weight_scale(index) * (h @ kernel.astype(h.dtype))
+    if spec.use_bias:
+        z = z + spec.bias_scale * layer_params["bias"].astype(h.dtype)
+    return z
+
+
+class MLP(nn.Module):
+    """Flax linen MLP with per-layer subtrees ``layer_0 … layer_{L-1}`` (see the module docstring)."""
+
+    spec: MLPSpec
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Float[Array, "n d"]) -> Float[Array, "n 1"]:
+        phi = resolve_activation(self.spec.activation)
+        h = x
+        for i, (fan_in, width) in enumerate(zip(self.spec.fan_ins, self.spec.widths)):
+            layer = _DenseParams(
+                fan_in=fan_in,
+                features=width,
+                use_bias=self.spec.use_bias,
+                weight_std=self.spec.weight_init_std(i),
+                bias_std=self.spec.bias_init_std,
+                param_dtype=self.param_dtype,
+                name=layer_name(i),
+            )()
+            h = dense_apply(self.spec, i, layer, h)
+            if i < self.spec.depth - 1:
+                h = phi(h)
+        return h
+
+
+class _DenseParams(nn.Module):
+    """Holds one layer's parameters; the arithmetic lives in ``dense_apply`` (shared with ``empirical``)."""
+
+    fan_in: int
+    features: int
+    use_bias: bool
+    weight_std: float
+    bias_std: float
+    param_dtype: Any
+
+    @nn.compact
+    def __call__(self) -> dict[str, jax.Array]:
+        out = {
+            "kernel": self.param(
+                "kernel",
+                nn.initializers.normal(self.weight_std),
+                (self.fan_in, self.features),
+                self.param_dtype,
+            )
+        }
+        if self.use_bias:
+            out["bias"] = self.param(
+                "bias", nn.initializers.normal(self.bias_std), (self.features,), self.param_dtype
+            )
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPApply:
+    """``apply_fn(params, x) -> f(x)`` of shape ``(n,)`` for an ``MLP``; carries its ``spec``.
+
+    ``layer_ntk`` recognises this type and uses the structured (Jacobian-free) kernel computation.
+    """
+
+    spec: MLPSpec
+
+    def __call__(self, params: Params, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        return MLP(self.spec).apply({"params": params}, x)[..., 0]
+
+
+def init_mlp(
+    key: jax.Array,
+    in_dim: int,
+    *,
+    depth: int,
+    width: int | tuple[int, ...],
+    activation: Activation = "relu",
+    use_bias: bool = False,
+    parameterization: Literal["ntk", "standard"] = "ntk",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    input_scaling: Literal["fan_in", "none"] = "fan_in",
+    dtype: Any = None,
+) -> tuple[MLPApply, dict[str, dict[str, jax.Array]]]:
+    """Builds an MLP and draws its parameters.
+
+    Args:
+      key: PRNG key for the initial parameters.
+      in_dim: number of input features ``d``.
+      depth: number of Dense layers ``L >= 1`` (the paper's "4-layer network" is ``depth=4``).
+      width: hidden width ``m`` (all hidden layers) or a tuple of ``depth - 1`` hidden widths.
+      activation: ``"relu"``, ``"tanh"``, ``"erf"``, ``"gelu"``, ``"softplus"``, ``"sin"``, ``"identity"``
+        or any callable.
+      use_bias: whether layers have biases.
+      parameterization: ``"ntk"`` (paper §5.4) or ``"standard"``.
+      sigma_w: weight scale ``σ_w``.
+      sigma_b: bias scale ``σ_b``.
+      input_scaling: ``"fan_in"`` (stax convention) or ``"none"`` (paper §5.4, no ``1/sqrt(d)`` on layer 0).
+      dtype: parameter dtype; default: the default float dtype (float64 when x64 is on).
+
+    Returns:
+      ``(apply_fn, params)``: ``apply_fn(params, x)`` gives ``f(x)`` of shape ``(n,)``; ``params`` is
+      ``{"layer_0": {"kernel": (d, m), ["bias": (m,)]}, …, "layer_{L-1}": {"kernel": (m, 1), …}}``.
+
+    Example:
+      >>> apply_fn, params = init_mlp(jax.random.key(0), 3, depth=4, width=64)
+      >>> apply_fn(params, jnp.ones((5, 3))).shape
+      (5,)
+    """
+    spec = make_spec(
+        in_dim,
+        depth=depth,
+        width=width,
+        activation=activation,
+        use_bias=use_bias,
+        parameterization=parameterization,
+        sigma_w=sigma_w,
+        sigma_b=sigma_b,
+        input_scaling=input_scaling,
+    )
+    if not isinstance(key, jax.Array):
+        raise TypeError(f"key must be a JAX PRNG key, got {type(key).__name__}")
+    param_dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    model = MLP(spec, param_dtype=param_dtype)
+    params = model.init(key, jnp.zeros((1, spec.in_dim), param_dtype))["params"]
+    return MLPApply(spec), {k: dict(v) for k, v in params.items()}
+
+
+def make_spec(
+    in_dim: int,
+    *,
+    depth: int,
+    width: int | tuple[int, ...],
+    activation: Activation = "relu",
+    use_bias: bool = False,
+    parameterization: str = "ntk",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    input_scaling: str = "fan_in",
+) -> MLPSpec:
+    """Validates the arguments of ``init_mlp`` and returns the ``MLPSpec``."""
+    in_dim = val.check_positive_int(in_dim, "in_dim")
+    depth = val.check_positive_int(depth, "depth")
+    if isinstance(width, tuple | list):
+        hidden = tuple(val.check_positive_int(w, "width") for w in width)
+        if len(hidden) != depth - 1:
+            raise ValueError(
+                f"width must be an int or a tuple of depth - 1 = {depth - 1} hidden widths, "
+                f"got {len(hidden)}"
+            )
+    else:
+        hidden = (val.check_positive_int(width, "width"),) * (depth - 1)
+    resolve_activation(activation)
+    val.check_choice(parameterization, "parameterization", PARAMETERIZATIONS)
+    val.check_choice(input_scaling, "input_scaling", INPUT_SCALINGS)
+    val.check_positive_float(sigma_w, "sigma_w")
+    val.check_positive_float(sigma_b, "sigma_b", allow_zero=True)
+    return MLPSpec(
+        in_dim=in_dim,
+        widths=(*hidden, 1),
+        activation=activation,
+        use_bias=bool(use_bias),
+        parameterization=parameterization,  # type: ignore[arg-type]
+        sigma_w=float(sigma_w),
+        sigma_b=float(sigma_b),
+        input_scaling=input_scaling,  # type: ignore[arg-type]
+    )
+
+
+def init_mlp_seeds(
+    key: jax.Array, num_seeds: int, in_dim: int, **kwargs: Any
+) -> tuple[MLPApply, dict[str, dict[str, jax.Array]]]:
+    """Like ``init_mlp`` for ``num_seeds`` independent draws, parameters stacked on a leading axis.
+
+    Draw ``s`` uses ``jax.random.fold_in(key, s)``, so it equals ``init_mlp(fold_in(key, s), …)``.
+    """
+    num_seeds = val.check_positive_int(num_seeds, "num_seeds")
+    apply_fn, _ = init_mlp(key, in_dim, **kwargs)
+    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(num_seeds))
+    return apply_fn, jax.vmap(lambda k: init_mlp(k, in_dim, **kwargs)[1])(keys)
