@@ -21,6 +21,7 @@ Linen is used rather than NNX because its parameters are a plain pytree: a dict 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -232,7 +233,12 @@ class MLPApply:
     spec: MLPSpec
 
     def __call__(self, params: Params, x: Float[Array, "n d"]) -> Float[Array, " n"]:
-        return MLP(self.spec).apply({"params": params}, x)[..., 0]
+        return _jit_apply(self.spec, params, x)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _jit_apply(spec: MLPSpec, params: Params, x: jax.Array) -> jax.Array:
+    return MLP(spec).apply({"params": params}, x)[..., 0]
 
 
 def init_mlp(
@@ -289,8 +295,14 @@ def init_mlp(
         raise TypeError(f"key must be a JAX PRNG key, got {type(key).__name__}")
     param_dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     model = MLP(spec, param_dtype=param_dtype)
-    params = model.init(key, jnp.zeros((1, spec.in_dim), param_dtype))["params"]
+    params = _jit_init(model, key, jnp.zeros((1, spec.in_dim), param_dtype))["params"]
     return MLPApply(spec), {k: dict(v) for k, v in params.items()}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _jit_init(model: MLP, key: jax.Array, x: jax.Array):
+    """``model.init`` compiled once per architecture (eager init would compile every op separately)."""
+    return model.init(key, x)
 
 
 def make_spec(

@@ -1,0 +1,276 @@
+"""The experiment framework: one CLI, saved results, resumable seed loops, one figure style.
+
+Every experiment module defines an ``EXPERIMENT = Experiment(...)`` with
+
+* ``config_cls``: a frozen dataclass (one comment per field, a ``seed`` and a ``num_seeds``), validated in
+  ``__post_init__`` so bad values fail before any work;
+* ``scales``: field overrides for ``smoke`` (seconds, for tests) and ``paper`` (the paper's sizes, for a GPU);
+  ``default`` (minutes on a 2-core CPU) is the dataclass defaults plus ``scales.get("default", {})``;
+* ``run(cfg, ctx) -> dict[str, np.ndarray]`` and ``plot(results, cfg) -> Figure``.
+
+and ``main(argv=None)`` that calls ``framework.main(EXPERIMENT, argv)``. The CLI::
+
+    python -m experiments.<name> [--scale smoke|default|paper] [--out DIR] [--seeds N] [--seed S]
+                                 [--set FIELD=VALUE ...] [--plot-only] [--x64] [--force] [--no-progress]
+                                 [--data-dir DIR]
+
+Results go to ``DIR/<name>.npz`` + ``DIR/<name>.json`` (config, versions, device, git revision, wall time,
+seeds), written atomically; figures to ``DIR/<name>.pdf`` and ``.png``. Seed loops checkpoint finished seeds to
+``DIR/<name>.partial.npz``: a killed run restarted with the same config resumes from there and gives the same
+numbers (seed ``s`` always uses ``jax.random.fold_in(key(seed), s)``, whatever the chunking).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCALES = ("smoke", "default", "paper")
+DEFAULT_OUT = Path("figures")
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """An experiment: its name, config class, scales, ``run`` and ``plot`` (module docstring)."""
+
+    name: str
+    config_cls: type
+    run: Callable[[Any, RunContext], dict[str, np.ndarray]]
+    plot: Callable[[Mapping[str, np.ndarray], Any], Any]
+    scales: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    description: str = ""
+    x64_default: bool = False
+
+    def config(self, scale: str = "default", **overrides: Any):
+        """The config at ``scale`` with ``overrides`` applied (validated by the dataclass)."""
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        fields = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = set(overrides) - fields
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)} for {self.name}; known: {sorted(fields)}")
+        values = {**self.scales.get("default", {}), **(self.scales.get(scale, {}) if scale != "default" else {})}
+        return self.config_cls(**{**values, **overrides})
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What ``run`` gets besides its config: where to checkpoint, whether to show progress."""
+
+    name: str
+    out_dir: Path | None = None
+    progress: bool = True
+    force: bool = False
+
+    def seed_loop(
+        self,
+        cfg: Any,
+        fn: Callable[[np.ndarray], Mapping[str, Any]],
+        *,
+        num_seeds: int,
+        chunk: int,
+        desc: str = "seeds",
+    ) -> dict[str, np.ndarray]:
+        """Runs ``fn(seed_indices)`` over ``range(num_seeds)`` in chunks, checkpointing after each chunk.
+
+        ``fn`` returns arrays with a leading axis of length ``len(seed_indices)``; the result stacks them over
+        all seeds. With an ``out_dir``, finished chunks are saved to ``<name>.partial.npz`` (with a hash of
+        ``cfg``); a restarted run with the same config resumes after the last saved seed.
+        """
+        from spectral_layers.results import load_npz, save_npz
+
+        partial = None if self.out_dir is None else self.out_dir / f"{self.name}.partial.npz"
+        key = config_hash(cfg)
+        done: dict[str, np.ndarray] = {}
+        if partial is not None and partial.exists() and not self.force:
+            saved = load_npz(partial)
+            if str(saved.pop("__config_hash__")) == key:
+                done = saved
+                print(f"[{self.name}] resuming from {partial} "
+                      f"({len(next(iter(done.values())))} of {num_seeds} seeds done)", file=sys.stderr)
+        start = len(next(iter(done.values()))) if done else 0
+        starts = list(range(start, num_seeds, chunk))
+        for s0 in _progress(starts, self.progress, desc=f"{self.name}: {desc}", total_seeds=num_seeds,
+                            chunk=chunk):
+            idx = np.arange(s0, min(s0 + chunk, num_seeds))
+            out = {k: np.asarray(v) for k, v in fn(idx).items()}
+            done = out if not done else {k: np.concatenate([done[k], out[k]]) for k in out}
+            if partial is not None:
+                save_npz(partial, {**done, "__config_hash__": np.array(key)})
+        return done
+
+    def finish(self) -> None:
+        """Removes the seed checkpoint once the final results are saved."""
+        if self.out_dir is not None:
+            (self.out_dir / f"{self.name}.partial.npz").unlink(missing_ok=True)
+
+
+def _progress(items, enabled, *, desc, total_seeds, chunk):
+    if not enabled or len(items) <= 1:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit=f"×{chunk} seeds", file=sys.stderr, leave=False)
+
+
+def config_hash(cfg: Any) -> str:
+    """A short hash of a config's fields (used to match checkpoints and saved results)."""
+    blob = json.dumps(config_to_dict(cfg), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """The config's fields as JSON-friendly values (tuples become lists)."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+
+
+def config_from_dict(config_cls: type, values: Mapping[str, Any]):
+    """Rebuilds a config from ``config_to_dict`` output (lists back to tuples)."""
+    hints = typing.get_type_hints(config_cls)
+    kwargs = {}
+    for f in dataclasses.fields(config_cls):
+        if f.name in values:
+            v = values[f.name]
+            kwargs[f.name] = tuple(v) if isinstance(v, list) and _is_tuple(hints[f.name]) else v
+    return config_cls(**kwargs)
+
+
+def _is_tuple(tp: Any) -> bool:
+    return typing.get_origin(tp) is tuple or tp is tuple
+
+
+def parse_value(config_cls: type, name: str, text: str) -> Any:
+    """Parses ``text`` into the type of field ``name`` (int, float, bool, str, tuples, optional)."""
+    hints = typing.get_type_hints(config_cls)
+    if name not in hints:
+        fields = sorted(f.name for f in dataclasses.fields(config_cls))
+        raise ValueError(f"unknown config field {name!r}; known: {fields}")
+    return _parse(hints[name], text, name)
+
+
+def _parse(tp: Any, text: str, name: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if text.lower() in ("none", "null") and len(args) < len(typing.get_args(tp)):
+            return None
+        errors = []
+        for a in args:
+            try:
+                return _parse(a, text, name)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(f"cannot parse {name}={text!r}: {'; '.join(errors)}")
+    if origin is tuple:
+        (item, *_) = typing.get_args(tp) or (str,)
+        return tuple(_parse(item, t.strip(), name) for t in text.split(",") if t.strip())
+    if origin is typing.Literal:
+        if text not in typing.get_args(tp):
+            raise ValueError(f"{name} must be one of {typing.get_args(tp)}, got {text!r}")
+        return text
+    if tp is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name} must be a boolean, got {text!r}")
+    if tp in (int, float, str):
+        try:
+            return tp(text)
+        except ValueError as e:
+            raise ValueError(f"{name} must be of type {tp.__name__}, got {text!r}") from e
+    raise ValueError(f"cannot parse values for field {name} of type {tp}")
+
+
+def build_parser(exp: Experiment) -> argparse.ArgumentParser:
+    """The shared command-line interface (module docstring)."""
+    p = argparse.ArgumentParser(prog=f"python -m experiments.{exp.name}", description=exp.description)
+    p.add_argument("--scale", choices=SCALES, default="default",
+                   help="smoke: seconds (tests); default: minutes on a 2-core CPU; paper: the paper's sizes")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: figures/)")
+    p.add_argument("--seeds", type=int, default=None, help="number of random initialisations (num_seeds)")
+    p.add_argument("--seed", type=int, default=None, help="master seed")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field, e.g. --set width=512 --set degrees=1,2,3 (repeatable)")
+    p.add_argument("--plot-only", action="store_true", help="replot from the saved results in --out")
+    p.add_argument("--x64", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"float64 computation (default: {'on' if exp.x64_default else 'off'})")
+    p.add_argument("--force", action="store_true", help="ignore a partial checkpoint and start over")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="local dataset directory (real-data experiments)")
+    return p
+
+
+def parse_config(exp: Experiment, args: argparse.Namespace):
+    """The config for parsed CLI ``args``: scale defaults, then ``--seeds/--seed/--data-dir``, then ``--set``."""
+    overrides: dict[str, Any] = {}
+    fields = {f.name for f in dataclasses.fields(exp.config_cls)}
+    if args.seeds is not None:
+        overrides["num_seeds"] = args.seeds
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.data_dir is not None:
+        if "data_dir" not in fields:
+            raise ValueError(f"{exp.name} does not read a dataset: --data-dir does not apply")
+        overrides["data_dir"] = str(args.data_dir)
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+        name, text = item.split("=", 1)
+        overrides[name.strip()] = parse_value(exp.config_cls, name.strip(), text.strip())
+    return exp.config(args.scale, **overrides)
+
+
+def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Entry point of every experiment module: run (or ``--plot-only``), save results, save the figure."""
+    import jax
+
+    from spectral_layers.plotting import save_figure
+    from spectral_layers.results import environment_metadata, load_results, save_results
+
+    parser = build_parser(exp)
+    args = parser.parse_args(argv)
+    out_dir: Path = args.out
+    stem = out_dir / exp.name
+    if args.plot_only:
+        results, meta = load_results(stem)
+        cfg = config_from_dict(exp.config_cls, meta["config"])
+        save_figure(exp.plot(results, cfg), out_dir, exp.name)
+        print(f"[{exp.name}] replotted {stem}.pdf/.png from {stem}.npz", file=sys.stderr)
+        return results
+    try:
+        cfg = parse_config(exp, args)
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    x64 = exp.x64_default if args.x64 is None else args.x64
+    jax.config.update("jax_enable_x64", bool(x64))
+    ctx = RunContext(exp.name, out_dir=out_dir, progress=not args.no_progress, force=args.force)
+    t0 = time.perf_counter()
+    results = exp.run(cfg, ctx)
+    wall = time.perf_counter() - t0
+    meta = {
+        "experiment": exp.name,
+        "scale": args.scale,
+        "config": config_to_dict(cfg),
+        "config_hash": config_hash(cfg),
+        "wall_time_s": round(wall, 3),
+        "seeds": list(range(getattr(cfg, "num_seeds", 0))),
+        **environment_metadata(),
+    }
+    save_results(stem, results, meta)
+    ctx.finish()
+    save_figure(exp.plot(results, cfg), out_dir, exp.name)
+    print(f"[{exp.name}] {args.scale} scale in {wall:.1f} s -> {stem}.npz/.json/.pdf/.png", file=sys.stderr)
+    return results

@@ -1,0 +1,124 @@
+"""Points on the sphere and target functions of a given spherical-harmonic degree.
+
+* ``cosine_target``: ``cos kθ`` on S¹ (paper §6.1.1).
+* ``gegenbauer_sum_target``: ``Σ_{l=1}^{L} P_k(⟨x, x_l⟩)`` for fixed centres ``x_l`` (paper §6.2). By the
+  addition theorem (paper Lemma 4) ``P_k(⟨x, x_l⟩) = N(d,k)^{-1} Σ_j Y_{k,j}(x_l) Y_{k,j}(x)``, so the sum is a
+  harmonic of exact degree ``k``.
+* ``project_out_lower_degrees``: on a finite sample a degree-``k`` harmonic is *not* orthogonal to lower degrees
+  in the empirical measure; this removes its least-squares component on all polynomials of degree ``< k``
+  (which, restricted to the sphere, span exactly the harmonics of degree ``< k``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from spectral_layers import _validation as val
+
+
+def sample_sphere(key: jax.Array, n: int, dim: int, *, dtype: Any = None) -> Float[Array, "n dim"]:
+    """``n`` points drawn uniformly on the unit sphere ``S^{dim-1}`` (normalised Gaussians)."""
+    n = val.check_positive_int(n, "n")
+    dim = val.check_positive_int(dim, "dim", minimum=2)
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    z = jax.random.normal(key, (n, dim), dtype)
+    return z / jnp.linalg.norm(z, axis=1, keepdims=True)
+
+
+def equispaced_circle(n: int, *, offset: float = 0.0, dtype: Any = None) -> Float[Array, "n 2"]:
+    """``n`` equispaced points ``(cos θ_j, sin θ_j)``, ``θ_j = offset + 2πj/n`` on S¹.
+
+    On these points the Gram matrix of a dot-product kernel is circulant, so ``cos kθ`` is an exact
+    eigenvector of it (the finite-sample bias of the quadratic-form ratio vanishes up to aliasing).
+    """
+    n = val.check_positive_int(n, "n")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    theta = offset + 2 * jnp.pi * jnp.arange(n, dtype=dtype) / n
+    return jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=1)
+
+
+def _check_degree(k: Any) -> int:
+    return val.check_positive_int(k, "k", minimum=0)
+
+
+def cosine_target(x: Float[Array, "n 2"], k: int) -> Float[Array, " n"]:
+    """``cos kθ`` with ``θ`` the polar angle of ``x ∈ S¹`` (paper §6.1.1)."""
+    k = _check_degree(k)
+    x = val.check_inputs(x, "x", in_dim=2)
+    return jnp.cos(k * jnp.arctan2(x[:, 1], x[:, 0]))
+
+
+def random_centers(key: jax.Array, dim: int, num_centers: int = 4, *, dtype: Any = None):
+    """The paper's ``L = 4`` random centres ``x_l``, uniform on ``S^{dim-1}`` (paper §6.2)."""
+    return sample_sphere(key, num_centers, dim, dtype=dtype)
+
+
+def gegenbauer_sum_target(
+    x: Float[Array, "n d"], k: int, centers: Float[Array, "c d"]
+) -> Float[Array, " n"]:
+    """``Σ_l P_k(⟨x, x_l⟩)`` with ``P_k`` the dimension-``d`` Gegenbauer polynomial, ``P_k(1) = 1`` (§6.2)."""
+    from spectral_layers.gegenbauer import gegenbauer_polynomial
+
+    k = _check_degree(k)
+    x = val.check_inputs(x, "x")
+    centers = val.check_inputs(centers, "centers", in_dim=x.shape[1])
+    u = np.clip(np.asarray(x @ centers.T, dtype=np.float64), -1.0, 1.0)
+    y = np.asarray(gegenbauer_polynomial(k, x.shape[1], u)).sum(axis=1)
+    return jnp.asarray(y, dtype=x.dtype)
+
+
+def sphere_target(
+    x: Float[Array, "n d"], k: int, centers: Float[Array, "c d"] | None = None
+) -> Float[Array, " n"]:
+    """The paper's degree-``k`` target: ``cos kθ`` for ``d = 2``, the Gegenbauer sum for ``d > 2``."""
+    if x.shape[1] == 2:
+        return cosine_target(x, k)
+    if centers is None:
+        raise ValueError("centers are required for d > 2 (see random_centers)")
+    return gegenbauer_sum_target(x, k, centers)
+
+
+def polynomial_features(x: Float[Array, "n d"], max_degree: int) -> np.ndarray:
+    """All monomials of total degree ``<= max_degree`` in the coordinates of ``x``, as columns (float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    n, d = x.shape
+    cols = [np.ones(n)]
+    for deg in range(1, max_degree + 1):
+        for idx in itertools.combinations_with_replacement(range(d), deg):
+            cols.append(np.prod(x[:, idx], axis=1))
+    return np.stack(cols, axis=1)
+
+
+def project_out_lower_degrees(x: Float[Array, "n d"], y: Float[Array, "*t n"], k: int):
+    """Removes from ``y`` its least-squares fit by polynomials of degree ``< k`` on the sample ``x``.
+
+    On the sphere these polynomials span exactly the harmonics of degree ``< k``, so the result is orthogonal
+    (in the empirical measure) to every lower degree: the finite-sample correction of the quadratic-form
+    ratio (see ``experiments.sphere``). ``k = 0`` returns ``y`` unchanged.
+
+    Raises:
+      ValueError: if the number of monomials ``C(d + k - 1, k - 1)`` is not smaller than ``n``.
+    """
+    k = _check_degree(k)
+    if k == 0:
+        return y
+    x_np = np.asarray(x, dtype=np.float64)
+    n, d = x_np.shape
+    num_features = math.comb(d + k - 1, k - 1)
+    if num_features >= n:
+        raise ValueError(
+            f"projecting out degrees < {k} in d = {d} needs more than {num_features} points, got n = {n}"
+        )
+    basis = polynomial_features(x_np, k - 1)
+    u, s, _ = np.linalg.svd(basis, full_matrices=False)
+    u = u[:, s > s[0] * 1e-10]
+    y_np = np.asarray(y, dtype=np.float64)
+    resid = y_np - (y_np @ u) @ u.T
+    return jnp.asarray(resid, dtype=jnp.asarray(y).dtype)

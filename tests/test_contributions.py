@@ -1,0 +1,72 @@
+"""Contributions c_ℓ = yᵀG^(ℓ)y: gradient identity vs Grams, relative values, t-intervals."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+import spectral_layers as sl
+from spectral_layers import contributions as contrib
+from spectral_layers.models import init_mlp, init_mlp_seeds
+
+
+def _setup(stacked=False):
+    x = jax.random.normal(jax.random.key(0), (9, 3))
+    y = jax.random.normal(jax.random.key(1), (4, 9))
+    if stacked:
+        f, p = init_mlp_seeds(jax.random.key(2), 3, 3, depth=3, width=5, activation="tanh", use_bias=True)
+    else:
+        f, p = init_mlp(jax.random.key(2), 3, depth=3, width=5, activation="tanh", use_bias=True)
+    return f, p, x, y
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_gradient_identity_equals_quadratic_form(stacked):
+    """‖∇_{θ_ℓ}⟨y, f(X)⟩‖² = yᵀG^(ℓ)y with G from the Jacobian path (independent)."""
+    f, p, x, y = _setup(stacked)
+    grams = sl.layer_ntk(f, p, x, method="jacobian", stacked=stacked)
+    q = contrib.quadratic_forms(grams, y)
+    c = contrib.layer_contributions(f, p, x, y, stacked=stacked)
+    assert list(c) == list(grams)
+    for name in c:
+        assert c[name].shape == ((3, 4) if stacked else (4,))
+        np.testing.assert_allclose(c[name], q[name], rtol=1e-11)
+    # a single target
+    c1 = contrib.layer_contributions(f, p, x, y[0], stacked=stacked)
+    for name in c:
+        np.testing.assert_allclose(c1[name], c[name][..., 0], rtol=1e-12)
+
+
+def test_quadratic_form_by_hand():
+    g = {"layer_0": jnp.array([[2.0, 1.0], [1.0, 3.0]]), "layer_1": jnp.eye(2)}
+    y = jnp.array([1.0, -2.0])
+    q = contrib.quadratic_forms(g, y)
+    assert float(q["layer_0"]) == pytest.approx(2 - 4 + 12)  # 2·1 + 2·1·(−2)·1 + 3·4
+    rel = contrib.relative_contributions(q)
+    assert rel["layer_0"] == pytest.approx(10 / 5)
+    assert rel["layer_1"] == pytest.approx(1.0)
+
+
+def test_t_interval_matches_scipy():
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(7, 3))
+    mean, lo, hi = contrib.t_interval(s, level=0.9)
+    ref = scipy.stats.t.interval(0.9, 6, loc=s.mean(0), scale=scipy.stats.sem(s, axis=0))
+    np.testing.assert_allclose(lo, ref[0], rtol=1e-12)
+    np.testing.assert_allclose(hi, ref[1], rtol=1e-12)
+    np.testing.assert_allclose(mean, s.mean(0))
+    m1, l1, h1 = contrib.t_interval(s[:1])
+    np.testing.assert_array_equal(l1, m1)
+
+
+def test_bad_inputs():
+    f, p, x, y = _setup()
+    with pytest.raises(ValueError, match="y"):
+        contrib.layer_contributions(f, p, x, y[:, :5])
+    with pytest.raises(ValueError, match="NaN"):
+        contrib.layer_contributions(f, p, x, y.at[0, 0].set(jnp.nan))
+    with pytest.raises(ValueError, match="reference"):
+        contrib.relative_contributions({"a": 1.0}, reference="b")
+    with pytest.raises(ValueError, match="level"):
+        contrib.t_interval(np.ones((3, 2)), level=1.5)

@@ -1,0 +1,80 @@
+"""MLP definition: parameter layout, the paper's §5.4 two-layer network, parameterisations, seeds."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from spectral_layers.models import init_mlp, init_mlp_seeds, layer_names
+
+
+def test_layout_and_shapes():
+    f, p = init_mlp(jax.random.key(0), 5, depth=4, width=(7, 8, 9), use_bias=True)
+    assert layer_names(p) == ["layer_0", "layer_1", "layer_2", "layer_3"]
+    assert p["layer_0"]["kernel"].shape == (5, 7)
+    assert p["layer_2"]["bias"].shape == (9,)
+    assert p["layer_3"]["kernel"].shape == (9, 1)
+    assert f(p, jnp.ones((6, 5))).shape == (6,)
+
+
+def test_layer_names_numeric_order():
+    params = {f"layer_{i}": {"kernel": jnp.ones(1)} for i in (10, 2, 0, 1)}
+    assert layer_names(params) == ["layer_0", "layer_1", "layer_2", "layer_10"]
+
+
+def test_paper_two_layer_network():
+    """Paper §5.4: f(x) = (1/sqrt(m)) Σ_j v_j σ(w_jᵀ x), all weights N(0, 1) (input_scaling='none')."""
+    m = 50
+    f, p = init_mlp(jax.random.key(1), 3, depth=2, width=m, activation="tanh", input_scaling="none")
+    x = jax.random.normal(jax.random.key(2), (4, 3))
+    w, v = p["layer_0"]["kernel"], p["layer_1"]["kernel"][:, 0]
+    expected = (np.tanh(np.asarray(x) @ np.asarray(w)) @ np.asarray(v)) / np.sqrt(m)
+    np.testing.assert_allclose(f(p, x), expected, rtol=1e-12)
+
+
+def test_standard_and_ntk_same_function_in_distribution():
+    """Standard param. with W ~ N(0, σ²/n) computes the same function as NTK param. with W' = W·sqrt(n)/σ."""
+    f_ntk, p_ntk = init_mlp(jax.random.key(3), 4, depth=3, width=6, use_bias=True, sigma_w=1.5, sigma_b=0.5)
+    f_std, _ = init_mlp(jax.random.key(3), 4, depth=3, width=6, use_bias=True, sigma_w=1.5, sigma_b=0.5,
+                        parameterization="standard")
+    fan_in = {"layer_0": 4, "layer_1": 6, "layer_2": 6}
+    p_std = {
+        k: {"kernel": v["kernel"] * 1.5 / np.sqrt(fan_in[k]), "bias": v["bias"] * 0.5} for k, v in p_ntk.items()
+    }
+    x = jax.random.normal(jax.random.key(4), (5, 4))
+    np.testing.assert_allclose(f_std(p_std, x), f_ntk(p_ntk, x), rtol=1e-12)
+
+
+def test_init_statistics():
+    _, p = init_mlp(jax.random.key(5), 200, depth=2, width=300, parameterization="standard", sigma_w=2.0)
+    assert abs(float(jnp.std(p["layer_0"]["kernel"])) - 2.0 / np.sqrt(200)) < 0.01
+
+
+def test_seeds_are_fold_in_and_deterministic():
+    _, ps = init_mlp_seeds(jax.random.key(9), 3, 2, depth=3, width=4)
+    for s in range(3):
+        _, p = init_mlp(jax.random.fold_in(jax.random.key(9), s), 2, depth=3, width=4)
+        np.testing.assert_array_equal(ps["layer_1"]["kernel"][s], p["layer_1"]["kernel"])
+    _, ps2 = init_mlp_seeds(jax.random.key(9), 3, 2, depth=3, width=4)
+    np.testing.assert_array_equal(ps["layer_0"]["kernel"], ps2["layer_0"]["kernel"])
+
+
+def test_callable_activation_and_dtype():
+    f, p = init_mlp(jax.random.key(0), 2, depth=2, width=3, activation=lambda z: z**2, dtype=jnp.float32)
+    assert p["layer_0"]["kernel"].dtype == jnp.float32
+    assert f(p, jnp.ones((1, 2), jnp.float32)).dtype == jnp.float32
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="activation"):
+        init_mlp(jax.random.key(0), 2, depth=2, width=3, activation=3)
+    with pytest.raises(ValueError, match="parameterization"):
+        init_mlp(jax.random.key(0), 2, depth=2, width=3, parameterization="mup")
+    with pytest.raises(ValueError, match="width"):
+        init_mlp(jax.random.key(0), 2, depth=3, width=(3,))
+    with pytest.raises(ValueError, match="in_dim"):
+        init_mlp(jax.random.key(0), 0, depth=2, width=3)
+    with pytest.raises(TypeError, match="key"):
+        init_mlp(0, 2, depth=2, width=3)
+    with pytest.raises(ValueError, match="sigma_w"):
+        init_mlp(jax.random.key(0), 2, depth=2, width=3, sigma_w=-1.0)
