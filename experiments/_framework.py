@@ -51,6 +51,14 @@ class Experiment:
     scales: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     description: str = ""
     x64_default: bool = False
+    caption: str = ""  # one or two sentences for README / REPORT.md: what the figure shows
+    summarize: Callable[[Mapping[str, np.ndarray], Any], list[dict[str, Any]]] | None = None
+    # ``summarize(results, cfg)`` -> rows {"check", "measured", "expected", "verdict"} for REPORT.md
+
+    @property
+    def uses_data(self) -> bool:
+        """Whether the experiment reads a dataset (has a ``data_dir`` config field)."""
+        return any(f.name == "data_dir" for f in dataclasses.fields(self.config_cls))
 
     def config(self, scale: str = "default", **overrides: Any):
         """The config at ``scale`` with ``overrides`` applied (validated by the dataclass)."""
@@ -128,6 +136,17 @@ def config_hash(cfg: Any) -> str:
     """A short hash of a config's fields (used to match checkpoints and saved results)."""
     blob = json.dumps(config_to_dict(cfg), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def code_hash() -> str:
+    """A hash of the package and experiment sources: saved results are stale when it changes."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pkg in ("spectral_layers", "experiments"):
+        for f in sorted((root / pkg).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -265,10 +284,13 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
         "scale": args.scale,
         "config": config_to_dict(cfg),
         "config_hash": config_hash(cfg),
+        "code_hash": code_hash(),
         "wall_time_s": round(wall, 3),
         "seeds": list(range(getattr(cfg, "num_seeds", 0))),
         **environment_metadata(),
     }
+    if exp.summarize is not None:
+        meta["checks"] = exp.summarize(results, cfg)
     save_results(stem, results, meta)
     ctx.finish()
     save_figure(exp.plot(results, cfg), out_dir, exp.name)

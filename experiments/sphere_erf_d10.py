@@ -27,6 +27,8 @@ EXPERIMENT = Experiment(
     },
     description=__doc__.splitlines()[0],
     x64_default=True,
+    summarize=sphere.summarize,
+    caption=sphere.CAPTION,
 )
 
 

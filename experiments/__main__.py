@@ -1,0 +1,110 @@
+"""Runs every experiment (or ``--only`` some) at one scale, then writes ``REPORT.md`` from the saved results.
+
+Command::
+
+    python -m experiments [--scale smoke|default|paper] [--out figures/] [--only fig1,fig4] [--force]
+                          [--data-dir DIR] [--no-progress]
+
+An experiment whose saved results (``<out>/<name>.json``) were produced with the same config and the same
+code (a hash of the package and experiment sources) is skipped unless ``--force``. A failing experiment is
+reported and the others still run; the exit code is non-zero if any failed. A summary table (experiment,
+status, wall time) is printed at the end. Also installed as the console script
+``spectral-layers-experiments``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import experiments
+from experiments import _framework as fw
+
+
+def _select(only: str | None) -> list[str]:
+    if not only:
+        return list(experiments.ALL)
+    chosen = []
+    for token in (t.strip() for t in only.split(",") if t.strip()):
+        matches = [n for n in experiments.ALL if n == token or n.startswith(token + "_")]
+        if not matches:
+            raise SystemExit(f"--only: no experiment matches {token!r}; known: {', '.join(experiments.ALL)}")
+        chosen += [m for m in matches if m not in chosen]
+    return chosen
+
+
+def up_to_date(name: str, out: Path, scale: str, data_dir: Path | None) -> bool:
+    """Whether ``<out>/<name>.json`` holds results for the same config and code, with figures present."""
+    meta_path = out / f"{name}.json"
+    if not all((out / f"{name}{s}").exists() for s in (".json", ".npz", ".png", ".pdf")):
+        return False
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    exp = importlib.import_module(f"experiments.{name}").EXPERIMENT
+    overrides = {}
+    if data_dir is not None and "data_dir" in {f for f in meta.get("config", {})}:
+        overrides["data_dir"] = str(data_dir)
+    try:
+        cfg = exp.config(scale, **overrides)
+    except (TypeError, ValueError):
+        return False
+    return meta.get("config_hash") == fw.config_hash(cfg) and meta.get("code_hash") == fw.code_hash()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the selected experiments; returns the process exit code (0 if all succeeded)."""
+    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
+    p.add_argument("--scale", choices=fw.SCALES, default="default")
+    p.add_argument("--out", type=Path, default=fw.DEFAULT_OUT)
+    p.add_argument("--only", default=None, help="comma-separated experiment names or prefixes (fig1,fig4)")
+    p.add_argument("--force", action="store_true", help="rerun even if results are up to date")
+    p.add_argument("--data-dir", type=Path, default=None, help="local dataset directory")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="do not write REPORT.md")
+    args = p.parse_args(argv)
+    names = _select(args.only)
+    rows = []
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
+        if not args.force and up_to_date(name, args.out, args.scale, args.data_dir):
+            rows.append((name, "up to date (skipped)", 0.0))
+            continue
+        exp = importlib.import_module(f"experiments.{name}").EXPERIMENT
+        cli = ["--scale", args.scale, "--out", str(args.out)]
+        if args.no_progress:
+            cli.append("--no-progress")
+        if args.force:
+            cli.append("--force")
+        if args.data_dir is not None and exp.uses_data:
+            cli += ["--data-dir", str(args.data_dir)]
+        t0 = time.perf_counter()
+        try:
+            fw.main(exp, cli)
+            rows.append((name, "ok", time.perf_counter() - t0))
+        except (Exception, SystemExit) as e:  # one failure must not stop the others
+            traceback.print_exc()
+            rows.append((name, f"FAILED: {type(e).__name__}: {e}".splitlines()[0][:80],
+                         time.perf_counter() - t0))
+    if not args.no_report:
+        from experiments.report import write_report
+
+        report = write_report(args.out)
+        print(f"report: {report}", file=sys.stderr)
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'experiment':<{width}}  {'wall (s)':>9}  status")
+    for name, status, wall in rows:
+        print(f"{name:<{width}}  {wall:9.1f}  {status}")
+    failed = [r for r in rows if r[1].startswith("FAILED")]
+    print(f"\n{len(rows) - len(failed)} succeeded, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Every experiment's ``main`` at smoke scale; ``--plot-only``; resume after a kill; determinism; bad configs."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+import experiments
+from experiments import _framework as fw
+
+
+def _module(name):
+    return importlib.import_module(f"experiments.{name}")
+
+
+def _assert_same(a, b):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize("name", experiments.ALL)
+def test_main_smoke_writes_everything(name, tmp_path):
+    mod = _module(name)
+    assert mod.__doc__ and "python -m experiments." in mod.__doc__
+    res = mod.main(["--scale", "smoke", "--out", str(tmp_path), "--no-progress"])
+    for suffix in (".npz", ".json", ".pdf", ".png"):
+        assert (tmp_path / f"{name}{suffix}").stat().st_size > 0, suffix
+    assert not (tmp_path / f"{name}.partial.npz").exists()
+    meta = json.loads((tmp_path / f"{name}.json").read_text())
+    for key in ("config", "jax_version", "devices", "git_revision", "wall_time_s", "seeds"):
+        assert key in meta
+    (tmp_path / f"{name}.png").unlink()
+    replot = mod.main(["--plot-only", "--out", str(tmp_path)])
+    assert (tmp_path / f"{name}.png").exists()
+    _assert_same(res, replot)
+
+
+def test_same_seed_same_numbers_and_resume(tmp_path, monkeypatch):
+    """A run killed after its first seed chunk resumes from the checkpoint and gives identical numbers."""
+    from experiments import fig1_sphere_d2 as mod
+    from experiments import sphere
+
+    args = ["--scale", "smoke", "--no-progress", "--set", "num_points=48"]
+    ref = mod.main([*args, "--out", str(tmp_path / "ref")])
+    again = mod.main([*args, "--out", str(tmp_path / "again")])
+    _assert_same(ref, again)
+
+    real = sphere.contrib.layer_contributions
+    calls = {"n": 0}
+
+    def dies_on_second_chunk(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return real(*a, **k)
+
+    monkeypatch.setattr(sphere.contrib, "layer_contributions", dies_on_second_chunk)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        mod.main([*args, "--out", str(out)])
+    assert (out / "fig1_sphere_d2.partial.npz").exists()
+    assert not (out / "fig1_sphere_d2.json").exists()
+    monkeypatch.setattr(sphere.contrib, "layer_contributions", real)
+    calls["n"] = 0
+    resumed = mod.main([*args, "--out", str(out)])
+    _assert_same(ref, resumed)
+
+
+def test_seed_loop_resume_ignores_other_config(tmp_path):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class C:
+        seed: int = 0
+
+    ctx = fw.RunContext("t", out_dir=tmp_path, progress=False)
+    seen = []
+
+    def fn(idx):
+        seen.extend(idx.tolist())
+        return {"v": idx * 10.0}
+
+    out = ctx.seed_loop(C(0), fn, num_seeds=5, chunk=2)
+    np.testing.assert_array_equal(out["v"], [0, 10, 20, 30, 40])
+    seen.clear()
+    ctx.seed_loop(C(0), fn, num_seeds=7, chunk=2)  # resumes: only the new seeds are computed
+    assert seen == [5, 6]
+    seen.clear()
+    ctx.seed_loop(C(1), fn, num_seeds=3, chunk=2)  # another config: starts over
+    assert seen == [0, 1, 2]
+
+
+def test_cli_overrides_and_parsing():
+    from experiments import fig2_sphere_d10 as mod
+
+    args = fw.build_parser(mod.EXPERIMENT).parse_args(
+        ["--scale", "smoke", "--seeds", "3", "--seed", "7", "--set", "degrees=1,2", "--set", "use_bias=true"]
+    )
+    cfg = fw.parse_config(mod.EXPERIMENT, args)
+    assert (cfg.num_seeds, cfg.seed, cfg.degrees, cfg.use_bias, cfg.dim) == (3, 7, (1, 2), True, 10)
+    assert fw.config_from_dict(type(cfg), json.loads(json.dumps(fw.config_to_dict(cfg)))) == cfg
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("width=0", "width"),
+        ("degrees=-1,2", "degrees"),
+        ("dim=1", "in_dim|dim"),
+        ("num_points=0", "num_points"),
+        ("activation=swish9", "activation"),
+        ("nonsense=1", "unknown"),
+        ("width=abc", "width"),
+    ],
+)
+def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
+    from experiments import fig1_sphere_d2 as mod
+
+    with pytest.raises(SystemExit):
+        mod.main(["--scale", "smoke", "--out", str(tmp_path), "--set", override])
+    err = capsys.readouterr().err
+    assert any(s in err for s in match.split("|")), err
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(SystemExit):
+        mod.main(["--scale", "smoke", "--out", str(tmp_path), "--seeds", "0"])
