@@ -31,7 +31,7 @@ import numpy as np
 from experiments._framework import RunContext
 from spectral_layers import contributions as contrib
 from spectral_layers import targets
-from spectral_layers.models import init_mlp, make_spec
+from spectral_layers.models import init_mlp, init_mlp_seeds, make_spec
 from spectral_layers.plotting import band, figure, layer_colors
 
 
@@ -130,10 +130,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     apply_fn, _ = init_mlp(k_init, cfg.dim, width=cfg.width, **network_kwargs(cfg))
 
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
-        keys = jax.vmap(lambda s: jax.random.fold_in(k_init, s))(jnp.asarray(seed_indices))
-        params = jax.vmap(
-            lambda k: init_mlp(k, cfg.dim, width=cfg.width, **network_kwargs(cfg))[1]
-        )(keys)
+        _, params = init_mlp_seeds(
+            k_init, 0, cfg.dim, seed_indices=seed_indices, width=cfg.width, **network_kwargs(cfg)
+        )
         c = contrib.stack_layers(contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True))
         return {"contributions_raw": c[:, :num_k], "contributions_projected": c[:, num_k:]}
 

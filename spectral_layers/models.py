@@ -347,13 +347,31 @@ def make_spec(
 
 
 def init_mlp_seeds(
-    key: jax.Array, num_seeds: int, in_dim: int, **kwargs: Any
+    key: jax.Array,
+    num_seeds: int,
+    in_dim: int,
+    *,
+    seed_indices: Any = None,
+    dtype: Any = None,
+    **kwargs: Any,
 ) -> tuple[MLPApply, dict[str, dict[str, jax.Array]]]:
     """Like ``init_mlp`` for ``num_seeds`` independent draws, parameters stacked on a leading axis.
 
-    Draw ``s`` uses ``jax.random.fold_in(key, s)``, so it equals ``init_mlp(fold_in(key, s), …)``.
+    Draw ``s`` uses ``jax.random.fold_in(key, s)``, so it equals ``init_mlp(fold_in(key, s), …)`` whatever the
+    batching. ``seed_indices`` (an int array) draws those seeds instead of ``0 … num_seeds-1`` (for chunked,
+    resumable loops over seeds). One compiled, vmapped call.
     """
-    num_seeds = val.check_positive_int(num_seeds, "num_seeds")
-    apply_fn, _ = init_mlp(key, in_dim, **kwargs)
-    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(num_seeds))
-    return apply_fn, jax.vmap(lambda k: init_mlp(k, in_dim, **kwargs)[1])(keys)
+    if seed_indices is None:
+        num_seeds = val.check_positive_int(num_seeds, "num_seeds")
+        seed_indices = jnp.arange(num_seeds)
+    apply_fn, _ = init_mlp(key, in_dim, dtype=dtype, **kwargs)
+    param_dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    params = _init_seeds(MLP(apply_fn.spec, param_dtype=param_dtype), key, jnp.asarray(seed_indices))
+    return apply_fn, {k: dict(v) for k, v in params.items()}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_seeds(model: MLP, key: jax.Array, seed_indices: jax.Array):
+    x = jnp.zeros((1, model.spec.in_dim), model.param_dtype)
+    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(seed_indices)
+    return jax.vmap(lambda k: model.init(k, x)["params"])(keys)
