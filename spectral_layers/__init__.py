@@ -1,9 +1,38 @@
 """spectral-layers: layer-wise NTK contributions and their spectra (Dandi & Jacot).
 
-Public API re-exported from the private-by-convention modules.
+The main entry points are re-exported here; the submodules hold the rest:
+
+* ``models``: ``init_mlp`` (Flax linen MLP, one parameter subtree per layer);
+* ``empirical``: ``layer_ntk`` (per-layer empirical NTK Grams), ``full_ntk``;
+* ``infinite``: ``infinite_layer_ntk`` (per-layer infinite-width kernels), the neural-tangents cross-check;
+* ``contributions``: ``yᵀG^(ℓ)y``, relative contributions, intervals over seeds;
+* ``targets``: points on the sphere, harmonic targets, real-data targets;
+* ``hermite``, ``gegenbauer``: Hermite coefficients, Mercer eigenvalues on the sphere;
+* ``training``: layer-isolated training and its kernel prediction;
+* ``data``: MNIST / Fashion-MNIST / CIFAR-10 loaders;
+* ``sharding``: Grams across devices; ``nt_compat``: neural-tangents on recent JAX;
+* ``results``, ``plotting``: saved results and the figure style (``plotting`` imports matplotlib, so it is
+  not imported here).
 """
 
+from spectral_layers import (
+    contributions,
+    data,
+    gegenbauer,
+    hermite,
+    infinite,
+    models,
+    nt_compat,
+    results,
+    sharding,
+    targets,
+    training,
+)
+from spectral_layers.contributions import layer_contributions, quadratic_forms, relative_contributions
 from spectral_layers.empirical import full_ntk, layer_ntk, mlp_layer_features
+from spectral_layers.gegenbauer import gegenbauer_eigenvalues, layer_gegenbauer_eigenvalues, multiplicity
+from spectral_layers.hermite import hermite_coefficients
+from spectral_layers.infinite import infinite_layer_kernel_fn, infinite_layer_ntk
 from spectral_layers.models import (
     ACTIVATIONS,
     MLP,
@@ -14,6 +43,8 @@ from spectral_layers.models import (
     layer_names,
     make_spec,
 )
+from spectral_layers.sharding import make_mesh
+from spectral_layers.training import train_layers
 
 __version__ = "0.1.0"
 
@@ -22,11 +53,32 @@ __all__ = [
     "MLP",
     "MLPApply",
     "MLPSpec",
+    "contributions",
+    "data",
     "full_ntk",
+    "gegenbauer",
+    "gegenbauer_eigenvalues",
+    "hermite",
+    "hermite_coefficients",
+    "infinite",
+    "infinite_layer_kernel_fn",
+    "infinite_layer_ntk",
     "init_mlp",
     "init_mlp_seeds",
+    "layer_contributions",
+    "layer_gegenbauer_eigenvalues",
     "layer_names",
     "layer_ntk",
+    "make_mesh",
     "make_spec",
     "mlp_layer_features",
+    "models",
+    "multiplicity",
+    "nt_compat",
+    "quadratic_forms",
+    "relative_contributions",
+    "results",
+    "sharding",
+    "targets",
+    "training",
 ]

@@ -20,7 +20,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
@@ -130,6 +129,8 @@ def t_interval(
     Returns:
       ``(mean, low, high)``, each with ``axis`` removed.
     """
+    import scipy.stats  # lazy: scipy.stats takes about a second to import
+
     samples = np.asarray(samples, dtype=float)
     s = samples.shape[axis]
     if s < 1:
