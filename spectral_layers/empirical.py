@@ -52,6 +52,7 @@ def layer_ntk(
     block_size: int | None = None,
     stacked: bool = False,
     nt_implementation: str = "NTK_VECTOR_PRODUCTS",
+    mesh: jax.sharding.Mesh | None = None,
 ) -> dict[str, Float[Array, "n1 n2"]]:
     """Per-layer empirical NTK Grams ``G^(ℓ)`` (paper Eq. 1), ordered like the layers.
 
@@ -68,6 +69,8 @@ def layer_ntk(
       stacked: ``params`` holds a batch of seeds on a leading axis; the Grams then have shape ``(s, n1, n2)``
         and are computed in one vmapped call.
       nt_implementation: with ``method="nt"``, the name of an ``nt.NtkImplementation``.
+      mesh: a ``jax.sharding.Mesh`` (``sharding.make_mesh()``): rows of the Grams are computed on its
+        devices in parallel and the result stays sharded by rows (``spectral_layers.sharding``).
 
     Returns:
       ``{layer_name: G}`` with ``G`` of shape ``(n1, n2)`` (``(s, n1, n2)`` when stacked), in the dtype of the
@@ -101,9 +104,17 @@ def layer_ntk(
             f"params has layers {names} but the network has depth {spec.depth} "
             f"(expected layer_0 … layer_{spec.depth - 1})"
         )
-    grams = _layer_ntk_jit(
-        apply_fn, params, x1, None if same else x2, method, block_size, stacked, nt_implementation
-    )
+    if mesh is not None:
+        from spectral_layers.sharding import sharded_rows
+
+        def rows(xb, p, x2_full):
+            return _layer_ntk_jit(apply_fn, p, xb, x2_full, method, block_size, stacked, nt_implementation)
+
+        grams = sharded_rows(rows, x1, params, x2, mesh=mesh, row_axis=1 if stacked else 0)
+    else:
+        grams = _layer_ntk_jit(
+            apply_fn, params, x1, None if same else x2, method, block_size, stacked, nt_implementation
+        )
     return {name: grams[name] for name in names}
 
 
