@@ -1,0 +1,539 @@
+"""Figure 4: residual components per degree while training one layer at a time (paper §5.7, §12).
+
+Command::
+
+    python -m experiments.fig4_layer_training [--scale smoke|default|paper] [--out figures/]
+
+Runtime (float64, the default): smoke ~15 s; default (width 100, n = 500, 6 seeds, 2000 steps)
+~4 min of CPU time on 2 cores (10 min wall on a shared, loaded machine); paper (n = 1000, 20 seeds,
+10⁴ steps) is meant for a GPU. One figure, two rows (``--plot-only`` regenerates it).
+
+What is computed. A 4-layer ReLU network (width 100, as in the paper) on ``n`` points uniform on S⁹
+(d = 10) fits ``y* = Σ_i y_i*`` with ``y_i*`` of harmonic degree ``i = 1…4``: the Gegenbauer sum
+``Σ_l P_i(⟨x, x_l⟩)`` over 4 random centres (paper §6.2), made orthogonal on the sample by
+projecting out every polynomial of degree ``< i`` (``targets.project_out_lower_degrees``) and then a
+Gram–Schmidt pass over the components in degree order (after the projection the components are
+already orthogonal up to rounding; the pass removes that rounding). Each component has root mean
+square ``target_rms`` on the sample. The data are fixed by the master seed; only the network
+initialisation changes across seeds. For each layer ℓ alone (the others frozen) and for all layers
+together (the reference), full-batch gradient descent on ``1/(2n) Σ (f − y*)²``
+(``training.train_layers``) records ``r_i(t) = ((y(t) − y*)ᵀ y_i*)² / ‖y_i*‖²`` (appendix §12) at
+log-spaced steps (``log_schedule``).
+
+Learning rates: ``η = lr_factor · n / λ_max`` with ``λ_max`` the top eigenvalue of the
+infinite-width Gram ``Σ_{ℓ trained} κ^(ℓ)`` on the sample (one ``η`` per run, the same for every
+seed), so the top kernel mode decays by ``1 − lr_factor`` per step and the x axis (steps) is time
+in units of ``n/(η λ_max)``. Absolute times are therefore not comparable across runs; ratios between
+degrees are. Stability needs ``η λ_max(G)/n < 2`` for the empirical Gram ``G`` too; its value at
+initialisation per seed and run is saved (``stability``, at most 1.6 at default scale).
+
+Kernel predictions (dashed, dotted) of the same ``r_i(t)``: ``e(t) = (I − ηG/n)^t e(0)``
+(``training.predict_residuals``, Eq. 22 for discrete steps) with ``e(0)`` the seed's initial
+residual and ``G`` either the seed's empirical Gram at initialisation (``layer_ntk``) or the
+infinite-width Gram (``infinite_layer_ntk``). Training only the last layer is linear in its
+parameters, so its empirical prediction is exact; its Gram ``h hᵀ/m`` has rank ``≤ width``, so with
+``n > width`` part of each component cannot be fitted at all (a plateau that the full-rank
+infinite-width kernel does not have). ``kernel_change`` saves ``‖G_T − G_0‖_F / ‖G_0‖_F`` of the
+trained Gram at the end of each run: how far training left the kernel regime.
+
+Figure: top row, one panel per trained layer and one for all layers, ``r_i(t)`` per degree
+(geometric mean and 95% t-interval of ``log r`` over initialisations; dashed: empirical-kernel
+prediction, dotted: infinite-width prediction). Bottom row: the step at which each ``r_i`` halves
+(``training.halving_time``), measured vs predicted, absolute and relative to the lowest degree;
+a missing point did not halve within the run.
+
+What the default run shows (6 seeds). Relative to its own degree 2, training an earlier layer halves
+the degree-4 component sooner: ``t½(4)/t½(2)`` = 16.5 (layer 0), 19.2 (layer 1), > 30 (layer 2:
+not halved in 2000 steps), ∞ (layer 3: rank-limited plateau), which is the paper's claim (§12).
+Relative to degree 1 layers 0 and 1 tie (≈ 135): the degree-1 eigenvalue of κ^(0) is almost its
+top one, so layer 0 halves ``r_1`` within one step and that ratio is set by the step size. Training
+all layers learns high degrees much faster than any kernel predicts (``t½(4)/t½(1)`` ≈ 19 against
+≈ 60 predicted). The kernel predictions hold exactly for the last layer, within ~20–30% (median)
+for layers 1 and 2, and fail by factors 2–3 for layer 0 and for all layers: at width 100 no trained
+hidden layer stays lazy (``kernel_change`` at the end: 0.72, 0.68, 0.33 for layers 0–2, 0 for the
+last layer, 2.7 for all layers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments._framework import Experiment, RunContext
+from experiments._framework import main as _main
+from spectral_layers import contributions as contrib
+from spectral_layers import targets
+from spectral_layers import training as tr
+from spectral_layers.empirical import layer_ntk
+from spectral_layers.infinite import infinite_layer_ntk
+from spectral_layers.models import init_mlp_seeds, layer_name, make_spec
+from spectral_layers.plotting import band, layer_colors
+
+CAPTION = (
+    "Residual components r_i(t) per degree i while training one layer (others frozen) or all "
+    "layers with full-batch gradient descent, η = n/λ_max of each run's infinite-width kernel "
+    "(geometric mean and 95% t-interval of log r over initialisations); dashed: prediction from "
+    "the empirical kernel at initialisation, dotted: from the infinite-width kernel. Bottom: steps "
+    "to halve each component, absolute and relative to the lowest degree (missing: not halved "
+    "within the run)."
+)
+
+ALL_LAYERS = "all"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Layer-wise training configuration (defaults: Figure 4 at default scale)."""
+
+    seed: int = 0  # master seed: points and centres (fixed data) and initialisations derive from it
+    num_seeds: int = 6  # network initialisations (the data stay fixed); bands are over these
+    seed_chunk: int = 3  # seeds per vmapped training call and per checkpoint
+    dim: int = 10  # input dimension d: points on S^{d-1} (paper: 10)
+    num_points: int = 500  # training points n
+    degrees: tuple[int, ...] = (1, 2, 3, 4)  # degrees i of the target components y_i* (increasing)
+    num_centers: int = 4  # centres x_l of each Gegenbauer-sum component (paper §6.2: 4)
+    depth: int = 4  # number of Dense layers L (paper: 4)
+    width: int = 100  # hidden width m (paper: 100)
+    activation: str = "relu"  # relu, tanh, erf, gelu, softplus, sin
+    use_bias: bool = False  # paper §5.4: no bias
+    parameterization: str = "ntk"  # "ntk" (paper §5.4) or "standard"
+    input_scaling: str = "none"  # paper §5.4: pre-activation wᵀx, unit variance on the unit sphere
+    target_rms: float = 1.0  # root mean square of each component y_i* on the sample
+    lr_factor: float = 1.0  # η = lr_factor · n / λ_max(infinite-width Gram of the run), in (0, 2)
+    steps: int = 2000  # gradient-descent steps of every run
+    logs_per_decade: int = 20  # logged steps per decade of t (every step below 10 at >= 10)
+
+    def __post_init__(self):
+        make_spec(
+            self.dim,
+            depth=self.depth,
+            width=self.width,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            parameterization=self.parameterization,
+            input_scaling=self.input_scaling,
+        )
+        if self.dim < 3:
+            raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {self.dim}")
+        if self.depth < 2:
+            raise ValueError(
+                f"depth must be >= 2 (one layer alone is the full network), got {self.depth}"
+            )
+        for name in (
+            "num_seeds",
+            "seed_chunk",
+            "num_points",
+            "num_centers",
+            "steps",
+            "logs_per_decade",
+        ):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        degrees = self.degrees
+        if not degrees or min(degrees) < 0 or any(b <= a for a, b in itertools.pairwise(degrees)):
+            raise ValueError(f"degrees must be strictly increasing integers >= 0, got {degrees}")
+        k = max(degrees)
+        needed = math.comb(self.dim + k - 1, k - 1) if k > 0 else 0
+        if self.num_points <= needed:
+            raise ValueError(
+                f"num_points must exceed {needed} (the polynomials of degree < {k} in "
+                f"d = {self.dim} projected out of the degree-{k} component), got {self.num_points}"
+            )
+        if not (isinstance(self.target_rms, int | float) and self.target_rms > 0):
+            raise ValueError(f"target_rms must be a positive number, got {self.target_rms!r}")
+        if not 0 < self.lr_factor < 2:
+            raise ValueError(
+                f"lr_factor must be in (0, 2) for stable gradient descent, got {self.lr_factor}"
+            )
+
+
+def network_kwargs(cfg: Config) -> dict:
+    """Keyword arguments of ``init_mlp`` / ``infinite_layer_ntk`` shared by every seed."""
+    return dict(
+        depth=cfg.depth,
+        activation=cfg.activation,
+        use_bias=cfg.use_bias,
+        parameterization=cfg.parameterization,
+        input_scaling=cfg.input_scaling,
+    )
+
+
+def run_names(depth: int) -> list[str]:
+    """The training runs: ``layer_0 … layer_{L-1}`` alone, then all layers together."""
+    return [layer_name(i) for i in range(depth)] + [ALL_LAYERS]
+
+
+def run_labels(depth: int) -> list[str]:
+    """Panel titles of the runs."""
+    return [f"train layer {i}" for i in range(depth)] + ["train all layers"]
+
+
+def log_schedule(steps: int, per_decade: int) -> list[tuple[int, int]]:
+    """Segments ``(num_steps, log_every)`` that together log about ``per_decade`` steps per decade.
+
+    Decade ``j`` (steps ``10^j … 10^{j+1}``, the first from 0) is one ``train_layers`` call logging
+    every ``max(1, round(10^{j+1} / per_decade))`` steps; the last segment ends at ``steps``.
+
+    Example:
+      >>> log_schedule(250, 10)
+      [(10, 1), (90, 10), (150, 100)]
+    """
+    steps = int(steps)
+    segments, start, j = [], 0, 0
+    while start < steps:
+        end = min(steps, 10 ** (j + 1))
+        every = min(max(1, round(10 ** (j + 1) / per_decade)), end - start)
+        segments.append((end - start, every))
+        start, j = end, j + 1
+    return segments
+
+
+def schedule_steps(segments: list[tuple[int, int]]) -> np.ndarray:
+    """The logged steps of ``log_schedule`` segments run one after the other (0 first)."""
+    out, start = [0], 0
+    for num, every in segments:
+        out.extend(start + tr.logged_steps(num, every)[1:])
+        start += num
+    return np.asarray(out)
+
+
+def target_components(cfg: Config, key: jax.Array):
+    """Points ``x`` (n, d) and orthogonal components ``Y`` (K, n), ``‖y_i*‖² = n · target_rms²``.
+
+    Each component is the degree-``i`` Gegenbauer sum over ``num_centers`` random centres (shared
+    across degrees, as in ``experiments.sphere``), with all polynomials of degree ``< i`` projected
+    out on the sample, then Gram–Schmidt against the lower-degree components (module docstring).
+    """
+    k_points, k_centers = jax.random.split(key)
+    x = targets.sample_sphere(k_points, cfg.num_points, cfg.dim)
+    centers = targets.random_centers(k_centers, cfg.dim, cfg.num_centers)
+    comps: list[np.ndarray] = []
+    for k in cfg.degrees:
+        y = targets.gegenbauer_sum_target(x, k, centers)
+        y = np.asarray(targets.project_out_lower_degrees(x, y, k), dtype=np.float64)
+        for prev in comps:  # Gram–Schmidt on the sample, in degree order
+            y = y - (y @ prev) / (prev @ prev) * prev
+        comps.append(y * cfg.target_rms * math.sqrt(cfg.num_points) / np.linalg.norm(y))
+    return x, jnp.asarray(np.stack(comps), dtype=x.dtype)
+
+
+def _train(apply_fn, params, x, y, layers, learning_rate, segments):
+    """``train_layers`` over ``log_schedule`` segments: outputs (s, T, n) and the final params."""
+    outputs = []
+    for i, (num, every) in enumerate(segments):
+        res = tr.train_layers(
+            apply_fn,
+            params,
+            x,
+            y,
+            layers=layers,
+            learning_rate=learning_rate,
+            steps=num,
+            log_every=every,
+            stacked=True,
+        )
+        outputs.append(res.outputs if i == 0 else res.outputs[:, 1:])  # row 0 repeats the last log
+        params = res.params  # plain GD (optax.sgd) has no optimiser state: restarting is exact
+    return jnp.concatenate(outputs, axis=1), params
+
+
+def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
+    """Trains every layer alone and all together over seeds; measured and predicted ``r_i(t)``."""
+    ctx = ctx or RunContext("fig4_layer_training", progress=False)
+    key = jax.random.key(cfg.seed)
+    k_data, k_init = jax.random.split(key)
+    x, y_comps = target_components(cfg, k_data)
+    y_star = jnp.sum(y_comps, axis=0)
+    n = cfg.num_points
+    names = run_names(cfg.depth)
+    segments = log_schedule(cfg.steps, cfg.logs_per_decade)
+    steps = schedule_steps(segments)
+
+    kappa = infinite_layer_ntk(x, width=cfg.width, **network_kwargs(cfg))
+    kappa_runs = [tr.trained_gram(kappa, None if r == ALL_LAYERS else r) for r in names]
+    lam_inf = np.array([np.linalg.eigvalsh(np.asarray(g, np.float64))[-1] for g in kappa_runs])
+    lrs = cfg.lr_factor * n / lam_inf
+
+    def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
+        apply_fn, params = init_mlp_seeds(
+            k_init, 0, cfg.dim, seed_indices=seed_indices, width=cfg.width, **network_kwargs(cfg)
+        )
+        grams = layer_ntk(apply_fn, params, x, stacked=True)
+        out = {
+            k: [] for k in ("r_measured", "r_empirical", "r_infinite", "stability", "kernel_change")
+        }
+        for name, lr, g_inf in zip(names, lrs, kappa_runs):
+            layers = None if name == ALL_LAYERS else name
+            outputs, final = _train(apply_fn, params, x, y_star, layers, float(lr), segments)
+            e0 = outputs[:, 0] - y_star  # (s, n): the seed's initial residual
+            g_emp = tr.trained_gram(grams, layers)  # (s, n, n)
+            e_emp = tr.predict_residuals(g_emp, e0, float(lr), steps)
+            e_inf = tr.predict_residuals(g_inf, e0, float(lr), steps)
+            out["r_measured"].append(tr.residual_components(outputs, y_comps))
+            out["r_empirical"].append(tr.project_residual(e_emp, y_comps))
+            out["r_infinite"].append(tr.project_residual(e_inf, y_comps))
+            lam_emp = np.linalg.eigvalsh(np.asarray(g_emp, np.float64))[:, -1]
+            out["stability"].append(lr * lam_emp / n)
+            # How far training left the kernel regime: ‖G_T − G_0‖_F / ‖G_0‖_F of the trained Gram.
+            g_end = tr.trained_gram(layer_ntk(apply_fn, final, x, stacked=True), layers)
+            out["kernel_change"].append(
+                np.linalg.norm(np.asarray(g_end - g_emp), axis=(1, 2))
+                / np.linalg.norm(np.asarray(g_emp), axis=(1, 2))
+            )
+        # (s, runs, T, K) and (s, runs)
+        return {k: np.stack([np.asarray(v) for v in vs], axis=1) for k, vs in out.items()}
+
+    res = ctx.seed_loop(cfg, chunk, num_seeds=cfg.num_seeds, chunk=cfg.seed_chunk)
+    results = {
+        "degrees": np.asarray(cfg.degrees),
+        "steps": steps,
+        "learning_rates": lrs,
+        "lambda_max_infinite": lam_inf,
+        **res,
+    }
+    for kind in ("measured", "empirical", "infinite"):
+        results[f"halving_{kind}"] = np.asarray(tr.halving_time(res[f"r_{kind}"], steps))
+    return results
+
+
+# ------------------------------------------------------------------------------------------------
+# figure and checks
+
+
+def degree_colors(num_degrees: int) -> list:
+    """One colour per degree, low (dark) to high (light) in plasma."""
+    import matplotlib.pyplot as plt
+
+    return [plt.get_cmap("plasma")(v) for v in np.linspace(0.0, 0.8, max(num_degrees, 1))]
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def _nanmean(a: np.ndarray, axis) -> np.ndarray:
+    """``np.nanmean`` that returns NaN for all-NaN slices without a warning."""
+    a = np.asarray(a, dtype=float)
+    count = np.sum(~np.isnan(a), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.nansum(a, axis=axis) / count, np.nan)
+
+
+def log_seed_stats(samples: np.ndarray, floor: float = 0.0):
+    """Geometric mean and 95% t-interval over seeds (axis 0), computed on ``log10`` of the samples.
+
+    The quantities plotted here span decades across seeds, so the interval is taken on the log
+    scale (``contributions.t_interval`` of ``log10 max(samples, floor)``) and mapped back. A
+    non-finite sample (a component that never halved) makes that entry NaN (not plotted).
+    """
+    a = _finite(samples)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logs = np.log10(np.maximum(a, floor) if floor > 0 else a)
+    mean, lo, hi = contrib.t_interval(logs, axis=0)
+    return 10.0**mean, 10.0**lo, 10.0**hi
+
+
+def relative_halving(t_half: np.ndarray, reference: int = 0) -> np.ndarray:
+    """Halving times relative to one degree: ``t½(k) / t½(k_ref)`` (last axis = degrees)."""
+    t_half = _finite(t_half)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return t_half / t_half[..., reference : reference + 1]
+
+
+def plot(results, cfg: Config):
+    """Top: ``r_i(t)`` per run; bottom: halving times (absolute, relative to the lowest degree)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    from spectral_layers.plotting import SINGLE_COLUMN_IN, STYLE
+
+    plt.rcParams.update(STYLE)
+    degrees = np.asarray(results["degrees"])
+    steps = np.asarray(results["steps"])
+    num_runs = results["r_measured"].shape[1]
+    labels = run_labels(num_runs - 1)
+    dcol = degree_colors(len(degrees))
+    rcol = [*layer_colors(num_runs - 1), "k"]
+    fig = plt.figure(figsize=(2.1 * SINGLE_COLUMN_IN, 0.56 * 2.1 * SINGLE_COLUMN_IN))
+    grid = fig.add_gridspec(2, 2 * num_runs, height_ratios=[1.0, 1.1], hspace=0.5, wspace=1.1)
+
+    t = steps[1:]  # log axis: step 0 left out
+    r0 = float(np.median(results["r_measured"][:, :, 0, :]))
+    floor = 1e-6 * r0  # plotted range: six decades below r(0); smaller values are clipped to it
+    top_axes = []
+    for c in range(num_runs):
+        ax = fig.add_subplot(grid[0, 2 * c : 2 * c + 2], sharey=top_axes[0] if top_axes else None)
+        top_axes.append(ax)
+        for i in range(len(degrees)):
+            mean, lo, hi = log_seed_stats(results["r_measured"][:, c, 1:, i], floor)
+            band(ax, t, mean, lo, hi, color=dcol[i], marker=None, lw=1.0)
+            for kind, ls in (("empirical", "--"), ("infinite", ":")):
+                pred, _, _ = log_seed_stats(results[f"r_{kind}"][:, c, 1:, i], floor)
+                ax.plot(t, pred, ls=ls, color=dcol[i], lw=0.9)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(floor, 3 * r0)
+        ax.set_title(labels[c], color=rcol[c])
+        ax.set_xlabel("step $t$")
+        if c:
+            ax.tick_params(labelleft=False)
+    top_axes[0].set_ylabel(r"$r_i(t)$")
+
+    bottom = grid[1, :].subgridspec(1, 3, width_ratios=[1.0, 1.0, 0.6], wspace=0.4)
+    ax_abs, ax_rel, ax_leg = (fig.add_subplot(bottom[0, j]) for j in range(3))
+    ax_leg.axis("off")
+    for ax, transform, ylabel, title in (
+        (ax_abs, _finite, r"$t_{1/2}(i)$", r"steps to halve $r_i$"),
+        (
+            ax_rel,
+            relative_halving,
+            rf"$t_{{1/2}}(i)/t_{{1/2}}({degrees[0]})$",
+            f"relative to degree {degrees[0]}",
+        ),
+    ):
+        for c in range(num_runs):
+            mean, lo, hi = log_seed_stats(transform(results["halving_measured"][:, c]))
+            band(ax, degrees, mean, lo, hi, color=rcol[c], label=labels[c].removeprefix("train "))
+            for kind, ls, m in (("empirical", "--", "x"), ("infinite", ":", "+")):
+                pred, _, _ = log_seed_stats(transform(results[f"halving_{kind}"][:, c]))
+                ax.plot(degrees, pred, ls=ls, marker=m, color=rcol[c], lw=0.8, ms=4)
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(degrees)
+        ax.set_xlabel("degree $i$")
+        ax.set_ylabel(ylabel, labelpad=1)
+        ax.set_title(title)
+    handles = [Line2D([], [], color=dcol[i], lw=1.5) for i in range(len(degrees))]
+    names = [f"degree {k}" for k in degrees]
+    handles += [
+        Line2D([], [], color="gray", ls="-", marker="o"),
+        Line2D([], [], color="gray", ls="--", marker="x"),
+        Line2D([], [], color="gray", ls=":", marker="+"),
+    ]
+    names += ["measured (95% CI)", "empirical $G$ at init", r"$\infty$-width $\kappa$"]
+    run_handles, run_names_ = ax_rel.get_legend_handles_labels()
+    ax_leg.legend(handles + run_handles, names + run_names_, loc="center left", borderaxespad=0)
+    n_seeds = results["r_measured"].shape[0]
+    fig.suptitle(
+        f"{cfg.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.depth}, width {cfg.width}, "
+        f"η = {cfg.lr_factor:g}·n/λ_max(κ), {n_seeds} seeds (geometric means, 95% t-intervals)",
+        fontsize=7,
+    )
+    return fig
+
+
+def summarize(results, cfg: Config) -> list[dict]:
+    """Checks for REPORT.md: the paper's claim, the kernel predictions, exactness, stability."""
+    degrees = results["degrees"]
+    names = run_names(cfg.depth)
+    rows = []
+    t_half = np.asarray(results["halving_measured"], dtype=float)  # (s, runs, K); inf: not halved
+    for ref in range(min(2, len(degrees) - 1)):  # the ratio to degree 2 too: see the docstring
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.mean(t_half[..., -1] / t_half[..., ref], axis=0)  # inf if a seed never halved
+        a = rel[: cfg.depth]
+        ok = bool(np.isfinite(a[0])) and all(
+            a[i] < a[i + 1] or (np.isinf(a[i]) and np.isinf(a[i + 1])) for i in range(len(a) - 1)
+        )
+        rows.append(
+            {
+                "check": f"t½(degree {degrees[-1]}) / t½(degree {degrees[ref]}) training one layer "
+                "(measured, seed mean; inf: not halved)",
+                "measured": ", ".join(f"{nm}: {v:.3g}" for nm, v in zip(names, rel)),
+                "expected": "smaller for earlier layers (high degrees relatively faster, §12)",
+                "verdict": "agrees" if ok else "does not hold for every layer",
+            }
+        )
+    meas = _finite(results["halving_measured"])
+    for kind in ("empirical", "infinite"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = np.abs(np.log(_finite(results[f"halving_{kind}"]) / meas))  # (s, runs, K)
+        with warnings.catch_warnings():  # all-NaN runs (nothing halved) give NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_run = np.nanmedian(err, axis=(0, 2))
+            worst = np.nanmax(per_run) if np.isfinite(per_run).any() else np.nan
+        rows.append(
+            {
+                "check": f"|log(t½ predicted / t½ measured)| per run, {kind} kernel "
+                "(median over seeds and degrees)",
+                "measured": ", ".join(f"{nm}: {v:.2g}" for nm, v in zip(names, per_run)),
+                "expected": "≈ 0 in the lazy regime (Eq. 22); 0 for the last layer, empirical G",
+                "verdict": "agrees within 10%"
+                if worst < np.log(1.1)
+                else f"off by up to a factor {np.exp(worst):.2g} for some run",
+            }
+        )
+    last = cfg.depth - 1
+    r0 = np.max(results["r_measured"][:, last, 0])
+    dev = np.max(np.abs(results["r_measured"][:, last] - results["r_empirical"][:, last])) / r0
+    tol = 1e4 * np.finfo(results["r_measured"].dtype).eps
+    rows.append(
+        {
+            "check": "last layer alone: max |r measured − r predicted (empirical G)| / r(0)",
+            "measured": f"{dev:.1e}",
+            "expected": "rounding only (f is linear in the last layer's weights)",
+            "verdict": "agrees" if dev < tol else "disagrees",
+        }
+    )
+    if "kernel_change" in results:
+        change = np.mean(results["kernel_change"], axis=0)
+        rows.append(
+            {
+                "check": "‖G_T − G_0‖_F / ‖G_0‖_F of the trained kernel at the end (seed mean)",
+                "measured": ", ".join(f"{nm}: {v:.2g}" for nm, v in zip(names, change)),
+                "expected": "≪ 1 in the lazy regime (the predictions assume G_T = G_0)",
+                "verdict": "lazy" if change.max() < 0.1 else "kernel moves: not lazy for some run",
+            }
+        )
+    stab = float(np.max(results["stability"]))
+    rows.append(
+        {
+            "check": "max over seeds and runs of η λ_max(G_emp at init)/n",
+            "measured": f"{stab:.3g}",
+            "expected": "< 2 (stable gradient descent)",
+            "verdict": "stable at init" if stab < 2 else "unstable",
+        }
+    )
+    return rows
+
+
+EXPERIMENT = Experiment(
+    name="fig4_layer_training",
+    config_cls=Config,
+    run=run,
+    plot=plot,
+    scales={
+        "default": {},
+        "smoke": {
+            "num_seeds": 2,
+            "seed_chunk": 2,
+            "num_points": 80,
+            "width": 16,
+            "degrees": (1, 2, 3),
+            "steps": 10,
+            "logs_per_decade": 10,
+        },
+        "paper": {"num_seeds": 20, "seed_chunk": 5, "num_points": 1000, "steps": 10000},
+    },
+    description=__doc__.splitlines()[0],
+    x64_default=True,
+    summarize=summarize,
+    caption=CAPTION,
+)
+
+
+def main(argv: list[str] | None = None):
+    """Runs the experiment from the command line (see experiments._framework)."""
+    return _main(EXPERIMENT, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,498 @@
+"""Layer contributions on real images (paper §6.3, App. 14–15: Figures 3, 5, 6 and 7), shared by the
+``fig3_mnist_radial``, ``fig5_mnist_pc``, ``fig6_mnist_eigvec`` and ``fig7_cifar_pc`` modules.
+
+Setup (paper App. 14): images flattened to vectors (784 for MNIST, 3072 for CIFAR-10), ``n = 1000``
+points drawn at random (the subset is fixed by the master seed), a 4-layer fully connected ReLU
+network without bias in the NTK parameterisation. For targets ``y_k`` of increasing "degree" ``k``
+it measures the relative contributions ``c_ℓ / c_{L-1}`` with ``c_ℓ = y_kᵀ G^(ℓ) y_k`` (paper
+appendix §13) over random initialisations (mean and 95% Student-t interval), with three families
+of targets (``spectral_layers.data_targets``):
+
+* ``target="radial"`` (Figure 3): ``sin(k r̃)``, ``r`` the distance to the sample mean mapped onto
+  ``[0, 2π]`` (Rahaman et al., 2019; ``k`` periods over the data);
+* ``target="pc"`` (Figures 5, 7): ``sin(k t̃)`` / ``cos(k t̃)``, ``t`` the projection on the first
+  principal component mapped onto ``[−π, π]`` (Xu, 2020);
+* ``target="eigvec"`` (Figure 6): the eigenvectors of each network's full empirical NTK Gram
+  ``Σ_ℓ G^(ℓ)``, "degree" = rank of the eigenvalue (1 = largest).
+
+What the paper does not show, overlaid or added:
+
+* the infinite-width prediction on the same points (dashed), ``yᵀ κ^(ℓ) y / yᵀ κ^(L-1) y`` with
+  ``κ^(ℓ)`` from ``infinite_layer_ntk``; for ``eigvec`` the analogue is the eigenvectors of the
+  infinite-width NTK ``Σ_ℓ κ^(ℓ)`` with their forms ``vᵀ κ^(ℓ) v``;
+* for ``radial`` / ``pc``, a second column with the sample mean of every target removed. On
+  uncentred images the NTK's top eigenvector is almost the vector of input norms ``‖x_i‖`` (cosine
+  0.998 at infinite width on 1000 MNIST or CIFAR-10 images), hence nearly constant (cosine 0.97),
+  with an eigenvalue 17× (MNIST) or 29× (CIFAR-10) the next one, and the last layer dominates it
+  (``c_ℓ/c_{L-1} ≈ 0.2–0.7``, the rank-1 point of Figure 6). A target's mean component, small but
+  different for each ``k``, then pulls its ratio down erratically. Removing the mean (projecting
+  out constants) shows the trend with ``k``;
+* for ``eigvec``, a second column with targets fixed across seeds: the eigenvectors of the
+  infinite-width NTK, fed to every finite network (there the dashed line is directly the
+  infinite-width limit of the plotted quantity).
+
+Preprocessing (``Config.scale_pixels``, ``center_inputs``, ``normalize``): the paper only flattens.
+The default divides by 255 (pixels in ``[0, 1]``) and does nothing else. Without bias a ReLU
+network is positively homogeneous, so scaling every input by ``α`` scales every ``G^(ℓ)`` (and
+``κ^(ℓ)``) by ``α²``, and the ``"range"``-scaled targets do not change: relative contributions do
+not depend on a global input scale (checked exactly in the tests), and ``input_scaling="fan_in"``
+(first layer ``1/sqrt(d)``) only sets that irrelevant scale. Centring or normalising the inputs
+does change them.
+
+Computation: the Grams ``G^(ℓ)`` come from ``layer_ntk`` (structured, no Jacobian) and ``c_ℓ`` from
+``quadratic_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
+identity ``c_ℓ = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` (``contributions.layer_contributions``: one backward pass
+per target, ``O(T n m²)`` against ``O(n² m)``); ``contribution_method="gradient"`` selects it for
+fixed targets (the tests check that both give the same numbers).
+
+Data (``Config.data_dir``): a folder with the dataset files (or their parent; see
+``spectral_layers.data.load_dataset``), ``None`` for the loader's cache (which may download), or
+``"synthetic"``: random smooth ``uint8`` images of the dataset's shape generated in-process, for
+smoke tests without files or network (not data: the figure says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments._framework import RunContext
+from spectral_layers import contributions as contrib
+from spectral_layers import data
+from spectral_layers import data_targets as dt
+from spectral_layers.models import init_mlp, make_spec
+from spectral_layers.plotting import band, figure, layer_colors
+
+SYNTHETIC = "synthetic"
+"""``Config.data_dir`` value that generates random images in-process (smoke tests; not data)."""
+
+TARGETS = ("radial", "pc", "eigvec")
+CONTRIBUTION_METHODS = ("gram", "gradient")
+_IMAGE_SHAPES = {"mnist": (28, 28), "fashion_mnist": (28, 28), "cifar10": (32, 32, 3)}
+_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+CAPTION = (
+    "Relative contribution c_ℓ/c_(L-1) of each layer for targets of increasing degree on n sampled "
+    "images (mean and 95% t-interval over initialisations); dashed: the infinite-width prediction "
+    "on the same points. Radial / principal-component targets: left the paper's targets, right "
+    "with their sample mean removed. Kernel eigenvectors: left each network's own empirical-NTK "
+    "eigenvectors (the paper's), right the infinite-width NTK's eigenvectors, the same for all "
+    "seeds."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Real-data experiment configuration (defaults: Figure 3, MNIST radial targets)."""
+
+    seed: int = 0  # master seed: the data subset (fixed) and the initialisations derive from it
+    num_seeds: int = 10  # random initialisations; intervals are over these
+    seed_chunk: int = 2  # seeds per vmapped call and per checkpoint
+    dataset: str = "mnist"  # "mnist", "fashion_mnist" or "cifar10"
+    split: str = "any"  # "train", "test", or "any": train (the paper's) if present, else test
+    data_dir: str | None = None  # dataset folder (or parent); None: loader cache; "synthetic": fake
+    num_points: int = 1000  # n sampled images for the PCA, targets and Grams (paper App. 14)
+    scale_pixels: bool = True  # divide pixels by 255 (irrelevant for ReLU without bias, see above)
+    center_inputs: bool = False  # subtract the mean image of the sample (the paper does not)
+    normalize: str = "none"  # "none" (paper), "sphere" or "sqrt_dim" (data.preprocess)
+    target: str = "radial"  # "radial" (Fig. 3), "pc" (Figs. 5, 7) or "eigvec" (Fig. 6)
+    degrees: tuple[int, ...] = tuple(range(1, 9))  # frequencies k, or eigenvalue ranks (1 = top)
+    pc_kinds: tuple[str, ...] = ("sin", "cos")  # "pc": sin(k t̃) and/or cos(k t̃), one row each
+    radial_center: bool = True  # "radial": radius from the sample mean (False: ‖x‖, Rahaman et al.)
+    target_scale: str = "range"  # "range": k periods over the data; "raw": sin(k r), sin(k t)
+    depth: int = 4  # number of Dense layers L (paper: 4)
+    width: int = 784  # hidden width m (paper: 784)
+    activation: str = "relu"  # relu (paper), tanh, erf, gelu, softplus, sin
+    use_bias: bool = False  # paper §5.4: no bias
+    parameterization: str = "ntk"  # "ntk" (paper §5.4) or "standard"
+    input_scaling: str = "fan_in"  # first layer 1/sqrt(d): unit-order pre-activations for pixels
+    contribution_method: str = "gram"  # "gram": yᵀG^(ℓ)y; "gradient": ‖∇_θℓ⟨y, f⟩‖² (not eigvec)
+
+    def __post_init__(self):
+        if self.dataset not in _IMAGE_SHAPES:
+            raise ValueError(f"dataset must be one of {tuple(_IMAGE_SHAPES)}, got {self.dataset!r}")
+        make_spec(
+            int(np.prod(_IMAGE_SHAPES[self.dataset])),
+            depth=self.depth,
+            width=self.width,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            parameterization=self.parameterization,
+            input_scaling=self.input_scaling,
+        )
+        if self.depth < 2:
+            raise ValueError(
+                f"depth must be >= 2 (contributions are relative to the last layer), "
+                f"got {self.depth}"
+            )
+        for name in ("num_seeds", "seed_chunk"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_points < 3:
+            raise ValueError(f"num_points must be >= 3, got {self.num_points}")
+        checks = (
+            ("split", data.SPLITS),
+            ("normalize", data.NORMALIZATIONS),
+            ("target", TARGETS),
+            ("target_scale", dt.SCALES),
+            ("contribution_method", CONTRIBUTION_METHODS),
+        )
+        for name, choices in checks:
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if not self.degrees or min(self.degrees) < 1 or len(set(self.degrees)) != len(self.degrees):
+            raise ValueError(
+                f"degrees must be a non-empty tuple of distinct integers >= 1, got {self.degrees}"
+            )
+        if self.target == "eigvec" and max(self.degrees) > self.num_points:
+            raise ValueError(
+                f"degrees (eigenvalue ranks) must be <= num_points={self.num_points}, "
+                f"got {max(self.degrees)}"
+            )
+        if not self.pc_kinds or any(k not in dt.KINDS for k in self.pc_kinds):
+            raise ValueError(
+                f"pc_kinds must be a non-empty tuple of {dt.KINDS}, got {self.pc_kinds}"
+            )
+        if self.target == "eigvec" and self.contribution_method != "gram":
+            raise ValueError(
+                "contribution_method must be 'gram' for target='eigvec' "
+                "(the targets are eigenvectors of the Grams themselves)"
+            )
+
+
+def network_kwargs(cfg: Config) -> dict:
+    """Keyword arguments of ``init_mlp`` / ``infinite_layer_ntk`` shared by every seed."""
+    return dict(
+        depth=cfg.depth,
+        activation=cfg.activation,
+        use_bias=cfg.use_bias,
+        parameterization=cfg.parameterization,
+        input_scaling=cfg.input_scaling,
+    )
+
+
+def synthetic_images(key: jax.Array, dataset: str, num: int) -> np.ndarray:
+    """``num`` random smooth ``uint8`` images shaped like ``dataset``'s (smoke tests; not data).
+
+    Each image is a 4× nearest-neighbour upsampling of uniform noise, so nearby pixels correlate
+    and the principal components are not degenerate.
+    """
+    shape = _IMAGE_SHAPES[dataset]
+    coarse = jax.random.uniform(key, (num, shape[0] // 4, shape[1] // 4, *shape[2:]))
+    fine = np.repeat(np.repeat(np.asarray(coarse), 4, axis=1), 4, axis=2)
+    return np.round(255 * fine).astype(np.uint8)
+
+
+def load_images(cfg: Config, key: jax.Array) -> tuple[np.ndarray, str]:
+    """All images of the configured split (``uint8``) and the split's name.
+
+    ``split="any"`` asks for the training split first and falls back to the test split with a
+    ``DatasetWarning`` (the paper samples training points; the test split is the same
+    distribution).
+    """
+    if cfg.data_dir == SYNTHETIC:
+        return synthetic_images(key, cfg.dataset, max(2 * cfg.num_points, 128)), SYNTHETIC
+    splits = ("train", "test") if cfg.split == "any" else (cfg.split,)
+    errors = []
+    for split in splits:
+        try:
+            images, _ = data.load_dataset(
+                cfg.dataset, split=split, data_dir=cfg.data_dir, min_points=cfg.num_points
+            )
+        except data.DatasetUnavailableError as e:
+            errors.append(e)
+            continue
+        if errors:
+            reason = str(errors[0]).splitlines()[0]
+            msg = f"{_TITLES[cfg.dataset]}: using the {split} split ({len(images)} images)"
+            warnings.warn(
+                f"{msg}; the train split is not available: {reason}",
+                data.DatasetWarning,
+                stacklevel=2,
+            )
+        return images, split
+    if len(errors) == 1:
+        raise errors[0]
+    raise data.DatasetUnavailableError("\n".join(str(e) for e in errors))
+
+
+def load_points(cfg: Config, key: jax.Array) -> tuple[jax.Array, np.ndarray, str, int]:
+    """The sampled inputs ``x`` ``(n, D)``, their indices in the split, the split, its size."""
+    k_pick, k_synth = jax.random.split(key)
+    images, split = load_images(cfg, k_synth)
+    indices = np.asarray(data.sample_indices(k_pick, len(images), cfg.num_points))
+    x = data.preprocess(
+        images[indices], scale=cfg.scale_pixels, center=cfg.center_inputs, normalize=cfg.normalize
+    )
+    return x, indices, split, len(images)
+
+
+def panel_labels(cfg: Config, *, tex: bool = True) -> list[list[str]]:
+    """Titles of the figure's panels, rows × columns (the results' panel axis flattens them).
+
+    ``tex=False`` gives plain-text labels (REPORT.md).
+    """
+    if cfg.target == "eigvec":
+        inf = r"$\infty$" if tex else "∞"
+        return [["own empirical-NTK eigenvectors (paper)", f"{inf}-width NTK eigenvectors"]]
+    if cfg.target == "radial":
+        if tex:
+            name = r"$\sin(k\tilde r)$" if cfg.radial_center else r"$\sin(k\|x\|)$"
+        else:
+            name = "sin(k r̃)" if cfg.radial_center else "sin(k‖x‖)"
+        return [[f"{name} (paper)", f"{name}, mean removed"]]
+    names = [f"$\\{kind}(k\\tilde t)$" if tex else f"{kind}(k t̃)" for kind in cfg.pc_kinds]
+    return [[f"{name} along PC 1 (paper)", f"{name}, mean removed"] for name in names]
+
+
+def fixed_targets(cfg: Config, x: jax.Array) -> jax.Array:
+    """Targets ``(P, K, n)`` of ``radial`` / ``pc``, unit norm; panels as in ``panel_labels``.
+
+    Unit norm changes no ratio; the second panel of each row is the target minus its sample mean.
+    """
+    if cfg.target == "radial":
+        families = [
+            [
+                dt.radial_sinusoid(x, k, center=cfg.radial_center, scale=cfg.target_scale)
+                for k in cfg.degrees
+            ]
+        ]
+    else:
+        pc = dt.first_principal_component(x)
+        families = [
+            [
+                dt.principal_component_sinusoid(x, k, kind=kind, pc=pc, scale=cfg.target_scale)
+                for k in cfg.degrees
+            ]
+            for kind in cfg.pc_kinds
+        ]
+    panels = []
+    for ys in families:
+        y_raw = jnp.stack(ys)
+        panels += [y_raw, y_raw - y_raw.mean(axis=1, keepdims=True)]
+    y = jnp.stack(panels)
+    norms = jnp.linalg.norm(y, axis=-1, keepdims=True)
+    if bool((norms <= 1e-8 * jnp.sqrt(y.shape[-1])).any()):
+        raise ValueError(
+            "a target is (numerically) zero on the sample, e.g. constant before its "
+            "mean is removed; change target_scale or the preprocessing"
+        )
+    return y / norms
+
+
+def init_params(cfg: Config, k_init: jax.Array, seed_indices, in_dim: int):
+    """Parameters of the networks with the given seed indices, stacked on a leading axis.
+
+    Seed ``s`` uses ``fold_in(k_init, s)`` (the framework's convention, whatever the chunking).
+    """
+    keys = jax.vmap(lambda s: jax.random.fold_in(k_init, s))(jnp.asarray(seed_indices))
+    return jax.vmap(lambda k: init_mlp(k, in_dim, width=cfg.width, **network_kwargs(cfg))[1])(keys)
+
+
+def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
+    """Finite-width contributions over seeds and the infinite-width prediction on the points."""
+    from spectral_layers.empirical import layer_ntk
+    from spectral_layers.infinite import infinite_layer_ntk
+
+    ctx = ctx or RunContext("realdata", progress=False)
+    key = jax.random.key(cfg.seed)
+    k_data, k_init = jax.random.split(key)
+    x, indices, split, num_available = load_points(cfg, k_data)
+    in_dim = x.shape[1]
+    apply_fn, _ = init_mlp(k_init, in_dim, width=cfg.width, **network_kwargs(cfg))
+    kernels = infinite_layer_ntk(x, width=cfg.width, **network_kwargs(cfg))
+    ranks = [k - 1 for k in cfg.degrees]
+    out: dict[str, np.ndarray] = {
+        "degrees": np.asarray(cfg.degrees),
+        "indices": indices,
+        "split": np.array(split),
+        "num_available": np.array(num_available),
+    }
+
+    if cfg.target == "eigvec":
+        v_inf, lam_inf = dt.kernel_eigenvectors(
+            sum(kernels.values()), ranks, return_eigenvalues=True
+        )
+        y_inf = v_inf.T  # (K, n)
+        q_inf = contrib.stack_layers(contrib.quadratic_forms(kernels, y_inf))  # (K, L)
+        out |= {
+            "infinite": np.stack([q_inf, q_inf]),
+            "eigenvalues_infinite": np.asarray(lam_inf),
+            "targets": np.asarray(y_inf)[None],
+        }
+
+        def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
+            params = init_params(cfg, k_init, seed_indices, in_dim)
+            grams = layer_ntk(apply_fn, params, x, stacked=True)
+            full = sum(grams.values())
+            own, lams = [], []
+            for s in range(len(seed_indices)):
+                v, lam = dt.kernel_eigenvectors(full[s], ranks, return_eigenvalues=True)
+                own.append(
+                    contrib.stack_layers(
+                        contrib.quadratic_forms({n: g[s] for n, g in grams.items()}, v.T)
+                    )
+                )
+                lams.append(np.asarray(lam))
+            fixed = contrib.stack_layers(contrib.quadratic_forms(grams, y_inf))  # (s, K, L)
+            return {
+                "contributions": np.stack([np.stack(own), fixed], axis=1),
+                "eigenvalues": np.stack(lams),
+            }
+    else:
+        y = fixed_targets(cfg, x)  # (P, K, n)
+        num_p, num_k = y.shape[:2]
+        y_flat = y.reshape(num_p * num_k, -1)
+        q_inf = contrib.stack_layers(contrib.quadratic_forms(kernels, y_flat))
+        out |= {"infinite": q_inf.reshape(num_p, num_k, -1), "targets": np.asarray(y)}
+
+        def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
+            params = init_params(cfg, k_init, seed_indices, in_dim)
+            if cfg.contribution_method == "gram":
+                c = contrib.quadratic_forms(layer_ntk(apply_fn, params, x, stacked=True), y_flat)
+            else:
+                c = contrib.layer_contributions(apply_fn, params, x, y_flat, stacked=True)
+            c = contrib.stack_layers(c)  # (s, P·K, L)
+            return {"contributions": c.reshape(len(seed_indices), num_p, num_k, -1)}
+
+    finite = ctx.seed_loop(cfg, chunk, num_seeds=cfg.num_seeds, chunk=cfg.seed_chunk)
+    return out | finite
+
+
+def relative(c: np.ndarray) -> np.ndarray:
+    """Contributions relative to the last layer (last axis = layers)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return c / c[..., -1:]
+
+
+def preprocessing_label(cfg: Config) -> str:
+    """How the inputs were preprocessed, in words (figure title)."""
+    steps = ["flattened", "pixels/255" if cfg.scale_pixels else "raw pixels"]
+    if cfg.center_inputs:
+        steps.append("centred")
+    if cfg.normalize != "none":
+        steps.append({"sphere": "unit norm", "sqrt_dim": "norm √D"}[cfg.normalize])
+    return ", ".join(steps)
+
+
+def plot(results, cfg: Config):
+    """One panel per target variant (``panel_labels``): relative contributions vs degree."""
+    from matplotlib import ticker
+    from matplotlib.lines import Line2D
+
+    labels = panel_labels(cfg)
+    nrows, ncols = len(labels), len(labels[0])
+    fig, axes = figure(ncols, nrows, aspect=0.9, sharey=True, sharex=True)
+    degrees = results["degrees"]
+    rel_all = relative(results["contributions"])  # (S, P, K, L)
+    inf_all = relative(results["infinite"])  # (P, K, L)
+    num_layers = rel_all.shape[-1]
+    colors = layer_colors(num_layers)
+    log_x = degrees.max() / degrees.min() >= 20
+    for p, ax in enumerate(axes.ravel()):
+        mean, lo, hi = contrib.t_interval(rel_all[:, p], axis=0)
+        for layer in range(num_layers - 1):
+            band(
+                ax,
+                degrees,
+                mean[:, layer],
+                lo[:, layer],
+                hi[:, layer],
+                color=colors[layer],
+                label=f"layer {layer}",
+            )
+            ax.plot(degrees, inf_all[p, :, layer], ls="--", marker="x", color=colors[layer], lw=0.9)
+        ax.axhline(1.0, color="gray", lw=0.6, ls=":")
+        ax.set_yscale("log")
+        if log_x:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        else:
+            ax.set_xticks(degrees)
+        ax.set_title(labels[p // ncols][p % ncols], fontsize=7)
+    low, high = axes[0][0].get_ylim()
+    if high / low < 100:  # less than two decades: plain numbers at 1-2-5 steps
+        for ax in axes.ravel():
+            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    for ax in axes[-1]:
+        ax.set_xlabel("eigenvalue rank" if cfg.target == "eigvec" else "degree $k$")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(r"$c_\ell / c_{L-1}$")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    handles.append(Line2D([], [], ls="--", marker="x", color="gray"))
+    names.append(r"$\infty$-width $y^\top\kappa^{(\ell)}y / y^\top\kappa^{(L-1)}y$")
+    n_seeds = rel_all.shape[0]
+    split = str(results["split"])
+    fig.suptitle(
+        f"{_TITLES[cfg.dataset]} ({split}"
+        f"{', NOT DATA' if split == SYNTHETIC else ' split'}), n={cfg.num_points}, "
+        f"{preprocessing_label(cfg)}; {cfg.activation}, L={cfg.depth}, width {cfg.width}, "
+        f"{cfg.parameterization.upper() if cfg.parameterization == 'ntk' else cfg.parameterization}"
+        f" param., {'bias' if cfg.use_bias else 'no bias'}; {n_seeds} seeds (95% t-interval)",
+        fontsize=6.5,
+    )
+    fig.tight_layout(rect=(0, 0.1 / nrows, 1, 1))
+    fig.legend(
+        handles,
+        names,
+        loc="lower center",
+        ncol=len(handles),
+        fontsize=6,
+        handlelength=1.6,
+        columnspacing=0.8,
+        bbox_to_anchor=(0.5, 0.0),
+    )
+    return fig
+
+
+def summarize(results, cfg: Config) -> list[dict]:
+    """Checks for REPORT.md: the paper's ordering claims and the finite- vs infinite-width match."""
+    rows = []
+    degrees = results["degrees"]
+    labels = [t for row in panel_labels(cfg, tex=False) for t in row]
+    rel = relative(results["contributions"])[..., :-1]  # (S, P, K, L-1)
+    inf = relative(results["infinite"])[..., :-1]  # (P, K, L-1)
+    for p, label in enumerate(labels):
+        mean, lo, hi = contrib.t_interval(rel[:, p], axis=0)  # (K, L-1)
+        steps = np.diff(mean, axis=0)
+        grows = "increases" if bool((mean[-1] > mean[0]).all()) else "does not increase"
+        rows.append(
+            {
+                "check": f"c_ℓ/c_(L-1) increases with the degree for every ℓ < L-1 ({label})",
+                "measured": "; ".join(
+                    f"ℓ={i}: " + ", ".join(f"{v:.3g}" for v in mean[:, i])
+                    for i in range(mean.shape[1])
+                ),
+                "expected": "increasing in k (paper §6.3)",
+                "verdict": "agrees"
+                if bool((steps > 0).all())
+                else f"non-monotone: {int((steps <= 0).sum())} of {steps.size} steps decrease; "
+                f"first→last degree {grows} for every ℓ",
+            }
+        )
+        rows.append(
+            {
+                "check": f"layer 0 has the largest ratio at degree {int(degrees[-1])} ({label})",
+                "measured": ", ".join(f"{v:.3g}" for v in mean[-1]),
+                "expected": "earliest layer largest at high degree (paper §5.6)",
+                "verdict": "agrees" if bool((mean[-1, 0] >= mean[-1, 1:]).all()) else "disagrees",
+            }
+        )
+        inside = (inf[p] >= lo) & (inf[p] <= hi)
+        dev = np.abs(mean / inf[p] - 1)
+        rows.append(
+            {
+                "check": f"∞-width ratio inside the 95% interval of the seed mean ({label})",
+                "measured": f"{int(inside.sum())} of {inside.size} (layer, degree) points; "
+                f"max |mean/∞ − 1| = {np.nanmax(dev):.2g}",
+                "expected": f"close at width {cfg.width} (O(1/width) corrections)",
+                "verdict": "agrees" if np.nanmax(dev) < 0.2 else "finite-width deviation > 20%",
+            }
+        )
+    return rows

@@ -1,0 +1,659 @@
+r"""Per-layer infinite-width NTK kernels ``κ^(ℓ)`` (paper Eq. 1) of the ``init_mlp`` networks.
+
+Same network as ``models`` (layer names, parameterisations, ``input_scaling``):
+``z^(ℓ) = s_ℓ h^(ℓ) W^(ℓ) + s_b b^(ℓ)``, ``h^(0) = x``, ``h^(ℓ+1) = φ(z^(ℓ))``, ``f = z^(L-1)``.
+
+Derivation (Jacot et al., 2018, Thm. 1; Lee et al., 2018; Arora et al., 2019, "On exact computation
+with an infinitely wide neural net", §3 and App. E; neural-tangents' ``stax``, Novak et al., 2020):
+
+* ``K^(0)(x, x') = ⟨x, x'⟩ / d`` (``input_scaling="fan_in"``) or ``⟨x, x'⟩`` (``"none"``); for ℓ ≥ 1
+  ``K^(ℓ)(x, x') = lim (1/n_ℓ) ⟨h^(ℓ)(x), h^(ℓ)(x')⟩``, the NNGP kernel of the layer's inputs;
+* ``Σ^(ℓ) = σ_w² K^(ℓ) + σ_b² 1[bias]``, the covariance of the pre-activations ``z^(ℓ)`` (the same
+  in both parameterisations: they define the same function at initialisation);
+* ``K^(ℓ+1)(x, x') = E[φ(u) φ(v)]`` and ``Σ̇^(ℓ)(x, x') = E[φ'(u) φ'(v)]`` with ``(u, v)`` centred
+  Gaussian of covariance ``[[Σ^(ℓ)(x, x), Σ^(ℓ)(x, x')], [Σ^(ℓ)(x, x'), Σ^(ℓ)(x', x')]]`` (the
+  diagonal variances are carried along, so inputs need not have unit norm).
+
+The back-propagated gradients ``δ^(ℓ) = ∂f/∂z^(ℓ) = s_{ℓ+1} (δ^(ℓ+1) W^(ℓ+1)ᵀ) ∘ φ'(z^(ℓ))`` have
+``⟨δ^(ℓ)(x), δ^(ℓ)(x')⟩ → D^(ℓ) = Π_{k=ℓ}^{L-2} σ_w² Σ̇^(k)`` (``D^(L-1) = 1``) in both
+parameterisations (``s_{ℓ+1}² · n_{ℓ+1} · Var W = σ_w²``). The gradient Gram of layer ℓ is
+``s_ℓ² ⟨h^(ℓ), h'^(ℓ)⟩ ⟨δ^(ℓ), δ'^(ℓ)⟩ + s_b² ⟨δ^(ℓ), δ'^(ℓ)⟩`` (``empirical`` docstring), hence
+
+    NTK parameterisation:       κ^(ℓ) = Σ^(ℓ) · D^(ℓ)                  (s_ℓ² n_ℓ = σ_w², s_b = σ_b)
+    standard parameterisation:  κ^(ℓ) = (n_ℓ K^(ℓ) + 1[bias]) · D^(ℓ),  n_0 K^(0) := ⟨x, x'⟩.
+
+Summed over the layers, ``Θ^(0) = Σ^(0)``, ``Θ^(ℓ+1) = Σ^(ℓ+1) + σ_w² Σ̇^(ℓ) Θ^(ℓ)`` (NTK
+parameterisation; Arora et al., 2019, Eq. (7), whose ``c_σ`` is our ``σ_w²``); unrolled,
+``Θ^(L-1) = Σ_ℓ Σ^(ℓ) Π_{k≥ℓ} σ_w² Σ̇^(k)`` exhibits the term of each layer.
+
+Standard parameterisation — normalisation: as in neural-tangents'
+``stax.Dense(parameterization="standard")`` (``ntk = input_width · nngp + W_std² · ntk``, ``+ 1``
+with a bias; Sohl-Dickstein et al., 2020, "On the infinite width limit of neural networks with a
+standard parameterization"), the kernel of a hidden layer grows linearly with its fan-in ``n_ℓ``:
+``κ^(ℓ)`` has no width-free limit, only ``κ^(ℓ) / n_ℓ`` has. The result is the kernel for the given
+nominal hidden ``width`` (NT's ``out_dim``), which is then required; ``layer_ntk`` of a width-``m``
+standard network converges to it with relative error ``O(m^{-1/2})``. As ``m → ∞``, layer 0
+(``⟨x, x'⟩ D^(0)``, width-free) and the bias terms become negligible next to the hidden layers.
+
+Dual activations: ReLU by the arc-cosine kernels of degrees 1 and 0 (Cho & Saul, 2009), erf by
+Williams (1997) and its derivative kernel ``(4/π) det(I + 2Σ)^{-1/2}``; any other activation by a
+tensor-product quadrature of the 2×2 Gaussian after a Cholesky factorisation (``quadrature_dual``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from spectral_layers import _validation as val
+from spectral_layers.empirical import _map_rows
+from spectral_layers.models import (
+    PARAMETERIZATIONS,
+    Activation,
+    MLPSpec,
+    layer_name,
+    make_spec,
+    resolve_activation,
+)
+
+QUADRATURE_RULES = ("trapezoid", "gauss_hermite")
+
+DEFAULT_QUADRATURE_DEGREE = 64
+"""Nodes per dimension of the quadrature for activations without a closed form.
+
+Measured error of every layer kernel against degree 300 (max over layers of the relative Frobenius
+error; float64; depth 4 with bias; 30 points on S^9; ``python benchmarks/bench_infinite.py
+--accuracy``), trapezoid rule:
+
+    degree                      16     24     32     48     64     96
+    tanh     fan_in, ‖x‖=1    4e-03  8e-05  2e-06  4e-09  1e-11  1e-15
+    tanh     none,   ‖x‖=1    8e-03  4e-04  2e-05  1e-07  1e-09  2e-13
+    tanh     none,   ‖x‖=2    1e-01  2e-02  5e-03  3e-04  2e-05  6e-08
+    gelu     fan_in, ‖x‖=1    2e-05  8e-07  5e-08  3e-10  3e-12  1e-15
+
+Gauss–Hermite at degree 64 gives 5e-06 / 4e-05 / 8e-03 for the three tanh rows. The error grows with
+the pre-activation variance (``σ_w² ‖x‖²``): raise the degree for large inputs.
+"""
+
+DEFAULT_NT_QUADRATURE_DEGREE = 100
+"""``deg`` of neural-tangents' ``ElementwiseNumerical`` (Gauss–Hermite) in the cross-check.
+
+NT's rule is Gauss–Hermite, which converges slowly for tanh (~1e-7 at 100 on unit-variance inputs),
+and it materialises ``deg² · n1 · n2`` values: keep ``n`` small."""
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+@dataclasses.dataclass(frozen=True)
+class _Quadrature:
+    degree: int
+    rule: str
+
+
+# --------------------------------------------------------------------------------------------------
+# dual activations: (Σ12, Σ11, Σ22) -> (E[φ(u)φ(v)], E[φ'(u)φ'(v)])
+
+
+def _safe_correlation(c, q1, q2):
+    """``ρ = c / sqrt(q1 q2)`` clipped to ``[-1, 1]``, ``0`` where a variance is zero (no NaN)."""
+    norm = jnp.sqrt(q1 * q2)
+    positive = norm > 0
+    rho = jnp.where(positive, c / jnp.where(positive, norm, 1), 0)
+    return jnp.clip(rho, -1, 1), norm
+
+
+def relu_dual(c, q1, q2):
+    r"""ReLU dual kernels (Cho & Saul, 2009, arc-cosine kernels of degree 1 and 0).
+
+    With ``ρ = c / sqrt(q1 q2) = cos θ``:
+    ``E[relu(u) relu(v)] = sqrt(q1 q2) (sin θ + (π − θ) cos θ) / (2π)`` and
+    ``E[1(u>0) 1(v>0)] = (π − θ) / (2π)``.
+    """
+    rho, norm = _safe_correlation(c, q1, q2)
+    theta = jnp.arccos(rho)
+    sin = jnp.sqrt(jnp.maximum(1 - rho * rho, 0))
+    k = norm * (sin + (jnp.pi - theta) * rho) / (2 * jnp.pi)
+    k_dot = (jnp.pi - theta) / (2 * jnp.pi)
+    return k, k_dot
+
+
+def erf_dual(c, q1, q2):
+    r"""erf dual kernels (Williams, 1997, Eq. 11; the derivative kernel by a Gaussian integral).
+
+    ``E[erf(u) erf(v)] = (2/π) arcsin(2c / sqrt((1 + 2 q1)(1 + 2 q2)))``. With
+    ``erf'(z) = (2/sqrt π) e^{-z²}``: ``E[erf'(u) erf'(v)] = (4/π) E[e^{-u²-v²}] =
+    (4/π) det(I + 2Σ)^{-1/2}``, ``det(I + 2Σ) = (1 + 2 q1)(1 + 2 q2) − 4c²``. Clipping ``|c|`` to
+    ``sqrt(q1 q2)`` keeps the determinant ``≥ 1 + 2 q1 + 2 q2``; ``arcsin`` is a stable ``arctan2``.
+    """
+    rho, norm = _safe_correlation(c, q1, q2)
+    c = rho * norm
+    det = jnp.maximum((1 + 2 * q1) * (1 + 2 * q2) - 4 * c * c, 1)
+    k = (2 / jnp.pi) * jnp.arctan2(2 * c, jnp.sqrt(det))
+    k_dot = (4 / jnp.pi) / jnp.sqrt(det)
+    return k, k_dot
+
+
+@functools.lru_cache(maxsize=64)
+def quadrature_rule(rule: str, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes ``ξ_a`` and weights ``w_a`` (sum one) with ``E_{ξ~N(0,1)} g(ξ) ≈ Σ_a w_a g(ξ_a)``.
+
+    * ``"trapezoid"`` (default): ``degree`` equispaced nodes on ``[-T, T]``,
+      ``T = (2π (degree − 1))^{1/3}``, weights ``∝ e^{-ξ²/2}``. For ``g`` analytic in the strip
+      ``|Im ξ| < a`` the error is ``O(e^{-2πa/h}) + O(e^{-T²/2})``, ``h = 2T / (degree − 1)``
+      (Trefethen & Weideman, 2014, "The exponentially convergent trapezoidal rule", SIAM Rev. 56(3),
+      §5); this ``T`` balances the two terms for ``a ≈ 1``. Far better than Gauss–Hermite for
+      activations with complex poles near the real axis (tanh: ``a = π/2``), for which the
+      Gauss–Hermite error only decays like ``e^{-a sqrt(2 degree)}``.
+    * ``"gauss_hermite"``: probabilists' Gauss–Hermite (``numpy.polynomial.hermite_e.hermegauss``),
+      exact for polynomials of degree ``< 2 degree``; the rule of NT's ``ElementwiseNumerical``.
+    """
+    if rule == "gauss_hermite":
+        nodes, weights = np.polynomial.hermite_e.hermegauss(degree)
+    elif degree == 1:
+        nodes, weights = np.zeros(1), np.ones(1)
+    else:
+        half_width = (2 * np.pi * (degree - 1)) ** (1 / 3)
+        nodes = np.linspace(-half_width, half_width, degree)
+        weights = np.exp(-(nodes**2) / 2)
+        weights /= weights.sum()
+        nodes /= np.sqrt(np.sum(weights * nodes**2))  # exact second moment (truncation ~e^{-T²/2})
+    return nodes, weights / weights.sum()
+
+
+def activation_derivative(
+    phi: Callable[[jax.Array], jax.Array],
+) -> Callable[[jax.Array], jax.Array]:
+    """``φ'`` of an elementwise activation by forward-mode autodiff.
+
+    ``jax.jvp(φ, (z,), (1,))``: for an elementwise ``φ`` the same numbers as ``jax.grad``
+    vectorised over every entry (``jnp.vectorize(jax.grad(φ))``), in one pass and with one trace.
+    """
+
+    def d_phi(z):
+        return jax.jvp(phi, (z,), (jnp.ones_like(z),))[1]
+
+    return d_phi
+
+
+def quadrature_dual(phi, c, q1, q2, degree: int, rule: str = "trapezoid", d_phi=None):
+    r"""``E[φ(u)φ(v)]`` and ``E[φ'(u)φ'(v)]`` by tensor-product quadrature after a Cholesky step.
+
+    The Cholesky factor of ``[[q1, c], [c, q2]]`` gives ``u = sqrt(q1) ξ``,
+    ``v = sqrt(q2) (ρ ξ + sqrt(1 − ρ²) η)`` with ``ξ, η`` independent standard normal and
+    ``ρ = c / sqrt(q1 q2)`` clipped to ``[-1, 1]``, so
+    ``E[g(u) g(v)] ≈ Σ_ab w_a w_b g(u_a) g(v_ab)`` with the 1-D rule
+    ``quadrature_rule(rule, degree)`` in each variable. At ``ρ = ±1`` the inner sum collapses to the
+    1-D rule (the weights sum to one): no NaN on the diagonal.
+
+    Args:
+      phi: elementwise activation.
+      c, q1, q2: covariance and variances, broadcastable to a common shape ``S``.
+      degree: nodes per variable (cost ``O(degree²)`` evaluations per entry).
+      rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``quadrature_rule``).
+      d_phi: derivative of ``phi``; default ``jax.grad(phi)`` vectorised.
+
+    Returns:
+      ``(K, K_dot)``, each of shape ``S``.
+    """
+    d_phi = activation_derivative(phi) if d_phi is None else d_phi
+    rho, _ = _safe_correlation(c, q1, q2)
+    dtype = jnp.result_type(c, q1, q2)
+    nodes, weights = (jnp.asarray(a, dtype) for a in quadrature_rule(rule, degree))
+    s1 = jnp.sqrt(jnp.maximum(q1, 0))[..., None]
+    s2 = jnp.sqrt(jnp.maximum(q2, 0))[..., None, None]
+    rho_c = jnp.sqrt(jnp.maximum(1 - rho * rho, 0))[..., None, None]
+    u_a = s1 * nodes  # (..., a)
+    v_ab = s2 * (rho[..., None, None] * nodes[:, None] + rho_c * nodes[None, :])  # (..., a, b)
+
+    def expect(g):
+        inner = jnp.sum(weights * g(v_ab), axis=-1)  # E_η[g(v) | ξ = ξ_a]
+        return jnp.sum(weights * g(u_a) * inner, axis=-1)
+
+    return expect(phi), expect(d_phi)
+
+
+def _dual_fn(activation: Activation, quad: _Quadrature):
+    """``(dual, closed)``: ``dual(c, q1, q2) -> (E[φ(u)φ(v)], E[φ'(u)φ'(v)])``; ``closed`` says
+    whether it is a closed form (else quadrature)."""
+    if isinstance(activation, str) and activation == "relu":
+        return relu_dual, True
+    if isinstance(activation, str) and activation == "erf":
+        return erf_dual, True
+    phi = resolve_activation(activation)
+    d_phi = activation_derivative(phi)
+    return lambda c, q1, q2: quadrature_dual(phi, c, q1, q2, quad.degree, quad.rule, d_phi), False
+
+
+def _dual_with_variances(dual, closed: bool, cov, var1, var2):
+    """``(K, K_dot)`` on the matrix and ``K`` on each diagonal, as ``dual(q, q, q)``.
+
+    For quadrature the three are evaluated as one flat array (one compiled loop instead of three:
+    the compile time of the quadrature dominates for small inputs).
+    """
+    if closed:
+        k, k_dot = dual(cov, var1, var2)
+        return k, k_dot, dual(var1, var1, var1)[0], dual(var2, var2, var2)[0]
+    shape = cov.shape
+    v1, v2 = jnp.broadcast_to(var1, shape), jnp.broadcast_to(var2, shape)
+    c_all = jnp.concatenate([cov.ravel(), var1.ravel(), var2.ravel()])
+    q1_all = jnp.concatenate([v1.ravel(), var1.ravel(), var2.ravel()])
+    q2_all = jnp.concatenate([v2.ravel(), var1.ravel(), var2.ravel()])
+    k_all, k_dot_all = dual(c_all, q1_all, q2_all)
+    n, n1 = cov.size, var1.size
+    return (
+        k_all[:n].reshape(shape),
+        k_dot_all[:n].reshape(shape),
+        k_all[n : n + n1].reshape(var1.shape),
+        k_all[n + n1 :].reshape(var2.shape),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the recursion
+
+
+def _coefficients(spec: MLPSpec) -> dict[str, np.ndarray]:
+    """The numbers of the recursion (module docstring), passed to the jitted code as values so that
+    changing ``σ_w``, ``σ_b``, ``d`` or the widths does not recompile.
+
+    ``Σ^(0) = a0 ⟨x, x'⟩ + sb2``, ``sw2 = σ_w²``, ``sb2 = σ_b² 1[bias]``; layer ℓ's own term is
+    ``weight[ℓ] K^(ℓ) + bias`` (``K^(0)`` is the raw Gram ``⟨x, x'⟩``).
+    """
+    depth, sw2 = spec.depth, spec.sigma_w**2
+    sb2 = spec.sigma_b**2 if spec.use_bias else 0.0
+    a0 = sw2 / spec.in_dim if spec.input_scaling == "fan_in" else sw2
+    if spec.parameterization == "ntk":
+        weight, bias = [a0] + [sw2] * (depth - 1), sb2  # s_ℓ² n_ℓ = σ_w²; s_0² on ⟨x, x'⟩
+    else:
+        weight, bias = [1.0] + [float(n) for n in spec.fan_ins[1:]], (1.0 if spec.use_bias else 0.0)
+    return {
+        "a0": np.float64(a0),
+        "sw2": np.float64(sw2),
+        "sb2": np.float64(sb2),
+        "weight": np.asarray(weight, np.float64),
+        "bias": np.float64(bias),
+    }
+
+
+def _layer_kernels(g0, g0_1, g0_2, coef, activation, depth: int, quad: _Quadrature):
+    """``[κ^(0), …, κ^(L-1)]`` from the Gram ``g0 = ⟨x, x'⟩`` and ``g0_1 = ‖x‖²``, ``g0_2 = ‖x'‖²``.
+
+    The three broadcast to a common shape ``S`` (the output shape); ``coef`` is ``_coefficients``.
+    A forward pass over the activations (a ``lax.scan`` for quadrature) gives ``K^(ℓ)`` and
+    ``σ_w² Σ̇^(ℓ)``; a backward pass multiplies in ``D^(ℓ)`` (module docstring). The variances
+    ``K^(ℓ)(x, x)`` are the dual at ``(q, q, q)``, the computation of the matrix's diagonal entries:
+    identical points keep ``ρ = 1`` exactly (``arccos`` is ill-conditioned there) when their Gram
+    entry equals their squared norm.
+    """
+    dual, closed = _dual_fn(activation, quad)
+    shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in (g0, g0_1, g0_2)))
+    dtype = jnp.result_type(g0, g0_1, g0_2)
+    coef = {k: jnp.asarray(v, dtype) for k, v in coef.items()}
+    sw2, sb2 = coef["sw2"], coef["sb2"]
+    g0 = jnp.broadcast_to(g0, shape).astype(dtype)
+
+    def step(carry, scale):
+        k, k1, k2 = carry  # K^(ℓ) (the raw Gram for ℓ = 0) and its two diagonals
+        cov, var1, var2 = scale * k + sb2, scale * k1 + sb2, scale * k2 + sb2  # Σ^(ℓ)
+        k, k_dot, k1, k2 = _dual_with_variances(dual, closed, cov, var1, var2)  # K^(ℓ+1), Σ̇^(ℓ)
+        return (k, k1, k2), (k, sw2 * k_dot)
+
+    ks, dots = [g0], []
+    if depth > 1:
+        scales = jnp.concatenate([coef["a0"][None], jnp.full((depth - 2,), sw2)])
+        carry = (g0, g0_1.astype(dtype), g0_2.astype(dtype))
+        if closed:  # cheap to compile: unrolled, so that XLA fuses across layers
+            for i in range(depth - 1):
+                carry, (k, dot) = step(carry, scales[i])
+                ks.append(k)
+                dots.append(dot)
+        else:  # quadrature: one compiled body (its compile time dominates small problems)
+            _, (k_stack, dot_stack) = jax.lax.scan(step, carry, scales)
+            ks += list(k_stack)
+            dots = list(dot_stack)
+
+    out = [None] * depth
+    d = None  # D^(ℓ); None stands for 1
+    for i in reversed(range(depth)):
+        term = coef["weight"][i] * ks[i] + coef["bias"]
+        out[i] = term if d is None else term * d
+        if i > 0:
+            d = dots[i - 1] if d is None else d * dots[i - 1]
+    return out
+
+
+def _spec(in_dim, network: dict[str, Any]) -> MLPSpec:
+    """``MLPSpec`` through ``make_spec`` (validation); ``width`` is required for ``"standard"``."""
+    network = dict(network)
+    if network.get("width") is None:
+        val.check_choice(network.get("parameterization"), "parameterization", PARAMETERIZATIONS)
+        if network["parameterization"] == "standard":
+            raise ValueError(
+                "width is required for parameterization='standard': its layer kernels grow "
+                "linearly with the hidden width (neural-tangents' convention, see the "
+                "spectral_layers.infinite docstring); pass the finite network's width"
+            )
+        network["width"] = 1  # irrelevant in the NTK parameterisation
+    return make_spec(in_dim, **network)
+
+
+def _quadrature(degree, rule) -> _Quadrature:
+    degree = val.check_positive_int(degree, "quadrature_degree")
+    return _Quadrature(degree, val.check_choice(rule, "quadrature_rule", QUADRATURE_RULES))
+
+
+def infinite_layer_ntk(
+    x1: Float[Array, "n1 d"],
+    x2: Float[Array, "n2 d"] | None = None,
+    *,
+    depth: int,
+    activation: Activation = "relu",
+    use_bias: bool = False,
+    parameterization: str = "ntk",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    input_scaling: str = "fan_in",
+    width: int | tuple[int, ...] | None = None,
+    quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
+    quadrature_rule: str = "trapezoid",
+    block_size: int | None = None,
+) -> dict[str, Float[Array, "n1 n2"]]:
+    r"""Infinite-width per-layer NTK ``κ^(ℓ)(x1_i, x2_j)`` of an ``init_mlp`` network (paper Eq. 1).
+
+    NTK parameterisation: ``κ^(ℓ) = Σ^(ℓ) · Π_{k=ℓ}^{L-2} σ_w² Σ̇^(k)``; ``Σ_ℓ κ^(ℓ)`` is the NTK of
+    Jacot et al. (2018) / Arora et al. (2019), NT's ``stax`` ``kernel_fn(x1, x2, "ntk")``. See the
+    module docstring for the derivation and for the standard parameterisation (needs ``width``).
+
+    Args:
+      x1: inputs ``(n1, d)``, any norm, float32 or float64.
+      x2: second inputs ``(n2, d)``; default ``x1``.
+      depth: number of Dense layers ``L >= 1``.
+      activation: as in ``init_mlp``. ``"relu"``, ``"erf"``: closed forms; anything else (a callable
+        included, differentiated by ``jax.grad``): quadrature.
+      use_bias, parameterization, sigma_w, sigma_b, input_scaling: as in ``init_mlp``.
+      width: hidden width(s); used, and required, only with ``parameterization="standard"``.
+      quadrature_degree: nodes per variable of the quadrature (``DEFAULT_QUADRATURE_DEGREE`` has the
+        measured accuracy).
+      quadrature_rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``quadrature_rule``).
+      block_size: if given, rows of the result are computed ``block_size`` at a time (``lax.map``),
+        bounding the memory of intermediates; the result is the same.
+
+    Returns:
+      ``{"layer_0": κ^(0), …, "layer_{L-1}": κ^(L-1)}``, each ``(n1, n2)`` in the inputs' dtype.
+
+    Raises:
+      ValueError / TypeError: naming the argument, on bad inputs or settings.
+
+    Example:
+      >>> x = jax.random.normal(jax.random.key(0), (5, 3))
+      >>> k = infinite_layer_ntk(x, depth=3)
+      >>> sorted(k), k["layer_0"].shape
+      (['layer_0', 'layer_1', 'layer_2'], (5, 5))
+    """
+    x1 = val.check_inputs(x1, "x1")
+    same = x2 is None
+    x2 = x1 if same else val.check_inputs(x2, "x2", in_dim=x1.shape[1])
+    spec = _spec(x1.shape[1], _network_kwargs(locals()))
+    quad = _quadrature(quadrature_degree, quadrature_rule)
+    if block_size is not None:
+        block_size = val.check_positive_int(block_size, "block_size")
+    dtype = jnp.result_type(x1, x2)
+    out = _infinite_jit(
+        x1.astype(dtype),
+        None if same else x2.astype(dtype),
+        _coefficients(spec),
+        spec.activation,
+        spec.depth,
+        quad,
+        block_size,
+    )
+    return {layer_name(i): k for i, k in enumerate(out)}
+
+
+_NETWORK_ARGS = (
+    "depth",
+    "activation",
+    "use_bias",
+    "parameterization",
+    "sigma_w",
+    "sigma_b",
+    "input_scaling",
+    "width",
+)
+
+
+def _network_kwargs(args: dict[str, Any]) -> dict[str, Any]:
+    return {name: args[name] for name in _NETWORK_ARGS}
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
+def _infinite_jit(x1, x2, coef, activation, depth, quad, block_size):
+    same = x2 is None
+    x2 = x1 if same else x2
+    sq1 = jnp.sum(x1 * x1, axis=1)
+    sq2 = sq1 if same else jnp.sum(x2 * x2, axis=1)
+    cols = jnp.arange(x2.shape[0])
+
+    def rows(r):
+        x_r, sq_r, idx_r = r
+        g = jnp.matmul(x_r, x2.T, precision=_HIGHEST)
+        if same:  # the Gram's diagonal is the squared norms exactly: ρ = 1 for identical points
+            g = jnp.where(idx_r[:, None] == cols[None, :], sq_r[:, None], g)
+        return tuple(_layer_kernels(g, sq_r[:, None], sq2[None, :], coef, activation, depth, quad))
+
+    return _map_rows(rows, (x1, sq1, jnp.arange(x1.shape[0])), block_size)
+
+
+def infinite_layer_kernel_fn(
+    u: Float[Array, "..."],
+    *,
+    dim: int,
+    depth: int,
+    activation: Activation = "relu",
+    use_bias: bool = False,
+    parameterization: str = "ntk",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    input_scaling: str = "fan_in",
+    width: int | tuple[int, ...] | None = None,
+    quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
+    quadrature_rule: str = "trapezoid",
+) -> dict[str, Float[Array, "..."]]:
+    r"""Layer kernels on the unit sphere ``S^{dim-1}`` as functions of the cosine ``u = ⟨x, x'⟩``.
+
+    For ``‖x‖ = ‖x'‖ = 1`` each ``κ^(ℓ)`` is a dot-product kernel ``κ^(ℓ)(x, x') = k_ℓ(⟨x, x'⟩)``
+    (input to Mercer / Gegenbauer eigenvalues); this returns ``k_ℓ(u)``, equal to
+    ``infinite_layer_ntk`` on unit-norm inputs. ``dim`` matters with ``input_scaling="fan_in"``: the
+    first layer then sees ``⟨x, x'⟩ / dim``.
+
+    Args:
+      u: cosines in ``[-1, 1]``, any shape (values outside it beyond rounding raise ``ValueError``).
+      dim: input dimension ``d``.
+      depth, activation, use_bias, parameterization, sigma_w, sigma_b, input_scaling, width,
+        quadrature_degree, quadrature_rule: as in ``infinite_layer_ntk``.
+
+    Returns:
+      ``{layer_name: k_ℓ(u)}``, arrays of shape ``u.shape`` in the floating dtype of ``u``.
+    """
+    u = _check_cosines(u)
+    dim = val.check_positive_int(dim, "dim")
+    spec = _spec(dim, _network_kwargs(locals()))
+    quad = _quadrature(quadrature_degree, quadrature_rule)
+    out = _kernel_fn_jit(u, _coefficients(spec), spec.activation, spec.depth, quad)
+    return {layer_name(i): k for i, k in enumerate(out)}
+
+
+def _check_cosines(u: Any) -> jax.Array:
+    if u is None:
+        raise TypeError("u must be an array of cosines, got None")
+    try:
+        u = jnp.asarray(u)
+    except TypeError as e:
+        raise TypeError(f"u must be an array of cosines, got {type(u).__name__}") from e
+    if not jnp.issubdtype(u.dtype, jnp.floating):
+        u = u.astype(jnp.result_type(float))
+    if val.is_concrete(u) and u.size:
+        u_np = np.asarray(u)
+        if not np.isfinite(u_np).all():
+            raise ValueError("u contains NaN or inf values")
+        if np.abs(u_np).max() > 1 + 16 * np.finfo(u_np.dtype).eps:
+            raise ValueError(f"u must lie in [-1, 1] (cosines), got max |u| = {np.abs(u_np).max()}")
+    return u
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _kernel_fn_jit(u, coef, activation, depth, quad):
+    one = jnp.ones((), u.dtype)
+    return tuple(_layer_kernels(jnp.clip(u, -1, 1), one, one, coef, activation, depth, quad))
+
+
+# --------------------------------------------------------------------------------------------------
+# neural-tangents cross-check
+
+
+def _nt_activation(stax, activation: Activation, degree: int, numerical: bool):
+    """The ``stax`` layer of an activation: NT's closed form, else ``ElementwiseNumerical``."""
+    closed = {
+        "relu": stax.Relu,
+        "erf": stax.Erf,
+        "gelu": lambda: stax.Gelu(approximate=False),
+        "sin": stax.Sin,
+        "identity": stax.Identity,
+    }
+    if isinstance(activation, str) and activation in closed and not numerical:
+        return closed[activation]()
+    phi = resolve_activation(activation)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # NT warns at every ElementwiseNumerical
+        return stax.ElementwiseNumerical(phi, deg=degree)
+
+
+def _nt_layers(stax, spec: MLPSpec, degree: int, numerical: bool) -> list:
+    """``[Dense_0, φ, Dense_1, φ, …, Dense_{L-1}]`` as ``stax`` layers, the ``init_mlp`` network."""
+    layers = []
+    for i in range(spec.depth):
+        w_std = spec.sigma_w
+        if i == 0 and spec.input_scaling == "none":
+            w_std *= math.sqrt(spec.in_dim)  # stax always divides by sqrt(fan_in)
+        layers.append(
+            stax.Dense(
+                spec.widths[i],
+                W_std=w_std,
+                b_std=spec.sigma_b if spec.use_bias else None,
+                parameterization=spec.parameterization,
+            )
+        )
+        if i < spec.depth - 1:
+            layers.append(_nt_activation(stax, spec.activation, degree, numerical))
+    return layers
+
+
+def nt_layer_ntk(
+    x1: Float[Array, "n1 d"],
+    x2: Float[Array, "n2 d"] | None = None,
+    *,
+    depth: int,
+    activation: Activation = "relu",
+    use_bias: bool = False,
+    parameterization: str = "ntk",
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    input_scaling: str = "fan_in",
+    width: int | tuple[int, ...] | None = None,
+    nt_quadrature_degree: int = DEFAULT_NT_QUADRATURE_DEGREE,
+    numerical: bool = False,
+) -> dict[str, Float[Array, "n1 n2"]]:
+    r"""Per-layer infinite-width NTK from neural-tangents' ``stax`` (an independent reference).
+
+    For each ℓ the network is split into a head (layers ``0 … ℓ-1``, each followed by ``φ``) and a
+    tail (layers ``ℓ … L-1``). The head's kernel (``kernel_fn(x1, x2)``, an ``nt.Kernel``) with its
+    ``ntk`` set to zero is fed to the tail's ``kernel_fn``, whose NTK then counts only the layers
+    ``≥ ℓ``: ``T_ℓ = Σ_{k≥ℓ} κ^(k)``, and ``κ^(ℓ) = T_ℓ − T_{ℓ+1}``. With ``input_scaling="none"``
+    layer 0 gets ``W_std = σ_w sqrt(d)`` (stax always divides by ``sqrt(fan_in)``).
+
+    Args:
+      x1, x2, depth, activation, use_bias, parameterization, sigma_w, sigma_b, input_scaling, width:
+        as in ``infinite_layer_ntk``.
+      nt_quadrature_degree: ``deg`` of ``stax.ElementwiseNumerical`` (Gauss–Hermite), used for the
+        activations NT has no closed form for (tanh, softplus, callables).
+      numerical: use ``ElementwiseNumerical`` for every activation, even those NT has in closed form
+        (ReLU, erf, GELU, sin, identity).
+
+    Returns:
+      ``{layer_name: κ^(ℓ)}``, each ``(n1, n2)``.
+
+    Raises:
+      nt_compat.NeuralTangentsUnavailable: if neural-tangents cannot be imported.
+    """
+    from spectral_layers import nt_compat
+
+    stax = nt_compat.import_neural_tangents().stax
+    x1 = val.check_inputs(x1, "x1")
+    x2 = None if x2 is None else val.check_inputs(x2, "x2", in_dim=x1.shape[1])
+    spec = _spec(x1.shape[1], _network_kwargs(locals()))
+    degree = val.check_positive_int(nt_quadrature_degree, "nt_quadrature_degree")
+    layers = _nt_layers(stax, spec, degree, bool(numerical))
+    tails = []
+    for i in range(spec.depth):
+        _, _, tail_fn = stax.serial(*layers[2 * i :])
+        if i == 0:
+            tails.append(tail_fn(x1, x2, "ntk"))
+            continue
+        _, _, head_fn = stax.serial(*layers[: 2 * i])
+        k = head_fn(x1, x2)
+        tails.append(tail_fn(k.replace(ntk=jnp.zeros_like(k.nngp))).ntk)
+    tails.append(jnp.zeros_like(tails[0]))
+    return {layer_name(i): tails[i] - tails[i + 1] for i in range(spec.depth)}
+
+
+def relative_frobenius_error(a: jax.Array, b: jax.Array) -> float:
+    """``‖a − b‖_F / ‖b‖_F`` in float64 (``‖a − b‖_F`` if ``b`` is zero)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    denom = np.linalg.norm(b)
+    diff = np.linalg.norm(a - b)
+    return float(diff / denom) if denom > 0 else float(diff)
+
+
+def check_against_nt(
+    x1: Float[Array, "n1 d"],
+    x2: Float[Array, "n2 d"] | None = None,
+    *,
+    quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
+    quadrature_rule: str = "trapezoid",
+    nt_quadrature_degree: int = DEFAULT_NT_QUADRATURE_DEGREE,
+    numerical: bool = False,
+    **network: Any,
+) -> dict[str, float]:
+    """Per-layer relative Frobenius error of ``infinite_layer_ntk`` against ``nt_layer_ntk``.
+
+    Args:
+      x1, x2: inputs.
+      quadrature_degree, quadrature_rule: this module's quadrature (``infinite_layer_ntk``).
+      nt_quadrature_degree, numerical: NT's side (``nt_layer_ntk``).
+      **network: ``depth``, ``activation``, ``use_bias``, ``parameterization``, ``sigma_w``,
+        ``sigma_b``, ``input_scaling``, ``width``, as in ``infinite_layer_ntk``.
+
+    Returns:
+      ``{layer_name: ‖κ − κ_NT‖_F / ‖κ_NT‖_F}``: rounding level (1e-15…1e-9 in float64, the largest
+      from ``arccos`` at correlations near 1) for closed forms; the larger of the two quadrature
+      errors otherwise.
+
+    Raises:
+      nt_compat.NeuralTangentsUnavailable: if neural-tangents cannot be imported.
+    """
+    ours = infinite_layer_ntk(
+        x1, x2, quadrature_degree=quadrature_degree, quadrature_rule=quadrature_rule, **network
+    )
+    ref = nt_layer_ntk(
+        x1, x2, nt_quadrature_degree=nt_quadrature_degree, numerical=numerical, **network
+    )
+    return {name: relative_frobenius_error(ours[name], ref[name]) for name in ours}
