@@ -3,7 +3,13 @@
 Run one with ``python -m experiments.<name>``, all with ``python -m experiments``.
 """
 
-SPHERE = ("fig1_sphere_d2", "fig2_sphere_d10", "fig8_sphere_tanh", "sphere_erf_d10", "sphere_gelu_d10")
+SPHERE = (
+    "fig1_sphere_d2",
+    "fig2_sphere_d10",
+    "fig8_sphere_tanh",
+    "sphere_erf_d10",
+    "sphere_gelu_d10",
+)
 
 TRAINING = ("fig4_layer_training",)
 

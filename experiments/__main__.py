@@ -33,7 +33,9 @@ def _select(only: str | None) -> list[str]:
     for token in (t.strip() for t in only.split(",") if t.strip()):
         matches = [n for n in experiments.ALL if n == token or n.startswith(token + "_")]
         if not matches:
-            raise SystemExit(f"--only: no experiment matches {token!r}; known: {', '.join(experiments.ALL)}")
+            raise SystemExit(
+                f"--only: no experiment matches {token!r}; known: {', '.join(experiments.ALL)}"
+            )
         chosen += [m for m in matches if m not in chosen]
     return chosen
 
@@ -55,7 +57,9 @@ def up_to_date(name: str, out: Path, scale: str, data_dir: Path | None) -> bool:
         cfg = exp.config(scale, **overrides)
     except (TypeError, ValueError):
         return False
-    return meta.get("config_hash") == fw.config_hash(cfg) and meta.get("code_hash") == fw.code_hash()
+    return (
+        meta.get("config_hash") == fw.config_hash(cfg) and meta.get("code_hash") == fw.code_hash()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=fw.SCALES, default="default")
     p.add_argument("--out", type=Path, default=fw.DEFAULT_OUT)
-    p.add_argument("--only", default=None, help="comma-separated experiment names or prefixes (fig1,fig4)")
+    p.add_argument(
+        "--only", default=None, help="comma-separated experiment names or prefixes (fig1,fig4)"
+    )
     p.add_argument("--force", action="store_true", help="rerun even if results are up to date")
     p.add_argument("--data-dir", type=Path, default=None, help="local dataset directory")
     p.add_argument("--no-progress", action="store_true")
@@ -90,8 +96,13 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((name, "ok", time.perf_counter() - t0))
         except (Exception, SystemExit) as e:  # one failure must not stop the others
             traceback.print_exc()
-            rows.append((name, f"FAILED: {type(e).__name__}: {e}".splitlines()[0][:80],
-                         time.perf_counter() - t0))
+            rows.append(
+                (
+                    name,
+                    f"FAILED: {type(e).__name__}: {e}".splitlines()[0][:80],
+                    time.perf_counter() - t0,
+                )
+            )
     if not args.no_report:
         from experiments.report import write_report
 

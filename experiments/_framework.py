@@ -67,8 +67,13 @@ class Experiment:
         fields = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = set(overrides) - fields
         if unknown:
-            raise ValueError(f"unknown config field(s) {sorted(unknown)} for {self.name}; known: {sorted(fields)}")
-        values = {**self.scales.get("default", {}), **(self.scales.get(scale, {}) if scale != "default" else {})}
+            raise ValueError(
+                f"unknown config field(s) {sorted(unknown)} for {self.name}; known: {sorted(fields)}"
+            )
+        values = {
+            **self.scales.get("default", {}),
+            **(self.scales.get(scale, {}) if scale != "default" else {}),
+        }
         return self.config_cls(**{**values, **overrides})
 
 
@@ -105,12 +110,16 @@ class RunContext:
             saved = load_npz(partial)
             if str(saved.pop("__config_hash__")) == key:
                 done = saved
-                print(f"[{self.name}] resuming from {partial} "
-                      f"({len(next(iter(done.values())))} of {num_seeds} seeds done)", file=sys.stderr)
+                print(
+                    f"[{self.name}] resuming from {partial} "
+                    f"({len(next(iter(done.values())))} of {num_seeds} seeds done)",
+                    file=sys.stderr,
+                )
         start = len(next(iter(done.values()))) if done else 0
         starts = list(range(start, num_seeds, chunk))
-        for s0 in _progress(starts, self.progress, desc=f"{self.name}: {desc}", total_seeds=num_seeds,
-                            chunk=chunk):
+        for s0 in _progress(
+            starts, self.progress, desc=f"{self.name}: {desc}", total_seeds=num_seeds, chunk=chunk
+        ):
             idx = np.arange(s0, min(s0 + chunk, num_seeds))
             out = {k: np.asarray(v) for k, v in fn(idx).items()}
             done = out if not done else {k: np.concatenate([done[k], out[k]]) for k in out}
@@ -214,21 +223,48 @@ def _parse(tp: Any, text: str, name: str) -> Any:
 
 def build_parser(exp: Experiment) -> argparse.ArgumentParser:
     """The shared command-line interface (module docstring)."""
-    p = argparse.ArgumentParser(prog=f"python -m experiments.{exp.name}", description=exp.description)
-    p.add_argument("--scale", choices=SCALES, default="default",
-                   help="smoke: seconds (tests); default: minutes on a 2-core CPU; paper: the paper's sizes")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: figures/)")
-    p.add_argument("--seeds", type=int, default=None, help="number of random initialisations (num_seeds)")
+    p = argparse.ArgumentParser(
+        prog=f"python -m experiments.{exp.name}", description=exp.description
+    )
+    p.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="default",
+        help="smoke: seconds (tests); default: minutes on a 2-core CPU; paper: the paper's sizes",
+    )
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output directory (default: figures/)"
+    )
+    p.add_argument(
+        "--seeds", type=int, default=None, help="number of random initialisations (num_seeds)"
+    )
     p.add_argument("--seed", type=int, default=None, help="master seed")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field, e.g. --set width=512 --set degrees=1,2,3 (repeatable)")
-    p.add_argument("--plot-only", action="store_true", help="replot from the saved results in --out")
-    p.add_argument("--x64", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"float64 computation (default: {'on' if exp.x64_default else 'off'})")
-    p.add_argument("--force", action="store_true", help="ignore a partial checkpoint and start over")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field, e.g. --set width=512 --set degrees=1,2,3 (repeatable)",
+    )
+    p.add_argument(
+        "--plot-only", action="store_true", help="replot from the saved results in --out"
+    )
+    p.add_argument(
+        "--x64",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"float64 computation (default: {'on' if exp.x64_default else 'off'})",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="ignore a partial checkpoint and start over"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="local dataset directory (real-data experiments)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="local dataset directory (real-data experiments)",
+    )
     return p
 
 
@@ -294,5 +330,8 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
     save_results(stem, results, meta)
     ctx.finish()
     save_figure(exp.plot(results, cfg), out_dir, exp.name)
-    print(f"[{exp.name}] {args.scale} scale in {wall:.1f} s -> {stem}.npz/.json/.pdf/.png", file=sys.stderr)
+    print(
+        f"[{exp.name}] {args.scale} scale in {wall:.1f} s -> {stem}.npz/.json/.pdf/.png",
+        file=sys.stderr,
+    )
     return results

@@ -24,8 +24,19 @@ EXPERIMENT = Experiment(
     plot=sphere.plot,
     scales={
         "default": {},
-        "smoke": {"num_seeds": 2, "seed_chunk": 1, "num_points": 64, "width": 16, "degrees": (1, 2, 3)},
-        "paper": {"num_seeds": 20, "num_points": 2000, "width": 1024, "degrees": (1, 2, 3, 4, 5, 6, 7, 8)},
+        "smoke": {
+            "num_seeds": 2,
+            "seed_chunk": 1,
+            "num_points": 64,
+            "width": 16,
+            "degrees": (1, 2, 3),
+        },
+        "paper": {
+            "num_seeds": 20,
+            "num_points": 2000,
+            "width": 1024,
+            "degrees": (1, 2, 3, 4, 5, 6, 7, 8),
+        },
     },
     description=__doc__.splitlines()[0],
     x64_default=True,

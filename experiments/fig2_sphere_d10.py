@@ -24,7 +24,14 @@ EXPERIMENT = Experiment(
     plot=sphere.plot,
     scales={
         "default": {"dim": 10},
-        "smoke": {"dim": 10, "num_seeds": 2, "seed_chunk": 1, "num_points": 96, "width": 16, "degrees": (1, 2, 3)},
+        "smoke": {
+            "dim": 10,
+            "num_seeds": 2,
+            "seed_chunk": 1,
+            "num_points": 96,
+            "width": 16,
+            "degrees": (1, 2, 3),
+        },
         "paper": {"dim": 10, "num_seeds": 20, "num_points": 2000, "width": 1024},
     },
     description=__doc__.splitlines()[0],

@@ -34,7 +34,6 @@ from spectral_layers import targets
 from spectral_layers.models import init_mlp, init_mlp_seeds, make_spec
 from spectral_layers.plotting import band, figure, layer_colors
 
-
 CAPTION = (
     "Relative contribution c_ℓ/c_(L-1) of each layer for degree-k targets (mean and 95% t-interval over "
     "initialisations); dashed: the infinite-width prediction on the same points, dotted: the ratio of Mercer "
@@ -75,12 +74,16 @@ class Config:
         if self.dim < 2:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
         if self.depth < 2:
-            raise ValueError(f"depth must be >= 2 (contributions are relative to the last layer), got {self.depth}")
+            raise ValueError(
+                f"depth must be >= 2 (contributions are relative to the last layer), got {self.depth}"
+            )
         for name in ("num_seeds", "seed_chunk", "num_points", "num_centers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.degrees or min(self.degrees) < 0:
-            raise ValueError(f"degrees must be a non-empty tuple of integers >= 0, got {self.degrees}")
+            raise ValueError(
+                f"degrees must be a non-empty tuple of integers >= 0, got {self.degrees}"
+            )
         if self.sampling not in ("uniform", "equispaced"):
             raise ValueError(f"sampling must be 'uniform' or 'equispaced', got {self.sampling!r}")
         if self.sampling == "equispaced" and self.dim != 2:
@@ -114,7 +117,9 @@ def sample_points_and_targets(cfg: Config, key: jax.Array):
             p = targets.project_out_lower_degrees(x, y, k)
             y_proj.append(p / jnp.linalg.norm(p))
         else:
-            warnings.warn(f"too few points to project out degrees < {k} in d={cfg.dim}; NaN", stacklevel=2)
+            warnings.warn(
+                f"too few points to project out degrees < {k} in d={cfg.dim}; NaN", stacklevel=2
+            )
             y_proj.append(jnp.full_like(y, jnp.nan))
     return x, jnp.stack(y_raw), jnp.stack(y_proj)
 
@@ -133,7 +138,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         _, params = init_mlp_seeds(
             k_init, 0, cfg.dim, seed_indices=seed_indices, width=cfg.width, **network_kwargs(cfg)
         )
-        c = contrib.stack_layers(contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True))
+        c = contrib.stack_layers(
+            contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True)
+        )
         return {"contributions_raw": c[:, :num_k], "contributions_projected": c[:, num_k:]}
 
     finite = ctx.seed_loop(cfg, chunk, num_seeds=cfg.num_seeds, chunk=cfg.seed_chunk)
@@ -142,7 +149,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         "points": np.asarray(x),
         "contributions_raw": finite["contributions_raw"],
         "contributions_projected": np.where(
-            np.isnan(np.asarray(y_proj)).any(axis=1)[None, :, None], np.nan, finite["contributions_projected"]
+            np.isnan(np.asarray(y_proj)).any(axis=1)[None, :, None],
+            np.nan,
+            finite["contributions_projected"],
         ),
     }
     results.update(infinite_width_predictions(cfg, x, y_raw, y_proj))
@@ -176,7 +185,11 @@ def mercer_eigenvalues(cfg: Config) -> np.ndarray:
 
     kw = network_kwargs(cfg)
     mu = layer_gegenbauer_eigenvalues(
-        cfg.dim, max(cfg.degrees), depth=kw.pop("depth"), activation=kw.pop("activation"), kernel_kwargs=kw
+        cfg.dim,
+        max(cfg.degrees),
+        depth=kw.pop("depth"),
+        activation=kw.pop("activation"),
+        kernel_kwargs=kw,
     )
     return contrib.stack_layers(mu)[np.asarray(cfg.degrees)]
 
@@ -199,12 +212,26 @@ def plot(results, cfg: Config):
         mean, lo, hi = contrib.t_interval(rel, axis=0)
         inf = relative(results[f"infinite_{kind}"])
         for layer in range(num_layers - 1):
-            band(ax, degrees, mean[:, layer], lo[:, layer], hi[:, layer], color=colors[layer],
-                 label=f"layer {layer}")
+            band(
+                ax,
+                degrees,
+                mean[:, layer],
+                lo[:, layer],
+                hi[:, layer],
+                color=colors[layer],
+                label=f"layer {layer}",
+            )
             ax.plot(degrees, inf[:, layer], ls="--", marker="x", color=colors[layer], lw=0.9)
             if "mercer" in results:
-                ax.plot(degrees, relative(results["mercer"])[:, layer], ls=":", marker="+",
-                        color="k", lw=0.8, ms=5)
+                ax.plot(
+                    degrees,
+                    relative(results["mercer"])[:, layer],
+                    ls=":",
+                    marker="+",
+                    color="k",
+                    lw=0.8,
+                    ms=5,
+                )
         ax.set_yscale("log")
         ax.set_xticks(degrees)
         ax.set_xlabel("degree $k$")
@@ -213,8 +240,10 @@ def plot(results, cfg: Config):
     handles, labels = axes[0][0].get_legend_handles_labels()
     from matplotlib.lines import Line2D
 
-    handles += [Line2D([], [], ls="--", marker="x", color="gray"),
-                Line2D([], [], ls=":", marker="+", color="k")]
+    handles += [
+        Line2D([], [], ls="--", marker="x", color="gray"),
+        Line2D([], [], ls=":", marker="+", color="k"),
+    ]
     labels += [r"$\infty$-width $y^\top\kappa y$", r"Mercer $\mu_k^{(\ell)}/\mu_k^{(L-1)}$"]
     n_seeds = results["contributions_raw"].shape[0]
     fig.suptitle(
@@ -223,8 +252,15 @@ def plot(results, cfg: Config):
         fontsize=7,
     )
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 0.0),
-               handlelength=2.2, columnspacing=1.0)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=len(labels),
+        bbox_to_anchor=(0.5, 0.0),
+        handlelength=2.2,
+        columnspacing=1.0,
+    )
     return fig
 
 
@@ -237,26 +273,35 @@ def summarize(results, cfg: Config) -> list[dict]:
             continue
         increasing = bool(np.all(np.diff(rel, axis=0) > 0))
         first_largest = bool(np.all(rel[-1, 0] >= rel[-1, 1:]))
-        rows.append({
-            "check": f"c_ℓ/c_(L-1) increases with k for every ℓ < L-1 ({kind} targets, seed mean)",
-            "measured": "; ".join(f"ℓ={i}: " + ", ".join(f"{v:.3g}" for v in rel[:, i])
-                                  for i in range(rel.shape[1])),
-            "expected": "increasing in k (paper §6)",
-            "verdict": "agrees" if increasing else "does not hold for every k",
-        })
-        rows.append({
-            "check": f"layer 0 has the largest relative contribution at k={int(results['degrees'][-1])} ({kind})",
-            "measured": ", ".join(f"{v:.3g}" for v in rel[-1]),
-            "expected": "earliest layer largest at high degree (paper §5.6)",
-            "verdict": "agrees" if first_largest else "disagrees",
-        })
+        rows.append(
+            {
+                "check": f"c_ℓ/c_(L-1) increases with k for every ℓ < L-1 ({kind} targets, seed mean)",
+                "measured": "; ".join(
+                    f"ℓ={i}: " + ", ".join(f"{v:.3g}" for v in rel[:, i])
+                    for i in range(rel.shape[1])
+                ),
+                "expected": "increasing in k (paper §6)",
+                "verdict": "agrees" if increasing else "does not hold for every k",
+            }
+        )
+        rows.append(
+            {
+                "check": f"layer 0 has the largest relative contribution at k={int(results['degrees'][-1])} ({kind})",
+                "measured": ", ".join(f"{v:.3g}" for v in rel[-1]),
+                "expected": "earliest layer largest at high degree (paper §5.6)",
+                "verdict": "agrees" if first_largest else "disagrees",
+            }
+        )
     if "bias_raw" in results:
-        rows.append({
-            "check": "relative deviation of the ∞-width quadratic-form ratio from the Mercer ratio",
-            "measured": f"raw targets: max {np.nanmax(results['bias_raw']):.2e}; "
-                        f"lower degrees projected out: max {np.nanmax(results['bias_projected']):.2e}",
-            "expected": "0 in the n → ∞ limit (Theorem 1)",
-            "verdict": "correction reduces the finite-sample bias"
-            if np.nanmax(results["bias_projected"]) < np.nanmax(results["bias_raw"]) else "no improvement",
-        })
+        rows.append(
+            {
+                "check": "relative deviation of the ∞-width quadratic-form ratio from the Mercer ratio",
+                "measured": f"raw targets: max {np.nanmax(results['bias_raw']):.2e}; "
+                f"lower degrees projected out: max {np.nanmax(results['bias_projected']):.2e}",
+                "expected": "0 in the n → ∞ limit (Theorem 1)",
+                "verdict": "correction reduces the finite-sample bias"
+                if np.nanmax(results["bias_projected"]) < np.nanmax(results["bias_raw"])
+                else "no improvement",
+            }
+        )
     return rows

@@ -54,13 +54,23 @@ class Config:
 
     def __post_init__(self):
         if not self.widths or min(self.widths) < 1:
-            raise ValueError(f"widths must be a non-empty tuple of positive integers, got {self.widths}")
+            raise ValueError(
+                f"widths must be a non-empty tuple of positive integers, got {self.widths}"
+            )
         for w in self.widths:
-            make_spec(self.dim, depth=self.depth, width=w, activation=self.activation,
-                      use_bias=self.use_bias, parameterization=self.parameterization,
-                      input_scaling=self.input_scaling)
+            make_spec(
+                self.dim,
+                depth=self.depth,
+                width=w,
+                activation=self.activation,
+                use_bias=self.use_bias,
+                parameterization=self.parameterization,
+                input_scaling=self.input_scaling,
+            )
         if self.parameterization != "ntk":
-            raise ValueError("parameterization must be 'ntk': the standard one has no width-free limit")
+            raise ValueError(
+                "parameterization must be 'ntk': the standard one has no width-free limit"
+            )
         for name in ("num_seeds", "seed_chunk", "num_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -69,8 +79,13 @@ class Config:
 
 
 def _net_kwargs(cfg: Config) -> dict:
-    return dict(depth=cfg.depth, activation=cfg.activation, use_bias=cfg.use_bias,
-                parameterization=cfg.parameterization, input_scaling=cfg.input_scaling)
+    return dict(
+        depth=cfg.depth,
+        activation=cfg.activation,
+        use_bias=cfg.use_bias,
+        parameterization=cfg.parameterization,
+        input_scaling=cfg.input_scaling,
+    )
 
 
 def _rel_fro(a, b, axis=(-2, -1)):
@@ -84,13 +99,19 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     ctx = ctx or RunContext("width_convergence", progress=False)
     k_points, k_init = jax.random.split(jax.random.key(cfg.seed))
     x = targets.sample_sphere(k_points, cfg.num_points, cfg.dim)
-    kappa = np.stack(list(map(np.asarray, infinite_layer_ntk(x, **_net_kwargs(cfg)).values())))  # (L, n, n)
+    kappa = np.stack(
+        list(map(np.asarray, infinite_layer_ntk(x, **_net_kwargs(cfg)).values()))
+    )  # (L, n, n)
 
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
         grams = []
         for w in cfg.widths:
             apply_fn, params = init_mlp_seeds(
-                jax.random.fold_in(k_init, w), 0, cfg.dim, seed_indices=seed_indices, width=w,
+                jax.random.fold_in(k_init, w),
+                0,
+                cfg.dim,
+                seed_indices=seed_indices,
+                width=w,
                 **_net_kwargs(cfg),
             )
             g = layer_ntk(apply_fn, params, x, stacked=True)
@@ -121,8 +142,15 @@ def plot(results, cfg: Config):
     colors = layer_colors(num_layers)
     mean, lo, hi = t_interval(results["errors"], axis=0)
     for layer in range(num_layers):
-        band(ax, widths, mean[:, layer], np.maximum(lo[:, layer], 1e-8), hi[:, layer], color=colors[layer],
-             label=f"layer {layer}: slope {results['slopes'][layer]:.2f}")
+        band(
+            ax,
+            widths,
+            mean[:, layer],
+            np.maximum(lo[:, layer], 1e-8),
+            hi[:, layer],
+            color=colors[layer],
+            label=f"layer {layer}: slope {results['slopes'][layer]:.2f}",
+        )
         ax.plot(widths, results["mean_gram_errors"][:, layer], ls="--", color=colors[layer], lw=0.9)
     ref = mean[0].max() * (widths / widths[0]) ** -0.5
     ax.plot(widths, ref, color="k", ls=":", lw=0.8, label=r"$\propto m^{-1/2}$")
@@ -131,8 +159,11 @@ def plot(results, cfg: Config):
     ax.set_xlabel("width $m$")
     ax.set_ylabel(r"$\|G^{(\ell)} - \kappa^{(\ell)}\|_F / \|\kappa^{(\ell)}\|_F$")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"{cfg.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.depth}, "
-                 f"{results['errors'].shape[0]} seeds (dashed: seed-averaged Gram)", fontsize=6.5)
+    ax.set_title(
+        f"{cfg.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.depth}, "
+        f"{results['errors'].shape[0]} seeds (dashed: seed-averaged Gram)",
+        fontsize=6.5,
+    )
     fig.tight_layout()
     return fig
 
@@ -150,7 +181,9 @@ def summarize(results, cfg: Config) -> list[dict]:
         },
         {
             "check": "log-log slope of the seed-averaged Gram error vs width",
-            "measured": ", ".join(f"ℓ={i}: {s:.3f}" for i, s in enumerate(results["mean_gram_slopes"])),
+            "measured": ", ".join(
+                f"ℓ={i}: {s:.3f}" for i, s in enumerate(results["mean_gram_slopes"])
+            ),
             "expected": "between −1/2 (fluctuation-dominated) and −1 (bias-dominated)",
             "verdict": "—",
         },
@@ -164,7 +197,11 @@ EXPERIMENT = Experiment(
     plot=plot,
     scales={
         "smoke": {"widths": (8, 16, 32), "num_seeds": 2, "seed_chunk": 1, "num_points": 12},
-        "paper": {"widths": (64, 128, 256, 512, 1024, 2048, 4096), "num_seeds": 20, "num_points": 128},
+        "paper": {
+            "widths": (64, 128, 256, 512, 1024, 2048, 4096),
+            "num_seeds": 20,
+            "num_points": 128,
+        },
     },
     description=__doc__.splitlines()[0],
     x64_default=True,

@@ -28,9 +28,17 @@ from spectral_layers import (
     targets,
     training,
 )
-from spectral_layers.contributions import layer_contributions, quadratic_forms, relative_contributions
+from spectral_layers.contributions import (
+    layer_contributions,
+    quadratic_forms,
+    relative_contributions,
+)
 from spectral_layers.empirical import full_ntk, layer_ntk, mlp_layer_features
-from spectral_layers.gegenbauer import gegenbauer_eigenvalues, layer_gegenbauer_eigenvalues, multiplicity
+from spectral_layers.gegenbauer import (
+    gegenbauer_eigenvalues,
+    layer_gegenbauer_eigenvalues,
+    multiplicity,
+)
 from spectral_layers.hermite import hermite_coefficients
 from spectral_layers.infinite import infinite_layer_kernel_fn, infinite_layer_ntk
 from spectral_layers.models import (
@@ -80,5 +88,6 @@ __all__ = [
     "results",
     "sharding",
     "targets",
+    "train_layers",
     "training",
 ]

@@ -84,15 +84,15 @@ def layer_contributions(
 
 def _sq_norms_of_grad(apply_fn, params, x, y_n):
     grads = jax.grad(lambda p: jnp.vdot(y_n, apply_fn(p, x)))(params)
-    return {
-        name: sum(jnp.sum(g**2) for g in jax.tree.leaves(sub)) for name, sub in grads.items()
-    }
+    return {name: sum(jnp.sum(g**2) for g in jax.tree.leaves(sub)) for name, sub in grads.items()}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _contributions_jit(apply_fn, params, x, y, stacked):
     y = y.astype(jnp.result_type(x, *jax.tree.leaves(params)))
-    per_target = _sq_norms_of_grad if y.ndim == 1 else jax.vmap(_sq_norms_of_grad, (None, None, None, 0))
+    per_target = (
+        _sq_norms_of_grad if y.ndim == 1 else jax.vmap(_sq_norms_of_grad, (None, None, None, 0))
+    )
 
     def one(p):
         return per_target(apply_fn, p, x, y)

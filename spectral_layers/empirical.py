@@ -38,7 +38,12 @@ from spectral_layers.models import (
 )
 
 METHODS = ("structured", "jacobian", "jacobian_fwd", "nt")
-NT_IMPLEMENTATIONS = ("NTK_VECTOR_PRODUCTS", "JACOBIAN_CONTRACTION", "STRUCTURED_DERIVATIVES", "AUTO")
+NT_IMPLEMENTATIONS = (
+    "NTK_VECTOR_PRODUCTS",
+    "JACOBIAN_CONTRACTION",
+    "STRUCTURED_DERIVATIVES",
+    "AUTO",
+)
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -96,7 +101,9 @@ def layer_ntk(
     same = x2 is None
     x2 = x1 if same else val.check_inputs(x2, "x2", in_dim=in_dim)
     if x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"x1 and x2 must have the same number of features, got {x1.shape} and {x2.shape}")
+        raise ValueError(
+            f"x1 and x2 must have the same number of features, got {x1.shape} and {x2.shape}"
+        )
     if block_size is not None:
         block_size = val.check_positive_int(block_size, "block_size")
     if spec is not None and set(names) != {layer_name(i) for i in range(spec.depth)}:
@@ -108,12 +115,21 @@ def layer_ntk(
         from spectral_layers.sharding import sharded_rows
 
         def rows(xb, p, x2_full):
-            return _layer_ntk_jit(apply_fn, p, xb, x2_full, method, block_size, stacked, nt_implementation)
+            return _layer_ntk_jit(
+                apply_fn, p, xb, x2_full, method, block_size, stacked, nt_implementation
+            )
 
         grams = sharded_rows(rows, x1, params, x2, mesh=mesh, row_axis=1 if stacked else 0)
     else:
         grams = _layer_ntk_jit(
-            apply_fn, params, x1, None if same else x2, method, block_size, stacked, nt_implementation
+            apply_fn,
+            params,
+            x1,
+            None if same else x2,
+            method,
+            block_size,
+            stacked,
+            nt_implementation,
         )
     return {name: grams[name] for name in names}
 
@@ -255,7 +271,9 @@ def _nt(apply_fn, params, x1, x2, block_size, implementation):
             implementation=getattr(nt.NtkImplementation, implementation),
         )
         x2_ = x1 if x2 is None else x2
-        out[name] = _map_rows(lambda x_r, k=kernel_fn, name=name: k(x_r, x2_, params[name]), x1, block_size)
+        out[name] = _map_rows(
+            lambda x_r, k=kernel_fn, name=name, x2_=x2_: k(x_r, x2_, params[name]), x1, block_size
+        )
     return out
 
 
@@ -275,6 +293,8 @@ def full_ntk(
 
     def flat(x):
         j = jax.jacrev(apply_fn)(params, x)
-        return jnp.concatenate([leaf.reshape(x.shape[0], -1) for leaf in jax.tree.leaves(j)], axis=1)
+        return jnp.concatenate(
+            [leaf.reshape(x.shape[0], -1) for leaf in jax.tree.leaves(j)], axis=1
+        )
 
     return jnp.matmul(flat(x1), flat(x2).T, precision=_HIGHEST)

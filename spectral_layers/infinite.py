@@ -68,20 +68,25 @@ from spectral_layers.models import (
 QUADRATURE_RULES = ("trapezoid", "gauss_hermite")
 
 DEFAULT_QUADRATURE_DEGREE = 64
-"""Nodes per dimension of the quadrature for activations without a closed form.
+"""Nodes per variable of the quadrature for activations without a closed form.
 
-Measured error of every layer kernel against degree 300 (max over layers of the relative Frobenius
-error; float64; depth 4 with bias; 30 points on S^9; ``python benchmarks/bench_infinite.py
---accuracy``), trapezoid rule:
+Error of every layer kernel (max over layers of the relative Frobenius error against degree 300;
+float64; depth 4 with bias, σ_w = σ_b = 1; 30 points on S^9, scaled to norm 2 in the last rows;
+``python benchmarks/bench_infinite.py --accuracy``), default trapezoid rule:
 
-    degree                      16     24     32     48     64     96
-    tanh     fan_in, ‖x‖=1    4e-03  8e-05  2e-06  4e-09  1e-11  1e-15
-    tanh     none,   ‖x‖=1    8e-03  4e-04  2e-05  1e-07  1e-09  2e-13
-    tanh     none,   ‖x‖=2    1e-01  2e-02  5e-03  3e-04  2e-05  6e-08
-    gelu     fan_in, ‖x‖=1    2e-05  8e-07  5e-08  3e-10  3e-12  1e-15
+    degree                         16     24     32     48     64     96
+    tanh      fan_in, ‖x‖=1      4e-03  8e-05  2e-06  4e-09  2e-11  3e-15
+    tanh      none,   ‖x‖=1      8e-03  4e-04  2e-05  1e-07  1e-09  2e-13
+    tanh      none,   ‖x‖=2      1e-01  2e-02  5e-03  3e-04  2e-05  1e-07
+    gelu      none,   ‖x‖=1      8e-05  2e-07  1e-08  7e-11  7e-13  3e-16
+    gelu      none,   ‖x‖=2      1e-02  3e-04  5e-06  7e-10  1e-12  5e-16
+    softplus  none,   ‖x‖=2      3e-05  5e-07  2e-08  1e-10  2e-12  6e-16
+    sin       none,   ‖x‖=1      3e-05  1e-06  8e-08  5e-10  6e-12  1e-15
 
-Gauss–Hermite at degree 64 gives 5e-06 / 4e-05 / 8e-03 for the three tanh rows. The error grows with
-the pre-activation variance (``σ_w² ‖x‖²``): raise the degree for large inputs.
+Gauss–Hermite (``quadrature_rule="gauss_hermite"``, NT's rule) is much worse for tanh (5e-06,
+4e-05, 8e-03 at degree 64 in the three tanh rows) and gelu at ‖x‖ = 2 (1e-05), better for sin
+(rounding level from degree 24). The error grows with the pre-activation variance
+(``σ_w² ‖x‖²``, divided by ``d`` with ``fan_in``): raise the degree for large inputs.
 """
 
 DEFAULT_NT_QUADRATURE_DEGREE = 100
@@ -114,15 +119,19 @@ def _safe_correlation(c, q1, q2):
 def relu_dual(c, q1, q2):
     r"""ReLU dual kernels (Cho & Saul, 2009, arc-cosine kernels of degree 1 and 0).
 
-    With ``ρ = c / sqrt(q1 q2) = cos θ``:
-    ``E[relu(u) relu(v)] = sqrt(q1 q2) (sin θ + (π − θ) cos θ) / (2π)`` and
-    ``E[1(u>0) 1(v>0)] = (π − θ) / (2π)``.
+    With ``cos θ = c / sqrt(q1 q2)``:
+    ``E[relu(u) relu(v)] = sqrt(q1 q2) (sin θ + (π − θ) cos θ) / (2π)
+    = (sqrt(q1 q2 − c²) + (π − θ) c) / (2π)`` and ``E[1(u>0) 1(v>0)] = (π − θ) / (2π)``, with
+    ``θ = atan2(sqrt(q1 q2 − c²), c)``. ``q1 q2 − c²`` is evaluated as ``(r − c)(r + c)``,
+    ``r = sqrt(q1 q2)``, clipped at 0: exactly 0 when ``c = q1 = q2`` (identical points; written as
+    ``q1 q2 − c c`` a fused multiply-add leaves a rounding residual, and ``θ`` then ~1e-8 instead of
+    0). ``θ = π/2`` when both vanish (a zero-variance input), as in NT.
     """
-    rho, norm = _safe_correlation(c, q1, q2)
-    theta = jnp.arccos(rho)
-    sin = jnp.sqrt(jnp.maximum(1 - rho * rho, 0))
-    k = norm * (sin + (jnp.pi - theta) * rho) / (2 * jnp.pi)
+    r = jnp.sqrt(q1 * q2)
+    s = jnp.sqrt(jnp.maximum((r - c) * (r + c), 0))
+    theta = jnp.where((s == 0) & (c == 0), jnp.pi / 2, jnp.arctan2(s, c))
     k_dot = (jnp.pi - theta) / (2 * jnp.pi)
+    k = s / (2 * jnp.pi) + k_dot * c
     return k, k_dot
 
 
@@ -441,13 +450,12 @@ def _infinite_jit(x1, x2, coef, activation, depth, quad, block_size):
     x2 = x1 if same else x2
     sq1 = jnp.sum(x1 * x1, axis=1)
     sq2 = sq1 if same else jnp.sum(x2 * x2, axis=1)
-    cols = jnp.arange(x2.shape[0])
 
     def rows(r):
         x_r, sq_r, idx_r = r
         g = jnp.matmul(x_r, x2.T, precision=_HIGHEST)
         if same:  # the Gram's diagonal is the squared norms exactly: ρ = 1 for identical points
-            g = jnp.where(idx_r[:, None] == cols[None, :], sq_r[:, None], g)
+            g = g.at[jnp.arange(x_r.shape[0]), idx_r].set(sq_r)
         return tuple(_layer_kernels(g, sq_r[:, None], sq2[None, :], coef, activation, depth, quad))
 
     return _map_rows(rows, (x1, sq1, jnp.arange(x1.shape[0])), block_size)

@@ -366,7 +366,9 @@ def init_mlp_seeds(
         seed_indices = jnp.arange(num_seeds)
     apply_fn, _ = init_mlp(key, in_dim, dtype=dtype, **kwargs)
     param_dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-    params = _init_seeds(MLP(apply_fn.spec, param_dtype=param_dtype), key, jnp.asarray(seed_indices))
+    params = _init_seeds(
+        MLP(apply_fn.spec, param_dtype=param_dtype), key, jnp.asarray(seed_indices)
+    )
     return apply_fn, {k: dict(v) for k, v in params.items()}
 
 

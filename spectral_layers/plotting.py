@@ -9,8 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 SINGLE_COLUMN_IN = 3.4
 """Width of a single-column figure in inches (NeurIPS/ICML column width ≈ 3.25–3.4 in)."""
@@ -36,8 +36,9 @@ STYLE = {
 }
 
 
-def figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, aspect: float = 0.75,
-           **kwargs):
+def figure(
+    ncols: int = 1, nrows: int = 1, *, width: float | None = None, aspect: float = 0.75, **kwargs
+):
     """A ``(fig, axes)`` pair in the package style; ``width`` defaults to one column per panel row."""
     plt.rcParams.update(STYLE)
     width = width or SINGLE_COLUMN_IN * (1 if ncols == 1 else min(2.1, 0.55 * ncols + 0.5))

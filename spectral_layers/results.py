@@ -67,7 +67,9 @@ def _to_json(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def save_results(stem: str | os.PathLike, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+def save_results(
+    stem: str | os.PathLike, arrays: Mapping[str, Any], meta: Mapping[str, Any]
+) -> None:
     """Saves ``<stem>.npz`` and ``<stem>.json`` (the JSON last, so its presence marks a complete result)."""
     stem = Path(stem)
     save_npz(stem.with_suffix(".npz"), arrays)
@@ -93,11 +95,20 @@ def git_revision(cwd: str | os.PathLike | None = None) -> str:
     try:
         cwd = cwd or Path(__file__).resolve().parent
         rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=10, check=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

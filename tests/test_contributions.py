@@ -15,7 +15,9 @@ def _setup(stacked=False):
     x = jax.random.normal(jax.random.key(0), (9, 3))
     y = jax.random.normal(jax.random.key(1), (4, 9))
     if stacked:
-        f, p = init_mlp_seeds(jax.random.key(2), 3, 3, depth=3, width=5, activation="tanh", use_bias=True)
+        f, p = init_mlp_seeds(
+            jax.random.key(2), 3, 3, depth=3, width=5, activation="tanh", use_bias=True
+        )
     else:
         f, p = init_mlp(jax.random.key(2), 3, depth=3, width=5, activation="tanh", use_bias=True)
     return f, p, x, y
@@ -58,6 +60,7 @@ def test_t_interval_matches_scipy():
     np.testing.assert_allclose(mean, s.mean(0))
     m1, l1, h1 = contrib.t_interval(s[:1])
     np.testing.assert_array_equal(l1, m1)
+    np.testing.assert_array_equal(h1, m1)
 
 
 def test_bad_inputs():

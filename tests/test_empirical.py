@@ -34,8 +34,18 @@ CASES = [
 @pytest.mark.parametrize("act,bias,par,depth,scaling", CASES)
 def test_structured_equals_jacobian_per_layer(act, bias, par, depth, scaling):
     x1, x2 = _data()
-    f, p = init_mlp(jax.random.key(1), 3, depth=depth, width=6, activation=act, use_bias=bias,
-                    parameterization=par, sigma_w=1.3, sigma_b=0.7, input_scaling=scaling)
+    f, p = init_mlp(
+        jax.random.key(1),
+        3,
+        depth=depth,
+        width=6,
+        activation=act,
+        use_bias=bias,
+        parameterization=par,
+        sigma_w=1.3,
+        sigma_b=0.7,
+        input_scaling=scaling,
+    )
     for xb in (None, x2):  # Gram and cross-kernel
         s = sl.layer_ntk(f, p, x1, xb, method="structured")
         j = sl.layer_ntk(f, p, x1, xb, method="jacobian")
@@ -50,8 +60,16 @@ def test_structured_equals_jacobian_per_layer(act, bias, par, depth, scaling):
 def test_sum_of_layers_is_full_ntk(act, bias, par, depth, scaling):
     """Paper Eq. 1: Σ_ℓ G^(ℓ) equals the NTK from one Jacobian w.r.t. all parameters."""
     x1, x2 = _data(seed=3)
-    f, p = init_mlp(jax.random.key(2), 3, depth=depth, width=5, activation=act, use_bias=bias,
-                    parameterization=par, input_scaling=scaling)
+    f, p = init_mlp(
+        jax.random.key(2),
+        3,
+        depth=depth,
+        width=5,
+        activation=act,
+        use_bias=bias,
+        parameterization=par,
+        input_scaling=scaling,
+    )
     total = sum(sl.layer_ntk(f, p, x1, x2).values())
     np.testing.assert_allclose(total, sl.full_ntk(f, p, x1, x2), rtol=1e-10, atol=1e-12)
 
@@ -81,7 +99,9 @@ def test_seed_batch_equals_loop():
     f, ps = init_mlp_seeds(jax.random.key(6), 3, 3, depth=3, width=6, activation="erf")
     batched = sl.layer_ntk(f, ps, x1, x2, stacked=True)
     for s in range(3):
-        _, p_s = init_mlp(jax.random.fold_in(jax.random.key(6), s), 3, depth=3, width=6, activation="erf")
+        _, p_s = init_mlp(
+            jax.random.fold_in(jax.random.key(6), s), 3, depth=3, width=6, activation="erf"
+        )
         single = sl.layer_ntk(f, p_s, x1, x2)
         for name in single:
             assert batched[name].shape == (3, 7, 5)

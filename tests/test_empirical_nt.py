@@ -8,6 +8,7 @@ both parameterisations and depths 2–6 without the full cartesian product.
 """
 
 import importlib.util
+import os
 
 import jax
 import jax.numpy as jnp
@@ -114,3 +115,21 @@ def test_nt_float32(activation, bias, param, depth, impl):
         assert np.linalg.norm(nt[name] - ref[name]) <= 1e-5 * scale, name
         assert np.linalg.norm(structured[name] - ref[name]) <= 1e-5 * scale, name
         assert np.linalg.norm(nt[name] - structured[name]) <= 1e-5 * scale, name
+
+
+@pytest.mark.slow
+def test_benchmark_main_smoke(capsys):
+    """``benchmarks/bench_layer_ntk.py`` runs end to end on a tiny configuration."""
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(__file__)), "benchmarks", "bench_layer_ntk.py"
+    )
+    spec = importlib.util.spec_from_file_location("bench_layer_ntk", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = "--n 8 --d 4 --width 5 --depth 2 --repeats 1 --nt-probe-n 4 --big-n 16 --block-size 5"
+    argv += " --small-n 4 --small-d 3 --small-width 3"
+    results = bench.main(argv.split())
+    out = capsys.readouterr().out
+    assert set(results) == {"structured", "floor", "jacobian", "nt", "structured_big"}
+    assert all(np.isfinite(v) and v > 0 for v in results.values())
+    assert "targets" in out and "jacobian_fwd" in out

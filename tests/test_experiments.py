@@ -96,7 +96,18 @@ def test_cli_overrides_and_parsing():
     from experiments import fig2_sphere_d10 as mod
 
     args = fw.build_parser(mod.EXPERIMENT).parse_args(
-        ["--scale", "smoke", "--seeds", "3", "--seed", "7", "--set", "degrees=1,2", "--set", "use_bias=true"]
+        [
+            "--scale",
+            "smoke",
+            "--seeds",
+            "3",
+            "--seed",
+            "7",
+            "--set",
+            "degrees=1,2",
+            "--set",
+            "use_bias=true",
+        ]
     )
     cfg = fw.parse_config(mod.EXPERIMENT, args)
     assert (cfg.num_seeds, cfg.seed, cfg.degrees, cfg.use_bias, cfg.dim) == (3, 7, (1, 2), True, 10)

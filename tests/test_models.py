@@ -34,19 +34,32 @@ def test_paper_two_layer_network():
 
 def test_standard_and_ntk_same_function_in_distribution():
     """Standard param. with W ~ N(0, σ²/n) computes the same function as NTK param. with W' = W·sqrt(n)/σ."""
-    f_ntk, p_ntk = init_mlp(jax.random.key(3), 4, depth=3, width=6, use_bias=True, sigma_w=1.5, sigma_b=0.5)
-    f_std, _ = init_mlp(jax.random.key(3), 4, depth=3, width=6, use_bias=True, sigma_w=1.5, sigma_b=0.5,
-                        parameterization="standard")
+    f_ntk, p_ntk = init_mlp(
+        jax.random.key(3), 4, depth=3, width=6, use_bias=True, sigma_w=1.5, sigma_b=0.5
+    )
+    f_std, _ = init_mlp(
+        jax.random.key(3),
+        4,
+        depth=3,
+        width=6,
+        use_bias=True,
+        sigma_w=1.5,
+        sigma_b=0.5,
+        parameterization="standard",
+    )
     fan_in = {"layer_0": 4, "layer_1": 6, "layer_2": 6}
     p_std = {
-        k: {"kernel": v["kernel"] * 1.5 / np.sqrt(fan_in[k]), "bias": v["bias"] * 0.5} for k, v in p_ntk.items()
+        k: {"kernel": v["kernel"] * 1.5 / np.sqrt(fan_in[k]), "bias": v["bias"] * 0.5}
+        for k, v in p_ntk.items()
     }
     x = jax.random.normal(jax.random.key(4), (5, 4))
     np.testing.assert_allclose(f_std(p_std, x), f_ntk(p_ntk, x), rtol=1e-12)
 
 
 def test_init_statistics():
-    _, p = init_mlp(jax.random.key(5), 200, depth=2, width=300, parameterization="standard", sigma_w=2.0)
+    _, p = init_mlp(
+        jax.random.key(5), 200, depth=2, width=300, parameterization="standard", sigma_w=2.0
+    )
     assert abs(float(jnp.std(p["layer_0"]["kernel"])) - 2.0 / np.sqrt(200)) < 0.01
 
 
@@ -60,7 +73,9 @@ def test_seeds_are_fold_in_and_deterministic():
 
 
 def test_callable_activation_and_dtype():
-    f, p = init_mlp(jax.random.key(0), 2, depth=2, width=3, activation=lambda z: z**2, dtype=jnp.float32)
+    f, p = init_mlp(
+        jax.random.key(0), 2, depth=2, width=3, activation=lambda z: z**2, dtype=jnp.float32
+    )
     assert p["layer_0"]["kernel"].dtype == jnp.float32
     assert f(p, jnp.ones((1, 2), jnp.float32)).dtype == jnp.float32
 

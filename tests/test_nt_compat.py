@@ -203,6 +203,7 @@ def test_patching_changes_no_existing_jax_attribute():
         "jax.interpreters.ad.zeros_like_p",
         "jax.extend.core.Primitive.map_primitive",
     }
+    assert "jax.core.Jaxpr" in res["added"]  # jax 0.10 moved it: the shim was needed
     assert set(res["added"]) <= expected
     assert set(res["added"]) <= {name.split(" ")[0] for name in res["filled"]}
 

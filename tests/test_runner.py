@@ -32,9 +32,19 @@ def _fake_module(name, fail=False):
 
     mod = types.ModuleType(f"experiments.{name}")
     mod.EXPERIMENT = fw.Experiment(
-        name=name, config_cls=Config, run=run, plot=plot, description=f"{name} test",
-        summarize=lambda r, c: [{"check": "x sums to 3", "measured": float(r["x"].sum()),
-                                 "expected": 3.0, "verdict": "agrees"}],
+        name=name,
+        config_cls=Config,
+        run=run,
+        plot=plot,
+        description=f"{name} test",
+        summarize=lambda r, c: [
+            {
+                "check": "x sums to 3",
+                "measured": float(r["x"].sum()),
+                "expected": 3.0,
+                "verdict": "agrees",
+            }
+        ],
     )
     return mod
 
@@ -52,7 +62,11 @@ def test_runner_failure_isolation_skip_and_force(fake_experiments, tmp_path, cap
     out = ["--scale", "smoke", "--out", str(tmp_path), "--no-progress"]
     assert runner.main(out) == 1  # one failed
     text = capsys.readouterr().out
-    assert "fake_fail" in text and "FAILED: RuntimeError: boom" in text and "2 succeeded, 1 failed" in text
+    assert (
+        "fake_fail" in text
+        and "FAILED: RuntimeError: boom" in text
+        and "2 succeeded, 1 failed" in text
+    )
     for n in ("fake_ok", "fake_ok2"):
         assert (tmp_path / f"{n}.png").exists()
     report = (tmp_path / "REPORT.md").read_text()

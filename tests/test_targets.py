@@ -52,7 +52,9 @@ def test_cosine_target_is_harmonic_and_matches_gegenbauer_sum():
     # On S¹, P_k(cos(θ - θ_l)) = cos k(θ - θ_l): one centre at θ_l = 0 gives cos kθ.
     xs = targets.sample_sphere(jax.random.key(1), 20, 2)
     np.testing.assert_allclose(
-        targets.gegenbauer_sum_target(xs, 5, jnp.array([[1.0, 0.0]])), targets.cosine_target(xs, 5), atol=1e-12
+        targets.gegenbauer_sum_target(xs, 5, jnp.array([[1.0, 0.0]])),
+        targets.cosine_target(xs, 5),
+        atol=1e-12,
     )
 
 

@@ -274,6 +274,32 @@ def test_blocked_gram_forms_equal_the_full_gram():
     np.testing.assert_allclose(conc.gram_quadratic_forms(cfg, x, Y), want, rtol=1e-12)
 
 
+def test_projection_is_the_orthogonal_projection_onto_lower_degrees():
+    from spectral_layers import targets
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(400, 5))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    B = targets.polynomial_features(x, 2)  # degrees < k = 3 (21 monomials, rank 20 on S⁴)
+    y = rng.normal(size=400)
+    r = conc.project_out_lower_degrees(x, y, 3)
+    # Characterisation of the orthogonal projection: the residual is orthogonal to the span, and
+    # a function in the span (1 + x_0 - 2 x_1 x_2 + x_3², degree 2) is removed entirely.
+    assert np.abs(B.T @ r).max() < 1e-12 * np.linalg.norm(y) * np.sqrt(400)
+    p = 1 + x[:, 0] - 2 * x[:, 1] * x[:, 2] + x[:, 3] ** 2
+    assert np.abs(conc.project_out_lower_degrees(x, p, 3)).max() < 1e-12
+    # Reference: pivoted QR (LAPACK geqp3 via scipy), rank from R's diagonal.
+    import scipy.linalg
+
+    Q, R, _ = scipy.linalg.qr(B, mode="economic", pivoting=True)
+    Q = Q[:, np.abs(np.diag(R)) > 1e-10 * abs(R[0, 0])]
+    np.testing.assert_allclose(r, y - Q @ (Q.T @ y), atol=1e-12)
+    # The library's SVD route gives the same projection (its residual is orthogonal to ~1e-8).
+    np.testing.assert_allclose(r, targets.project_out_lower_degrees(x, y, 3), atol=1e-7)
+    with pytest.raises(ValueError, match="needs more than"):
+        conc.project_out_lower_degrees(x[:20], y[:20], 3)
+
+
 def test_gram_form_expectation_has_the_diagonal_term():
     # E[yᵀGy] = n(n−1) μ_k ‖g‖² + n κ(1) E[g²] (module docstring), by Monte Carlo over samples of
     # n points, for the two-layer ReLU NNGP kernel (arc-cosine, closed form) on S² and a degree-2 g.
