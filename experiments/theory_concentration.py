@@ -5,12 +5,12 @@ Command::
     python -m experiments.theory_concentration [--scale smoke|default|paper] [--out figures/]
 
 Runtime: smoke ~10 s (n ≤ 128, 3 samples); default (d = 10, ReLU, depth 4, n = 64 … 4096, 20
-independent samples per n) a few minutes on 2 CPU cores (about 8 CPU-seconds per sample, mostly the
-infinite-width Grams and the least-squares projection at n = 4096); paper (n up to 16384, 50
-samples) minutes on a GPU. Expected picture, left (pure degree-4 harmonic): the paper's estimator
+independent samples per n) about 4 CPU-minutes, mostly the infinite-width Grams at n = 4096
+(measured: 226 CPU-s, 7.4 min wall on a shared, overloaded 2-core machine); paper (n up to 16384,
+50 samples) minutes on a GPU. Expected picture, left (pure degree-4 harmonic): the paper's estimator
 at the rounding floor; the raw Gram ratio off by about −65% at every n ≤ 4096 (its ``O(1/n)`` bias
 has a constant of order 10⁴, dotted prediction on top of it); removing the diagonal alone does not
-help; projecting out the degrees < k leaves a +36% bias at n = 4096 (also predicted); projecting and
+help; projecting out the degrees < k leaves a +35% bias at n = 4096 (also predicted); projecting and
 removing the diagonal of the degrees ≥ k brings the error to the 10⁻³ level. Right (mixed target):
 the paper's estimator decays like ``n^{-1/2}`` (Theorem 1's rate); the Gram ratios carry an excess
 that decays faster.
@@ -584,7 +584,7 @@ def plot(results, cfg: Config):
     The paper's estimator for the pure harmonic is exact (zero up to rounding): it is stated in the
     left panel rather than drawn at the rounding floor, which would squash the other curves.
     """
-    fig, axes = figure(2, aspect=1.1)
+    fig, axes = figure(2, aspect=1.45)
     n = results["num_points"].astype(float)
     for ax, names, title in (
         (axes[0][0], PURE[1:], f"pure degree-{cfg.degree} harmonic"),
@@ -618,7 +618,7 @@ def plot(results, cfg: Config):
     ax_m.plot(n, e0 * (n / n[0]) ** -0.5, color="0.5", ls="--", lw=0.8, label=r"$\propto n^{-1/2}$")
     ax_p.set_ylabel(r"$|\hat r / r - 1|$ (mean, 10–90% band)")
     for ax in (ax_p, ax_m):
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.4), fontsize=5.5)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=5.5)
     l1, l2 = cfg.layer_pair
     fig.suptitle(
         f"λ^({l1})/λ^({l2}), {cfg.activation}, d={cfg.dim}, L={cfg.depth}, infinite width, "

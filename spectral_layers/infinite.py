@@ -4,7 +4,7 @@ Same network as ``models`` (layer names, parameterisations, ``input_scaling``):
 ``z^(ℓ) = s_ℓ h^(ℓ) W^(ℓ) + s_b b^(ℓ)``, ``h^(0) = x``, ``h^(ℓ+1) = φ(z^(ℓ))``, ``f = z^(L-1)``.
 
 Derivation (Jacot et al., 2018, Thm. 1; Lee et al., 2018; Arora et al., 2019, "On exact computation
-with an infinitely wide neural net", §3 and App. E; neural-tangents' ``stax``, Novak et al., 2020):
+with an infinitely wide neural net", §3; neural-tangents' ``stax``, Novak et al., 2020):
 
 * ``K^(0)(x, x') = ⟨x, x'⟩ / d`` (``input_scaling="fan_in"``) or ``⟨x, x'⟩`` (``"none"``); for ℓ ≥ 1
   ``K^(ℓ)(x, x') = lim (1/n_ℓ) ⟨h^(ℓ)(x), h^(ℓ)(x')⟩``, the NNGP kernel of the layer's inputs;
@@ -23,7 +23,7 @@ parameterisations (``s_{ℓ+1}² · n_{ℓ+1} · Var W = σ_w²``). The gradient
     standard parameterisation:  κ^(ℓ) = (n_ℓ K^(ℓ) + 1[bias]) · D^(ℓ),  n_0 K^(0) := ⟨x, x'⟩.
 
 Summed over the layers, ``Θ^(0) = Σ^(0)``, ``Θ^(ℓ+1) = Σ^(ℓ+1) + σ_w² Σ̇^(ℓ) Θ^(ℓ)`` (NTK
-parameterisation; Arora et al., 2019, Eq. (7), whose ``c_σ`` is our ``σ_w²``); unrolled,
+parameterisation; the recursion of Arora et al., 2019, §3, whose ``c_σ`` is our ``σ_w²``); unrolled,
 ``Θ^(L-1) = Σ_ℓ Σ^(ℓ) Π_{k≥ℓ} σ_w² Σ̇^(k)`` exhibits the term of each layer.
 
 Standard parameterisation — normalisation: as in neural-tangents'
@@ -136,7 +136,7 @@ def relu_dual(c, q1, q2):
 
 
 def erf_dual(c, q1, q2):
-    r"""erf dual kernels (Williams, 1997, Eq. 11; the derivative kernel by a Gaussian integral).
+    r"""erf dual kernels (Williams, 1997; the derivative kernel by a Gaussian integral).
 
     ``E[erf(u) erf(v)] = (2/π) arcsin(2c / sqrt((1 + 2 q1)(1 + 2 q2)))``. With
     ``erf'(z) = (2/sqrt π) e^{-z²}``: ``E[erf'(u) erf'(v)] = (4/π) E[e^{-u²-v²}] =
@@ -158,8 +158,8 @@ def quadrature_rule(rule: str, degree: int) -> tuple[np.ndarray, np.ndarray]:
     * ``"trapezoid"`` (default): ``degree`` equispaced nodes on ``[-T, T]``,
       ``T = (2π (degree − 1))^{1/3}``, weights ``∝ e^{-ξ²/2}``. For ``g`` analytic in the strip
       ``|Im ξ| < a`` the error is ``O(e^{-2πa/h}) + O(e^{-T²/2})``, ``h = 2T / (degree − 1)``
-      (Trefethen & Weideman, 2014, "The exponentially convergent trapezoidal rule", SIAM Rev. 56(3),
-      §5); this ``T`` balances the two terms for ``a ≈ 1``. Far better than Gauss–Hermite for
+      (Trefethen & Weideman, 2014, "The exponentially convergent trapezoidal rule", SIAM Rev.
+      56(3)); this ``T`` balances the two terms for ``a ≈ 1``. Far better than Gauss–Hermite for
       activations with complex poles near the real axis (tanh: ``a = π/2``), for which the
       Gauss–Hermite error only decays like ``e^{-a sqrt(2 degree)}``.
     * ``"gauss_hermite"``: probabilists' Gauss–Hermite (``numpy.polynomial.hermite_e.hermegauss``),
@@ -175,7 +175,10 @@ def quadrature_rule(rule: str, degree: int) -> tuple[np.ndarray, np.ndarray]:
         weights = np.exp(-(nodes**2) / 2)
         weights /= weights.sum()
         nodes /= np.sqrt(np.sum(weights * nodes**2))  # exact second moment (truncation ~e^{-T²/2})
-    return nodes, weights / weights.sum()
+    nodes, weights = nodes.astype(np.float64), weights / weights.sum()
+    nodes.setflags(write=False)  # cached: read-only
+    weights.setflags(write=False)
+    return nodes, weights
 
 
 def activation_derivative(
@@ -208,26 +211,32 @@ def quadrature_dual(phi, c, q1, q2, degree: int, rule: str = "trapezoid", d_phi=
       c, q1, q2: covariance and variances, broadcastable to a common shape ``S``.
       degree: nodes per variable (cost ``O(degree²)`` evaluations per entry).
       rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``quadrature_rule``).
-      d_phi: derivative of ``phi``; default ``jax.grad(phi)`` vectorised.
+      d_phi: derivative of ``phi``; default ``activation_derivative(phi)``.
 
     Returns:
       ``(K, K_dot)``, each of shape ``S``.
     """
     d_phi = activation_derivative(phi) if d_phi is None else d_phi
     rho, _ = _safe_correlation(c, q1, q2)
+    shape = jnp.broadcast_shapes(jnp.shape(c), jnp.shape(q1), jnp.shape(q2))
     dtype = jnp.result_type(c, q1, q2)
     nodes, weights = (jnp.asarray(a, dtype) for a in quadrature_rule(rule, degree))
-    s1 = jnp.sqrt(jnp.maximum(q1, 0))[..., None]
-    s2 = jnp.sqrt(jnp.maximum(q2, 0))[..., None, None]
-    rho_c = jnp.sqrt(jnp.maximum(1 - rho * rho, 0))[..., None, None]
-    u_a = s1 * nodes  # (..., a)
-    v_ab = s2 * (rho[..., None, None] * nodes[:, None] + rho_c * nodes[None, :])  # (..., a, b)
+    s1 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(q1, 0)), shape)
+    s2 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(q2, 0)), shape)[..., None]
+    rho_c = jnp.sqrt(jnp.maximum(1 - rho * rho, 0))[..., None]
+    s2_rho, s2_rho_c = s2 * rho[..., None], s2 * rho_c
 
-    def expect(g):
-        inner = jnp.sum(weights * g(v_ab), axis=-1)  # E_η[g(v) | ξ = ξ_a]
-        return jnp.sum(weights * g(u_a) * inner, axis=-1)
+    def outer_node(acc, node):  # one ξ_a at a time: memory O(|S| · degree), not O(|S| · degree²)
+        xi_a, w_a = node
+        v_b = s2_rho * xi_a + s2_rho_c * nodes  # (..., b)
+        u = s1 * xi_a
+        k = acc[0] + w_a * phi(u) * jnp.sum(weights * phi(v_b), axis=-1)
+        k_dot = acc[1] + w_a * d_phi(u) * jnp.sum(weights * d_phi(v_b), axis=-1)
+        return (k, k_dot), None
 
-    return expect(phi), expect(d_phi)
+    zero = jnp.zeros(shape, dtype)
+    (k, k_dot), _ = jax.lax.scan(outer_node, (zero, zero), (nodes, weights))
+    return k, k_dot
 
 
 def _dual_fn(activation: Activation, quad: _Quadrature):

@@ -9,6 +9,7 @@ both parameterisations and depths 2–6 without the full cartesian product.
 
 import importlib.util
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -118,13 +119,14 @@ def test_nt_float32(activation, bias, param, depth, impl):
 
 
 @pytest.mark.slow
-def test_benchmark_main_smoke(capsys):
+def test_benchmark_main_smoke(capsys, monkeypatch):
     """``benchmarks/bench_layer_ntk.py`` runs end to end on a tiny configuration."""
     path = os.path.join(
         os.path.dirname(os.path.dirname(__file__)), "benchmarks", "bench_layer_ntk.py"
     )
     spec = importlib.util.spec_from_file_location("bench_layer_ntk", path)
     bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_layer_ntk", bench)  # dataclasses look the module up
     spec.loader.exec_module(bench)
     argv = "--n 8 --d 4 --width 5 --depth 2 --repeats 1 --nt-probe-n 4 --big-n 16 --block-size 5"
     argv += " --small-n 4 --small-d 3 --small-width 3"

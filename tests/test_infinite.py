@@ -60,6 +60,7 @@ def test_closed_forms_match_nt_per_layer(act, network):
         assert max(errs.values()) < 1e-6, errs
 
 
+@pytest.mark.slow
 @needs_nt
 @pytest.mark.parametrize(
     "act,network",
@@ -137,7 +138,7 @@ def _relu_dual_np(c, q1, q2):
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_ntk_recursion_one_layer_deeper(bias):
-    """Θ^(L) = Σ^(L) + σ_w² Σ̇^(L-1) Θ^(L-1) (Arora et al., 2019, Eq. 7), layer by layer.
+    """Θ^(L) = Σ^(L) + σ_w² Σ̇^(L-1) Θ^(L-1) (Arora et al., 2019, §3), layer by layer.
 
     The last-layer kernel of the depth-L network is Σ^(L-1) (its D is 1) on every pair, the
     diagonals included, so Σ̇^(L-1) and Σ^(L) can be recomputed from it in numpy. Then for the
@@ -241,6 +242,7 @@ def test_relu_closed_form_vs_quadrature_first_order():
     assert 1.6 < errs[0] / errs[1] < 2.5, errs
 
 
+@pytest.mark.slow
 def test_quadrature_self_convergence():
     """Documented accuracy (DEFAULT_QUADRATURE_DEGREE): tanh at the default degree vs degree 240 of
     another rule (Gauss–Hermite, ≲1e-12 there by extrapolating its e^{-(π/2) sqrt(2 deg)} decay),
