@@ -384,6 +384,7 @@ def infinite_layer_ntk(
     quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
     quadrature_rule: str = "trapezoid",
     block_size: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> dict[str, Float[Array, "n1 n2"]]:
     r"""Infinite-width per-layer NTK ``κ^(ℓ)(x1_i, x2_j)`` of an ``init_mlp`` network (paper Eq. 1).
 
@@ -404,6 +405,8 @@ def infinite_layer_ntk(
       quadrature_rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``quadrature_rule``).
       block_size: if given, rows of the result are computed ``block_size`` at a time (``lax.map``),
         bounding the memory of intermediates; the result is the same.
+      mesh: a ``jax.sharding.Mesh`` (``sharding.make_mesh()``): rows are computed on its devices in
+        parallel and the result stays sharded by rows (``spectral_layers.sharding``).
 
     Returns:
       ``{"layer_0": κ^(0), …, "layer_{L-1}": κ^(L-1)}``, each ``(n1, n2)`` in the inputs' dtype.
@@ -425,15 +428,17 @@ def infinite_layer_ntk(
     if block_size is not None:
         block_size = val.check_positive_int(block_size, "block_size")
     dtype = jnp.result_type(x1, x2)
-    out = _infinite_jit(
-        x1.astype(dtype),
-        None if same else x2.astype(dtype),
-        _coefficients(spec),
-        spec.activation,
-        spec.depth,
-        quad,
-        block_size,
-    )
+    args = (_coefficients(spec), spec.activation, spec.depth, quad, block_size)
+    x1, x2 = x1.astype(dtype), x2.astype(dtype)
+    if mesh is not None:
+        from spectral_layers.sharding import sharded_rows
+
+        def rows(blk, x2_full):
+            return _infinite_rows(blk[0], blk[1], x2_full, same, *args)
+
+        out = sharded_rows(rows, (x1, jnp.arange(x1.shape[0])), x2, mesh=mesh)
+    else:
+        out = _infinite_jit(x1, None if same else x2, *args)
     return {layer_name(i): k for i, k in enumerate(out)}
 
 
@@ -456,9 +461,15 @@ def _network_kwargs(args: dict[str, Any]) -> dict[str, Any]:
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
 def _infinite_jit(x1, x2, coef, activation, depth, quad, block_size):
     same = x2 is None
-    x2 = x1 if same else x2
+    return _infinite_rows(
+        x1, jnp.arange(x1.shape[0]), x1 if same else x2, same, coef, activation, depth, quad, block_size
+    )
+
+
+def _infinite_rows(x1, idx1, x2, same, coef, activation, depth, quad, block_size):
+    """Kernel rows for the inputs ``x1`` (global row indices ``idx1``) against all of ``x2``."""
     sq1 = jnp.sum(x1 * x1, axis=1)
-    sq2 = sq1 if same else jnp.sum(x2 * x2, axis=1)
+    sq2 = jnp.sum(x2 * x2, axis=1)
 
     def rows(r):
         x_r, sq_r, idx_r = r
@@ -467,7 +478,7 @@ def _infinite_jit(x1, x2, coef, activation, depth, quad, block_size):
             g = g.at[jnp.arange(x_r.shape[0]), idx_r].set(sq_r)
         return tuple(_layer_kernels(g, sq_r[:, None], sq2[None, :], coef, activation, depth, quad))
 
-    return _map_rows(rows, (x1, sq1, jnp.arange(x1.shape[0])), block_size)
+    return _map_rows(rows, (x1, sq1, idx1), block_size)
 
 
 def infinite_layer_kernel_fn(

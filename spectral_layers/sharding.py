@@ -35,14 +35,14 @@ def make_mesh(devices: Sequence[jax.Device] | None = None, *, axis_name: str = R
 
 
 def sharded_rows(
-    fn: Callable[..., Any], x1: jax.Array, *replicated: Any, mesh: Mesh, row_axis: int = 0
+    fn: Callable[..., Any], x1: Any, *replicated: Any, mesh: Mesh, row_axis: int = 0
 ) -> Any:
     """``fn(x1_block, *replicated)`` over row blocks of ``x1`` sharded on ``mesh``'s first axis.
 
     Args:
-      fn: maps a block of rows ``(b, …)`` and the replicated arguments to a pytree of arrays whose axis
-        ``row_axis`` indexes the block's rows.
-      x1: rows to shard, shape ``(n1, …)``.
+      fn: maps a block of rows (same pytree structure as ``x1``) and the replicated arguments to a pytree of
+        arrays whose axis ``row_axis`` indexes the block's rows.
+      x1: rows to shard: an array ``(n1, …)`` or a pytree of arrays sharing the leading ``n1``.
       *replicated: arguments given whole to every device (parameters, ``x2``).
       mesh: a ``jax.sharding.Mesh``; its first axis shards the rows.
       row_axis: the rows' axis in every output leaf (1 when outputs have a leading seed axis).
@@ -51,17 +51,19 @@ def sharded_rows(
       ``fn`` applied to all rows, every leaf with ``n1`` rows on ``row_axis``, sharded by rows.
     """
     if not isinstance(mesh, Mesh):
-        raise TypeError(
-            f"mesh must be a jax.sharding.Mesh (see make_mesh), got {type(mesh).__name__}"
-        )
+        raise TypeError(f"mesh must be a jax.sharding.Mesh (see make_mesh), got {type(mesh).__name__}")
     axis = mesh.axis_names[0]
     num = mesh.shape[axis]
-    n1 = x1.shape[0]
+    n1 = jax.tree.leaves(x1)[0].shape[0]
     pad = (-n1) % num
-    x1p = jnp.pad(x1, [(0, pad)] + [(0, 0)] * (x1.ndim - 1))
-    x1p = jax.device_put(x1p, NamedSharding(mesh, P(axis)))
+
+    def pad_rows(a):
+        a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+        return jax.device_put(a, NamedSharding(mesh, P(axis)))
+
+    x1p = jax.tree.map(pad_rows, x1)
     mapped = jax.shard_map(
-        lambda xb, *rep: fn(xb, *rep),
+        fn,
         mesh=mesh,
         in_specs=(P(axis), *([P()] * len(replicated))),
         out_specs=P(*([None] * row_axis), axis),
