@@ -462,7 +462,15 @@ def _network_kwargs(args: dict[str, Any]) -> dict[str, Any]:
 def _infinite_jit(x1, x2, coef, activation, depth, quad, block_size):
     same = x2 is None
     return _infinite_rows(
-        x1, jnp.arange(x1.shape[0]), x1 if same else x2, same, coef, activation, depth, quad, block_size
+        x1,
+        jnp.arange(x1.shape[0]),
+        x1 if same else x2,
+        same,
+        coef,
+        activation,
+        depth,
+        quad,
+        block_size,
     )
 
 

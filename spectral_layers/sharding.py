@@ -51,7 +51,9 @@ def sharded_rows(
       ``fn`` applied to all rows, every leaf with ``n1`` rows on ``row_axis``, sharded by rows.
     """
     if not isinstance(mesh, Mesh):
-        raise TypeError(f"mesh must be a jax.sharding.Mesh (see make_mesh), got {type(mesh).__name__}")
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh (see make_mesh), got {type(mesh).__name__}"
+        )
     axis = mesh.axis_names[0]
     num = mesh.shape[axis]
     n1 = jax.tree.leaves(x1)[0].shape[0]
