@@ -101,6 +101,11 @@ def network_kwargs(cfg: Config) -> dict:
     )
 
 
+def infinite_kwargs(cfg: Config) -> dict:
+    """Keyword arguments of the infinite-width kernels (``width`` matters for the standard parameterisation)."""
+    return {**network_kwargs(cfg), "width": cfg.width}
+
+
 def sample_points_and_targets(cfg: Config, key: jax.Array):
     """Points ``x`` (n, d), raw targets ``Y_raw`` (K, n) and projected targets ``Y_proj`` (K, n), unit norm."""
     k_points, k_centers = jax.random.split(key)
@@ -195,9 +200,9 @@ def sphere_layer_kernels(x, cfg: Config) -> dict[str, np.ndarray]:
     from spectral_layers.infinite import infinite_layer_kernel_fn, infinite_layer_ntk
 
     if cfg.activation in ("relu", "erf"):
-        return {k: np.asarray(v) for k, v in infinite_layer_ntk(x, **network_kwargs(cfg)).items()}
+        return {k: np.asarray(v) for k, v in infinite_layer_ntk(x, **infinite_kwargs(cfg)).items()}
     grid = np.linspace(-1.0, 1.0, SPLINE_NODES)
-    values = infinite_layer_kernel_fn(jnp.asarray(grid), dim=cfg.dim, **network_kwargs(cfg))
+    values = infinite_layer_kernel_fn(jnp.asarray(grid), dim=cfg.dim, **infinite_kwargs(cfg))
     u = np.clip(np.asarray(x @ x.T, dtype=np.float64), -1.0, 1.0)
     return {k: CubicSpline(grid, np.asarray(v, dtype=np.float64))(u) for k, v in values.items()}
 
@@ -206,7 +211,7 @@ def mercer_eigenvalues(cfg: Config) -> np.ndarray:
     """``μ_k^(ℓ)`` (K, L): Funk–Hecke eigenvalues of every infinite-width layer kernel (``gegenbauer``)."""
     from spectral_layers.gegenbauer import layer_gegenbauer_eigenvalues
 
-    kw = network_kwargs(cfg)
+    kw = infinite_kwargs(cfg)
     mu = layer_gegenbauer_eigenvalues(
         cfg.dim,
         max(cfg.degrees),

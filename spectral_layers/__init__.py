@@ -40,7 +40,12 @@ from spectral_layers.gegenbauer import (
     multiplicity,
 )
 from spectral_layers.hermite import hermite_coefficients
-from spectral_layers.infinite import infinite_layer_kernel_fn, infinite_layer_ntk
+from spectral_layers.infinite import (
+    check_against_nt,
+    infinite_layer_kernel_fn,
+    infinite_layer_ntk,
+    nt_layer_ntk,
+)
 from spectral_layers.models import (
     ACTIVATIONS,
     MLP,
@@ -61,6 +66,7 @@ __all__ = [
     "MLP",
     "MLPApply",
     "MLPSpec",
+    "check_against_nt",
     "contributions",
     "data",
     "full_ntk",
@@ -83,6 +89,7 @@ __all__ = [
     "models",
     "multiplicity",
     "nt_compat",
+    "nt_layer_ntk",
     "quadratic_forms",
     "relative_contributions",
     "results",

@@ -397,7 +397,9 @@ def infinite_layer_ntk(
       x2: second inputs ``(n2, d)``; default ``x1``.
       depth: number of Dense layers ``L >= 1``.
       activation: as in ``init_mlp``. ``"relu"``, ``"erf"``: closed forms; anything else (a callable
-        included, differentiated by ``jax.grad``): quadrature.
+        included, differentiated by autodiff): quadrature, ``O(n1 n2 degree²)`` evaluations of
+        ``φ`` and ``φ'`` (on the sphere, ``infinite_layer_kernel_fn`` on a grid of cosines plus
+        interpolation is far cheaper for large ``n``).
       use_bias, parameterization, sigma_w, sigma_b, input_scaling: as in ``init_mlp``.
       width: hidden width(s); used, and required, only with ``parameterization="standard"``.
       quadrature_degree: nodes per variable of the quadrature (``DEFAULT_QUADRATURE_DEGREE`` has the
