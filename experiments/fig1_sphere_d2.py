@@ -14,34 +14,10 @@ See ``experiments.sphere`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import sphere
-from experiments._framework import Experiment
 from experiments._framework import main as _main
 
-EXPERIMENT = Experiment(
-    name="fig1_sphere_d2",
-    config_cls=sphere.Config,
-    run=sphere.run,
-    plot=sphere.plot,
-    scales={
-        "default": {},
-        "smoke": {
-            "num_seeds": 2,
-            "seed_chunk": 1,
-            "num_points": 64,
-            "width": 16,
-            "degrees": (1, 2, 3),
-        },
-        "paper": {
-            "num_seeds": 20,
-            "num_points": 2000,
-            "width": 1024,
-            "degrees": (1, 2, 3, 4, 5, 6, 7, 8),
-        },
-    },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=sphere.summarize,
-    caption=sphere.CAPTION,
+EXPERIMENT = sphere.experiment(
+    "fig1_sphere_d2", __doc__, {}, paper={"degrees": (1, 2, 3, 4, 5, 6, 7, 8)}
 )
 
 

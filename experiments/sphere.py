@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import RunContext
+from experiments._framework import Experiment, RunContext
 from spectral_layers import contributions as contrib
 from spectral_layers import targets
 from spectral_layers.models import init_mlp, init_mlp_seeds, make_spec
@@ -333,3 +333,31 @@ def summarize(results, cfg: Config) -> list[dict]:
             }
         )
     return rows
+
+
+SMOKE = {"num_seeds": 2, "seed_chunk": 1, "num_points": 64, "width": 16, "degrees": (1, 2, 3)}
+"""Smoke-scale overrides shared by the sphere experiments (seconds; used by the tests)."""
+
+PAPER = {"num_seeds": 20, "num_points": 2000, "width": 1024}
+"""Paper-scale overrides shared by the sphere experiments (width ≥ 1024, n ≥ 1000, ≥ 20 seeds)."""
+
+
+def experiment(name: str, doc: str, setting: dict, *, paper: dict | None = None) -> Experiment:
+    """The ``Experiment`` of a sphere figure: ``setting`` (e.g. ``{"dim": 10, "activation": "tanh"}``) applies at
+    every scale, on top of the shared ``SMOKE`` / ``PAPER`` overrides (``paper`` adds to ``PAPER``)."""
+    smoke = {**SMOKE, **({"num_points": 96} if setting.get("dim", 2) > 2 else {})}
+    return Experiment(
+        name=name,
+        config_cls=Config,
+        run=run,
+        plot=plot,
+        scales={
+            "default": dict(setting),
+            "smoke": {**smoke, **setting},
+            "paper": {**PAPER, **(paper or {}), **setting},
+        },
+        description=doc.splitlines()[0],
+        x64_default=True,
+        summarize=summarize,
+        caption=CAPTION,
+    )

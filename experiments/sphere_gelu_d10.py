@@ -12,38 +12,9 @@ See ``experiments.sphere`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import sphere
-from experiments._framework import Experiment
 from experiments._framework import main as _main
 
-EXPERIMENT = Experiment(
-    name="sphere_gelu_d10",
-    config_cls=sphere.Config,
-    run=sphere.run,
-    plot=sphere.plot,
-    scales={
-        "default": {"dim": 10, "activation": "gelu"},
-        "smoke": {
-            "dim": 10,
-            "num_seeds": 2,
-            "seed_chunk": 1,
-            "num_points": 96,
-            "width": 16,
-            "degrees": (1, 2, 3),
-            "activation": "gelu",
-        },
-        "paper": {
-            "dim": 10,
-            "activation": "gelu",
-            "num_seeds": 20,
-            "num_points": 2000,
-            "width": 1024,
-        },
-    },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=sphere.summarize,
-    caption=sphere.CAPTION,
-)
+EXPERIMENT = sphere.experiment("sphere_gelu_d10", __doc__, {"dim": 10, "activation": "gelu"})
 
 
 def main(argv: list[str] | None = None):
