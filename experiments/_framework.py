@@ -101,7 +101,7 @@ class RunContext:
         all seeds. With an ``out_dir``, finished chunks are saved to ``<name>.partial.npz`` (with a hash of
         ``cfg``); a restarted run with the same config resumes after the last saved seed.
         """
-        from spectral_layers.results import load_npz, save_npz
+        from experiments.results import load_npz, save_npz
 
         partial = None if self.out_dir is None else self.out_dir / f"{self.name}.partial.npz"
         key = config_hash(cfg)
@@ -292,8 +292,8 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
     """Entry point of every experiment module: run (or ``--plot-only``), save results, save the figure."""
     import jax
 
-    from spectral_layers.plotting import save_figure
-    from spectral_layers.results import environment_metadata, load_results, save_results
+    from experiments.plotting import save_figure
+    from experiments.results import environment_metadata, load_results, save_results
 
     parser = build_parser(exp)
     args = parser.parse_args(argv)

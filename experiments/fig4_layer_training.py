@@ -67,13 +67,13 @@ import numpy as np
 
 from experiments._framework import Experiment, RunContext
 from experiments._framework import main as _main
+from experiments.plotting import band, layer_colors
 from spectral_layers import contributions as contrib
 from spectral_layers import targets
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
 from spectral_layers.models import init_mlp_seeds, layer_name, make_spec
-from spectral_layers.plotting import band, layer_colors
 
 CAPTION = (
     "Residual components r_i(t) per degree i while training one layer (others frozen) or all "
@@ -353,7 +353,7 @@ def plot(results, cfg: Config):
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullFormatter
 
-    from spectral_layers.plotting import SINGLE_COLUMN_IN, STYLE
+    from experiments.plotting import SINGLE_COLUMN_IN, STYLE
 
     plt.rcParams.update(STYLE)
     degrees = np.asarray(results["degrees"])

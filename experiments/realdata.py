@@ -61,11 +61,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._framework import RunContext
+from experiments.plotting import band, figure, layer_colors
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
 from spectral_layers.models import init_mlp, make_spec
-from spectral_layers.plotting import band, figure, layer_colors
 
 SYNTHETIC = "synthetic"
 """``Config.data_dir`` value that generates random images in-process (smoke tests; not data)."""

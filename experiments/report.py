@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import experiments
-from spectral_layers.results import atomic_write_bytes
+from experiments.results import atomic_write_bytes
 
 
 def write_report(out_dir: str | Path) -> Path:

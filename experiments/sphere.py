@@ -29,10 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._framework import Experiment, RunContext
+from experiments.plotting import band, figure, layer_colors
 from spectral_layers import contributions as contrib
 from spectral_layers import targets
 from spectral_layers.models import init_mlp, init_mlp_seeds, make_spec
-from spectral_layers.plotting import band, figure, layer_colors
 
 CAPTION = (
     "Relative contribution c_ℓ/c_(L-1) of each layer for degree-k targets (mean and 95% t-interval over "

@@ -85,8 +85,8 @@ import numpy as np
 
 from experiments._framework import Experiment, RunContext
 from experiments._framework import main as _main
+from experiments.plotting import band, figure
 from spectral_layers.models import make_spec
-from spectral_layers.plotting import band, figure
 
 CAPTION = (
     "Relative error |r̂/r − 1| of finite-sample estimates of the ratio of layer decrements "

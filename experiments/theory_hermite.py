@@ -35,8 +35,8 @@ import numpy as np
 
 from experiments._framework import Experiment, RunContext
 from experiments._framework import main as _main
+from experiments.plotting import figure
 from spectral_layers.models import ACTIVATIONS
-from spectral_layers.plotting import figure
 
 CAPTION = (
     "Ratio r(i) = [κ^(0)]_i/[κ^(1)]_i of the power-series coefficients of the first- and "

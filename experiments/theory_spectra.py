@@ -59,8 +59,8 @@ import numpy as np
 
 from experiments._framework import Experiment, RunContext
 from experiments._framework import main as _main
+from experiments.plotting import figure, layer_colors
 from spectral_layers.models import ACTIVATIONS, make_spec
-from spectral_layers.plotting import figure, layer_colors
 
 CAPTION = (
     "Infinite-width per-layer Mercer spectra on S^(d-1) (rows: d). Columns: eigenvalues μ_k^(ℓ) of "

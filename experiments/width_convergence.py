@@ -23,11 +23,11 @@ import numpy as np
 
 from experiments._framework import Experiment, RunContext
 from experiments._framework import main as _main
+from experiments.plotting import band, figure, layer_colors
 from spectral_layers import targets
 from spectral_layers.contributions import t_interval
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.models import init_mlp_seeds, make_spec
-from spectral_layers.plotting import band, figure, layer_colors
 
 CAPTION = (
     "Relative Frobenius error between each layer's finite-width Gram G^(ℓ) and its infinite-width kernel κ^(ℓ) "

@@ -11,8 +11,6 @@ The main entry points are re-exported here; the submodules hold the rest:
 * ``training``: layer-isolated training and its kernel prediction;
 * ``data``: MNIST / Fashion-MNIST / CIFAR-10 loaders;
 * ``sharding``: Grams across devices; ``nt_compat``: neural-tangents on recent JAX;
-* ``results``, ``plotting``: saved results and the figure style (``plotting`` imports matplotlib, so it is
-  not imported here).
 """
 
 from spectral_layers import (
@@ -23,7 +21,6 @@ from spectral_layers import (
     infinite,
     models,
     nt_compat,
-    results,
     sharding,
     targets,
     training,
@@ -92,7 +89,6 @@ __all__ = [
     "nt_layer_ntk",
     "quadratic_forms",
     "relative_contributions",
-    "results",
     "sharding",
     "targets",
     "train_layers",

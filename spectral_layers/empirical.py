@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
+from spectral_layers._rows import map_rows
 from spectral_layers.models import (
     MLPApply,
     MLPSpec,
@@ -202,24 +203,8 @@ def _structured(spec, params, x1, x2, block_size):
             g = s_w2 * jnp.matmul(h_r, h2[i].T, precision=_HIGHEST) * dd
             return g if s_b2 is None else g + s_b2 * dd
 
-        out[layer_name(i)] = _map_rows(gram, (h1[i], d1[i]), block_size)
+        out[layer_name(i)] = map_rows(gram, (h1[i], d1[i]), block_size)
     return out
-
-
-def _map_rows(fn, rows, block_size):
-    """``fn(rows)`` computed ``block_size`` rows at a time with ``lax.map`` (zero-padded, then trimmed)."""
-    n = jax.tree.leaves(rows)[0].shape[0]
-    if block_size is None or block_size >= n:
-        return fn(rows)
-    num_blocks = -(-n // block_size)
-    pad = num_blocks * block_size - n
-
-    def split(a):
-        a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
-        return a.reshape(num_blocks, block_size, *a.shape[1:])
-
-    out = jax.lax.map(fn, jax.tree.map(split, rows))
-    return jax.tree.map(lambda o: o.reshape(num_blocks * block_size, *o.shape[2:])[:n], out)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -246,7 +231,7 @@ def _jacobian(apply_fn, params, x1, x2, block_size, jac):
         if x2 is None and block_size is None:
             out[name] = jnp.matmul(j2, j2.T, precision=_HIGHEST)
         else:
-            out[name] = _map_rows(gram, x1, block_size)
+            out[name] = map_rows(gram, x1, block_size)
     return out
 
 
@@ -271,7 +256,7 @@ def _nt(apply_fn, params, x1, x2, block_size, implementation):
             implementation=getattr(nt.NtkImplementation, implementation),
         )
         x2_ = x1 if x2 is None else x2
-        out[name] = _map_rows(
+        out[name] = map_rows(
             lambda x_r, k=kernel_fn, name=name, x2_=x2_: k(x_r, x2_, params[name]), x1, block_size
         )
     return out

@@ -55,7 +55,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers.empirical import _map_rows
+from spectral_layers._rows import map_rows
 from spectral_layers.models import (
     PARAMETERIZATIONS,
     Activation,
@@ -488,7 +488,7 @@ def _infinite_rows(x1, idx1, x2, same, coef, activation, depth, quad, block_size
             g = g.at[jnp.arange(x_r.shape[0]), idx_r].set(sq_r)
         return tuple(_layer_kernels(g, sq_r[:, None], sq2[None, :], coef, activation, depth, quad))
 
-    return _map_rows(rows, (x1, sq1, idx1), block_size)
+    return map_rows(rows, (x1, sq1, idx1), block_size)
 
 
 def infinite_layer_kernel_fn(

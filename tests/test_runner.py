@@ -24,7 +24,7 @@ def _fake_module(name, fail=False):
         return {"x": np.arange(3.0) + cfg.seed}
 
     def plot(results, cfg):
-        from spectral_layers.plotting import figure
+        from experiments.plotting import figure
 
         fig, ax = figure()
         ax[0][0].plot(results["x"])
