@@ -23,13 +23,14 @@ SCRIPT = textwrap.dedent(
     x2 = jax.random.normal(jax.random.key(1), (6, 3))
     f, p = sl.init_mlp(jax.random.key(2), 3, depth=3, width=8, activation="tanh", use_bias=True)
     fs, ps = sl.init_mlp_seeds(jax.random.key(3), 2, 3, depth=3, width=8)
+    net = sl.Network(depth=3, activation="tanh")
     cases = [
         (sl.layer_ntk(f, p, x1, mesh=mesh), sl.layer_ntk(f, p, x1)),
         (sl.layer_ntk(f, p, x1, x2, mesh=mesh), sl.layer_ntk(f, p, x1, x2)),
         (sl.layer_ntk(f, p, x1, x2, mesh=mesh, method="jacobian"), sl.layer_ntk(f, p, x1, x2)),
         (sl.layer_ntk(fs, ps, x1, mesh=mesh, stacked=True), sl.layer_ntk(fs, ps, x1, stacked=True)),
-        (sl.infinite_layer_ntk(x1, x2, depth=3, activation="tanh", mesh=mesh),
-         sl.infinite_layer_ntk(x1, x2, depth=3, activation="tanh")),
+        (sl.infinite_layer_ntk(x1, x2, network=net, mesh=mesh),
+         sl.infinite_layer_ntk(x1, x2, network=net)),
     ]
     for sharded, single in cases:
         assert list(sharded) == list(single)
