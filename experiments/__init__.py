@@ -19,5 +19,7 @@ INFINITE = ("width_convergence",)
 
 THEORY = ("theory_hermite", "theory_spectra", "theory_concentration")
 
-ALL: tuple[str, ...] = SPHERE + TRAINING + REALDATA + INFINITE + THEORY
+LARGE_N = ("sphere_large_n",)
+
+ALL: tuple[str, ...] = SPHERE + TRAINING + REALDATA + INFINITE + THEORY + LARGE_N
 """Names of every experiment module, in the order the runner executes them."""

@@ -29,6 +29,7 @@ from spectral_layers.models import MLPApply, layer_names
 __all__ = [
     "blocked_quadratic_forms",
     "layer_contributions",
+    "layer_gram_diagonals",
     "quadratic_forms",
     "relative_contributions",
     "stack_layers",
@@ -152,6 +153,50 @@ def _contributions_jit(apply_fn, params, x, y, stacked):
         return per_target(apply_fn, p, x, y)
 
     return jax.vmap(one)(params) if stacked else one(params)
+
+
+def layer_gram_diagonals(
+    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    params: Mapping[str, Any],
+    x: Float[Array, "n d"],
+    *,
+    stacked: bool = False,
+    chunk: int = 512,
+) -> dict[str, Float[Array, "*s n"]]:
+    """Diagonals ``G^(ℓ)_ii = ‖∇_{θ_ℓ} f(x_i)‖²`` of every layer's Gram, without forming Grams.
+
+    Per-example gradients (``vmap`` of ``grad``) over ``chunk`` points at a time (memory
+    ``O(chunk · P)``), grouped by layer exactly as ``layer_contributions`` groups them (one per-example
+    ``yᵀG y`` with ``y = 1``).
+
+    Returns:
+      ``{layer: G_ii}`` of shape ``[s,] (n,)``, ordered like the layers.
+    """
+    names = layer_names(params)
+    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    x = val.check_inputs(x, "x", in_dim=in_dim)
+    chunk = val.check_positive_int(chunk, "chunk")
+    n = x.shape[0]
+    chunk = min(chunk, n)
+    pad = (-n) % chunk
+    x_pad = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, x.shape[1]))]) if pad else x
+    out = _diagonals_jit(apply_fn, params, x_pad, stacked, chunk)
+    return {name: out[name][..., :n] for name in names}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _diagonals_jit(apply_fn, params, x, stacked, chunk):
+    dtype = jnp.result_type(x, *jax.tree.leaves(params))
+    one = jnp.ones(1, dtype)
+
+    def one_params(p):
+        def block(xb):
+            return jax.vmap(lambda xi: _sq_norms_of_grad(apply_fn, p, xi[None], one))(xb)
+
+        out = jax.lax.map(block, x.reshape(-1, chunk, x.shape[1]))
+        return {name: v.reshape(-1) for name, v in out.items()}
+
+    return jax.vmap(one_params)(params) if stacked else one_params(params)
 
 
 def relative_contributions(

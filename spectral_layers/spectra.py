@@ -22,7 +22,16 @@ from spectral_layers import gegenbauer
 from spectral_layers.infinite import DEFAULT_QUADRATURE_DEGREE, sphere_layer_kernels
 from spectral_layers.models import Network
 
-__all__ = ["layer_kernels_at_one", "layer_mercer_eigenvalues", "price_gap"]
+__all__ = [
+    "MERCER_RTOL",
+    "layer_kernels_at_one",
+    "layer_mercer_eigenvalues",
+    "layer_mercer_ratios",
+    "price_gap",
+]
+
+MERCER_RTOL = 1e-12
+"""Default relative tolerance of ``layer_mercer_ratios``: ``|μ_k^(ℓ)| ≤ MERCER_RTOL · κ^(ℓ)(1)`` counts as zero."""
 
 
 def layer_mercer_eigenvalues(
@@ -68,6 +77,51 @@ def layer_mercer_eigenvalues(
         )
         for name, v in values.items()
     }
+
+
+def layer_mercer_ratios(
+    dim: int,
+    max_degree: int,
+    *,
+    network: Network,
+    rtol: float = MERCER_RTOL,
+    **kwargs,
+) -> Float[np.ndarray, "layers_minus_1 k1"]:
+    r"""Well-posed Mercer ratios ``μ_k^(ℓ) / μ_k^(L-1)``, ``ℓ < L-1``, ``k = 0 … K``; NaN where undefined.
+
+    A ratio is NaN where either eigenvalue vanishes: ``|μ_k^(ℓ)| ≤ rtol · κ^(ℓ)(1)`` or
+    ``|μ_k^(L-1)| ≤ rtol · κ^(L-1)(1)``. The scale is the Mercer trace ``κ^(ℓ)(1) = Σ_k N(d,k) μ_k^(ℓ)``
+    (``= sup |κ^(ℓ)|``), not ``μ_0``: ``μ_0`` itself vanishes for odd activations without bias. Zeros are
+    exact by parity for odd ``σ`` (tanh, erf, sin) without bias at every even ``k``, ``k = 0``
+    included (``docs/theory.md`` §9.1; the quadrature returns them at ``~1e-19``). The default
+    ``rtol = 1e-12`` is ``≥ 100 ×`` the quadrature's rounding floor ``32 ε / √N(d, k)`` relative to
+    ``κ(1)`` (``docs/theory.md`` §5) and far below the smallest non-zero eigenvalue in the figures
+    (ReLU, d = 10, k = 4: ``μ_4^(3)/κ^(3)(1) = 2e-5``); raise it for degrees whose eigenvalues approach
+    the floor.
+
+    Args:
+      dim, max_degree, network: as in ``layer_mercer_eigenvalues`` (``kwargs`` are passed on to it).
+      rtol: the relative tolerance above.
+
+    Returns:
+      ``(L - 1, K + 1)`` float64, row ``ℓ`` the ratios of layer ``ℓ``.
+    """
+    if not rtol >= 0:
+        raise ValueError(f"rtol must be >= 0, got {rtol}")
+    mu = layer_mercer_eigenvalues(dim, max_degree, network=network, **kwargs)
+    one = layer_kernels_at_one(dim, network=network, **{
+        k: v for k, v in kwargs.items() if k == "kernel_quadrature_degree"
+    })  # fmt: skip
+    names = list(mu)
+    if len(names) < 2:
+        raise ValueError("network.depth must be >= 2 for a ratio between layers")
+    resolved = {name: np.abs(mu[name]) > rtol * abs(one[name]) for name in names}
+    last = names[-1]
+    out = np.full((len(names) - 1, int(max_degree) + 1), np.nan)
+    for i, name in enumerate(names[:-1]):
+        ok = resolved[name] & resolved[last]
+        out[i, ok] = mu[name][ok] / mu[last][ok]
+    return out
 
 
 def layer_kernels_at_one(

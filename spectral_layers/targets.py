@@ -28,6 +28,7 @@ __all__ = [
     "equispaced_circle",
     "gegenbauer_sum_target",
     "gegenbauer_target_sq_norm",
+    "lower_degree_basis",
     "polynomial_features",
     "project_out_lower_degrees",
     "random_centers",
@@ -137,8 +138,27 @@ def project_out_lower_degrees(x: Float[Array, "n d"], y: Float[Array, "*t n"], k
     k = _check_degree(k)
     if k == 0:
         return y
+    Q = lower_degree_basis(x, k)
+    y_np = np.asarray(y, dtype=np.float64)
+    resid = y_np - (y_np @ Q) @ Q.T
+    return jnp.asarray(resid, dtype=jnp.asarray(y).dtype)
+
+
+def lower_degree_basis(x: Float[Array, "n d"], k: int) -> Float[np.ndarray, "n p"]:
+    """Orthonormal basis ``Q`` (float64, ``QᵀQ = I``) of the polynomials of degree ``< k`` on the sample.
+
+    The basis of ``project_out_lower_degrees`` (CholeskyQR2 of the monomials, exact dependences on the
+    sphere dropped; see there): ``y − Q Qᵀ y`` is that projection. On the sphere its rank ``p`` is
+    ``Σ_{j<k} N(d, j)`` (e.g. 275 for d = 10, k = 4); ``k = 0`` gives an ``(n, 0)`` array.
+
+    Raises:
+      ValueError: if the number of monomials ``C(d + k - 1, k - 1)`` is not smaller than ``n``.
+    """
+    k = _check_degree(k)
     x_np = np.asarray(x, dtype=np.float64)
     n, d = x_np.shape
+    if k == 0:
+        return np.zeros((n, 0))
     num_features = math.comb(d + k - 1, k - 1)
     if num_features >= n:
         raise ValueError(
@@ -149,10 +169,7 @@ def project_out_lower_degrees(x: Float[Array, "n d"], y: Float[Array, "*t n"], k
     keep = lam > lam[-1] * 1e-12
     Q = B @ (V[:, keep] / np.sqrt(lam[keep]))
     lam, V = np.linalg.eigh(Q.T @ Q)  # second pass: QᵀQ = I + O(cond(B)² ε)
-    Q = Q @ (V / np.sqrt(lam))
-    y_np = np.asarray(y, dtype=np.float64)
-    resid = y_np - (y_np @ Q) @ Q.T
-    return jnp.asarray(resid, dtype=jnp.asarray(y).dtype)
+    return Q @ (V / np.sqrt(lam))
 
 
 def gegenbauer_target_sq_norm(centers: Float[Array, "c d"], k: int) -> float:

@@ -42,3 +42,210 @@ def test_theorem1_bounds_closed_form():
 def test_paper_estimate_is_a_ratio_of_sums():
     g = np.array([1.0, -2.0, 0.5])
     assert estimators.paper_estimate(g, 3 * g, g) == pytest.approx(3.0, rel=1e-15)
+
+
+# --------------------------------------------------------------------------------------------------
+# layer_ratios: each estimator against its Gram-based form (independent: Jacobian Grams, lstsq projection)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import spectral_layers as sl  # noqa: E402
+from spectral_layers import spectra, targets  # noqa: E402
+from spectral_layers.infinite import infinite_layer_ntk, sphere_layer_kernels  # noqa: E402
+from spectral_layers.models import Network  # noqa: E402
+
+
+def _sphere_setup(stacked, n=40, d=3):
+    x = targets.sample_sphere(jax.random.key(0), n, d)
+    centers = targets.random_centers(jax.random.key(1), d, 3)
+    y = jnp.stack([targets.gegenbauer_sum_target(x, k, centers) for k in (1, 2, 3)])
+    net = Network(depth=3, width=6, activation="tanh", use_bias=True, input_scaling="none")
+    if stacked:
+        f, p = net.init_seeds(jax.random.key(2), 2, d)
+    else:
+        f, p = net.init(jax.random.key(2), d)
+    return f, p, x, y
+
+
+def _gram_projector(x, k):
+    """``P = I − B B⁺`` from an SVD of the monomials (an independent route to the projection) and its rank."""
+    B = targets.polynomial_features(x, k - 1)
+    u, s, _ = np.linalg.svd(B, full_matrices=False)
+    keep = s > s[0] * 1e-10
+    U = u[:, keep]
+    return np.eye(B.shape[0]) - U @ U.T, int(keep.sum())
+
+
+def _gram_forms(grams, x, y, degrees, estimator, probes=None):
+    """The three estimators' forms from Gram matrices (the definitions of docs/theory.md §9)."""
+    out = {}
+    for name, G in grams.items():
+        G = np.asarray(G, np.float64)
+        vals = []
+        for yi, k in zip(np.asarray(y, np.float64), degrees):
+            if estimator == "paper":
+                vals.append(yi @ G @ yi)
+                continue
+            P, p = _gram_projector(x, k)
+            yp = P @ yi
+            if estimator == "projected":
+                vals.append(yp @ G @ yp)
+                continue
+            n = len(yi)
+            if probes is None:
+                tr_pgp = np.trace(P @ G @ P)
+            else:
+                Zp = probes @ P
+                tr_pgp = np.mean(np.einsum("rn,nm,rm->r", Zp, G, Zp))
+            low = np.trace(G) / n - tr_pgp / (n - p)
+            vals.append(yp @ G @ yp - np.sum(np.diag(G) * yp**2) + low * np.sum(yp**2))
+        out[name] = np.array(vals)
+    return out
+
+
+@pytest.mark.parametrize("estimator", estimators.ESTIMATORS)
+@pytest.mark.parametrize("stacked", [False, True])
+def test_forms_equal_gram_based_forms(estimator, stacked):
+    f, p, x, y = _sphere_setup(stacked)
+    degrees = (1, 2, 3)
+    got = estimators.layer_forms(
+        f, p, x, y, estimator=estimator, degree=degrees, stacked=stacked, target_chunk=2
+    )
+    grams = sl.layer_ntk(f, p, x, method="jacobian", stacked=stacked)
+    assert list(got) == list(grams)
+    for s in range(2 if stacked else 1):
+        g_s = {k: (v[s] if stacked else v) for k, v in grams.items()}
+        ref = _gram_forms(g_s, np.asarray(x), y, degrees, estimator)
+        for name in got:
+            val = np.asarray(got[name][s] if stacked else got[name])
+            np.testing.assert_allclose(val, ref[name], rtol=1e-10, err_msg=name)
+    ratios = estimators.layer_ratios(
+        f, p, x, y, estimator=estimator, degree=degrees, stacked=stacked
+    )
+    names = list(got)
+    assert list(ratios) == names[:-1]
+    for name in ratios:
+        np.testing.assert_allclose(
+            ratios[name], np.asarray(got[name]) / np.asarray(got[names[-1]]), rtol=1e-12
+        )
+
+
+def test_debiased_with_probes_equals_gram_based_form():
+    f, p, x, y = _sphere_setup(False)
+    key = jax.random.key(7)
+    got = estimators.layer_forms(
+        f, p, x, y, estimator="debiased", degree=(1, 2, 3), trace_probes=3, key=key
+    )
+    probes = np.asarray(jax.random.normal(key, (3, x.shape[0]), jnp.float64))
+    grams = sl.layer_ntk(f, p, x, method="jacobian")
+    ref = _gram_forms(grams, np.asarray(x), y, (1, 2, 3), "debiased", probes=probes)
+    for name in got:
+        np.testing.assert_allclose(np.asarray(got[name]), ref[name], rtol=1e-10, err_msg=name)
+
+
+def test_single_target_and_shared_passes_agree():
+    f, p, x, y = _sphere_setup(False)
+    allf = estimators.estimator_forms(f, p, x, y, degree=(1, 2, 3))
+    one = estimators.layer_forms(f, p, x, y[2], estimator="debiased", degree=3)
+    for name in one:
+        assert np.ndim(one[name]) == 0
+        np.testing.assert_allclose(one[name], allf["debiased"][name][2], rtol=1e-12)
+
+
+def test_ratios_nan_never_inf():
+    r = estimators.ratios_from_forms(
+        {"a": np.array([1.0, 1.0, 1.0, 2.0]), "b": np.array([0.0, 1e-17, -0.5, 4.0])}
+    )
+    assert np.isnan(r["a"][:3]).all() and r["a"][3] == 0.5
+    assert not np.isinf(r["a"]).any()
+
+
+def test_bad_arguments():
+    f, p, x, y = _sphere_setup(False)
+    with pytest.raises(ValueError, match="estimator"):
+        estimators.layer_ratios(f, p, x, y, estimator="nope")
+    with pytest.raises(ValueError, match="degree"):
+        estimators.layer_ratios(f, p, x, y, estimator="projected")
+    with pytest.raises(ValueError, match="sphere"):
+        estimators.layer_ratios(f, p, 2 * x, y, estimator="projected", degree=1)
+    with pytest.raises(ValueError, match="key"):
+        estimators.layer_ratios(f, p, x, y, estimator="debiased", degree=1, trace_probes=2)
+    with pytest.raises(ValueError, match="points"):
+        estimators.layer_ratios(f, p, x[:5], y[:, :5], estimator="projected", degree=3)
+
+
+@pytest.mark.slow
+def test_debiased_error_on_infinite_kernels_shrinks_with_n():
+    """Exact infinite-width Grams (ReLU, d = 5, k = 3): the debiased ratio's error against the Mercer
+    ratio (Funk–Hecke, an independent route) falls with n and is far below the paper's and the projected
+    estimators' (both O(κ(1)/(n μ_k)) biased)."""
+    d, k, draws = 5, 3, 6
+    net = Network(depth=3, input_scaling="none")
+    mercer = spectra.layer_mercer_ratios(d, k, network=net)[0, k]
+    err = {e: [] for e in estimators.ESTIMATORS}
+    for n in (150, 600):
+        per = {e: [] for e in estimators.ESTIMATORS}
+        for r in range(draws):
+            key = jax.random.fold_in(jax.random.key(3), r)
+            x = targets.sample_sphere(jax.random.fold_in(key, 0), n, d)
+            c = targets.random_centers(jax.random.fold_in(key, 1), d)
+            y = np.asarray(targets.gegenbauer_sum_target(x, k, c))[None]
+            grams = infinite_layer_ntk(x, network=net)
+            for e in estimators.ESTIMATORS:
+                f = _gram_forms(grams, np.asarray(x), y, (k,), e)
+                per[e].append(f["layer_0"][0] / f["layer_2"][0] / mercer - 1)
+        for e in per:
+            err[e].append(np.mean(np.abs(per[e])))
+    assert err["debiased"][1] < err["debiased"][0]
+    assert err["debiased"][1] < 0.3 * min(err["paper"][1], err["projected"][1])
+
+
+# --------------------------------------------------------------------------------------------------
+# parity (docs/theory.md §9.1)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "erf", "sin"])
+def test_odd_activation_without_bias_has_exact_even_zeros(activation):
+    net = Network(depth=4, activation=activation, input_scaling="none")
+    u = jnp.linspace(-1.0, 1.0, 41)
+    plus, minus = (
+        sphere_layer_kernels(u, dim=10, network=net),
+        sphere_layer_kernels(-u, dim=10, network=net),
+    )
+    for name in plus:  # every κ^(ℓ) is odd in u
+        scale = float(jnp.max(jnp.abs(plus[name])))
+        assert float(jnp.max(jnp.abs(plus[name] + minus[name]))) <= 1e-14 * scale
+    mu = spectra.layer_mercer_eigenvalues(10, 8, network=net)
+    one = spectra.layer_kernels_at_one(10, network=net)
+    for name, m in mu.items():
+        assert np.max(np.abs(m[0::2])) <= 1e-16 * one[name]  # rounding level
+        assert np.min(np.abs(m[1::2])) > 1e-8 * one[name]
+    r = spectra.layer_mercer_ratios(10, 8, network=net)
+    assert r.shape == (3, 9)
+    assert np.isnan(r[:, 0::2]).all() and np.isfinite(r[:, 1::2]).all()
+
+
+@pytest.mark.parametrize(
+    "activation,use_bias", [("tanh", True), ("erf", True), ("relu", False), ("gelu", False)]
+)
+def test_even_degrees_exist_with_bias_or_non_odd_activation(activation, use_bias):
+    net = Network(depth=4, activation=activation, use_bias=use_bias, input_scaling="none")
+    r = spectra.layer_mercer_ratios(10, 6, network=net)
+    assert np.isfinite(r[:, 1:]).all() and (r[:, 1:] > 0).all()
+    with pytest.raises(ValueError, match="rtol"):
+        spectra.layer_mercer_ratios(10, 2, network=net, rtol=-1.0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_depth_two_relu_gelu_have_no_odd_degrees_above_one(activation):
+    """σ(z) − z/2 even ⇒ no odd Hermite coefficient above 1 ⇒ μ_k = 0 for odd k ≥ 3 at depth 2 (§9.1);
+    from depth 3 on every degree is present."""
+    net = Network(depth=2, activation=activation, input_scaling="none")
+    mu = spectra.layer_mercer_eigenvalues(10, 7, network=net)
+    one = spectra.layer_kernels_at_one(10, network=net)
+    for name, m in mu.items():
+        assert np.max(np.abs(m[3::2])) <= 1e-16 * one[name]
+    r = spectra.layer_mercer_ratios(10, 7, network=net)
+    assert np.isnan(r[0, 3::2]).all() and np.isfinite(r[0, :3]).all()
+    assert np.isfinite(spectra.layer_mercer_ratios(10, 7, network=net.replace(depth=3))).all()
