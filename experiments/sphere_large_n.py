@@ -4,9 +4,10 @@ Command::
 
     python -m experiments.sphere_large_n [--scale smoke|default|paper] [--out figures/]
 
-Runtime: smoke ~20 s; default (n = 10³ … 10⁵, 8 draws, width 128, ReLU k = 1…4 and tanh k = 1, 3) about
-12 min wall on the shared, loaded 2-core CPU (see ``notes/verdicts-readme.md`` for the measured run);
-paper (n up to 10⁶, 16 draws × 2 seeds, width 512) is for a GPU.
+Runtime: smoke ~1 min (compilation); default (n = 10³ … 10⁵, 8 draws, width 128, ReLU k = 1…4 and tanh
+k = 1, 3) measured 1443 s wall on the shared 2-core CPU at load 5–7 (this process got about 40% of one
+core), an estimated 5–6 min on 2 idle cores; paper (n up to 10⁶, 16 draws × 2 seeds, width 512) is for a
+GPU. Measured default-scale answer: ``notes/verdicts-readme.md``.
 
 Setting (paper §6.2, Figure 2): d = 10, 4-layer bias-free network, NTK parameterisation, input scaling
 "none"; targets ``g_k = Σ_l P_k(⟨x, x_l⟩)`` with 4 random centres. Every draw ``r`` (``fold_in(key, r)``)
@@ -404,7 +405,7 @@ EXPERIMENT = define(
             "num_draws": 2,
             "num_seeds": 1,
             "dim": 5,
-            "num_points": (64, 256),
+            "num_points": (32, 96),
             "degrees": (1, 2, 3),
             "network.width": 16,
         },

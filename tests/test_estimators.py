@@ -249,3 +249,13 @@ def test_depth_two_relu_gelu_have_no_odd_degrees_above_one(activation):
     r = spectra.layer_mercer_ratios(10, 7, network=net)
     assert np.isnan(r[0, 3::2]).all() and np.isfinite(r[0, :3]).all()
     assert np.isfinite(spectra.layer_mercer_ratios(10, 7, network=net.replace(depth=3))).all()
+
+
+def test_automatic_target_chunk_bounds_memory():
+    """The issue's failure: 286 targets, n = 16384, width 1024 (59 GB in one vmapped pass)."""
+    net = Network(depth=4, width=1024, input_scaling="none")
+    params = jax.eval_shape(lambda k: net.init(k, 10)[1], jax.random.key(0))
+    chunk = estimators._auto_target_chunk(params, 16384, 286, False)
+    assert 1 <= chunk < 286
+    assert chunk * 16384 * (3 * 1024 + 1) <= estimators.TARGET_MEMORY_BUDGET
+    assert estimators._auto_target_chunk(params, 10, 5, False) == 5  # small problems: one call

@@ -22,17 +22,10 @@ def test_run_is_reproducible_and_draws_do_not_depend_on_their_number():
     b = mod.run(cfg)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    assert a["tanh_ratios"].shape == (
-        2,
-        1,
-        3,
-        2,
-        2,
-        3,
-    )  # draws, seeds, E, N, odd degrees (1, 3), L-1
-    np.testing.assert_array_equal(
-        a["tanh_degrees"], [1, 3]
-    )  # k = 2 has a NaN Mercer ratio (parity)
+    # draws, seeds, estimators, sizes, odd degrees (1, 3), layers - 1
+    assert a["tanh_ratios"].shape == (2, 1, 3, 1, 2, 3)
+    # k = 2 has a NaN Mercer ratio (parity)
+    np.testing.assert_array_equal(a["tanh_degrees"], [1, 3])
     one = mod.run(mod.EXPERIMENT.config("smoke", **{**TINY, "num_draws": 1}))
     np.testing.assert_array_equal(one["tanh_ratios"][0], a["tanh_ratios"][0])
 
