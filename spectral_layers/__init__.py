@@ -3,6 +3,7 @@
 The main entry points are re-exported here; the submodules hold the rest:
 
 * ``models``: ``init_mlp`` (Flax linen MLP, one parameter subtree per layer);
+* ``layers``: layers of any model in call order, ``from_nnx``;
 * ``empirical``: ``layer_ntk`` (per-layer empirical NTK Grams), ``full_ntk``;
 * ``infinite``: ``infinite_layer_ntk`` (per-layer infinite-width kernels), the neural-tangents cross-check;
 * ``contributions``: ``yᵀG^(ℓ)y``, relative contributions, intervals over seeds;
@@ -19,6 +20,7 @@ from spectral_layers import (
     gegenbauer,
     hermite,
     infinite,
+    layers,
     models,
     nt_compat,
     sharding,
@@ -30,7 +32,7 @@ from spectral_layers.contributions import (
     quadratic_forms,
     relative_contributions,
 )
-from spectral_layers.empirical import full_ntk, layer_ntk, mlp_layer_features
+from spectral_layers.empirical import FallbackWarning, full_ntk, layer_ntk, mlp_layer_features
 from spectral_layers.gegenbauer import (
     gegenbauer_eigenvalues,
     layer_gegenbauer_eigenvalues,
@@ -43,6 +45,7 @@ from spectral_layers.infinite import (
     infinite_layer_ntk,
     nt_layer_ntk,
 )
+from spectral_layers.layers import discover_layers, from_nnx, layer_names
 from spectral_layers.models import (
     ACTIVATIONS,
     MLP,
@@ -50,7 +53,6 @@ from spectral_layers.models import (
     MLPSpec,
     init_mlp,
     init_mlp_seeds,
-    layer_names,
     make_spec,
 )
 from spectral_layers.sharding import make_mesh
@@ -61,11 +63,14 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "FallbackWarning",
     "MLPApply",
     "MLPSpec",
     "check_against_nt",
     "contributions",
     "data",
+    "discover_layers",
+    "from_nnx",
     "full_ntk",
     "gegenbauer",
     "gegenbauer_eigenvalues",
@@ -80,6 +85,7 @@ __all__ = [
     "layer_gegenbauer_eigenvalues",
     "layer_names",
     "layer_ntk",
+    "layers",
     "make_mesh",
     "make_spec",
     "mlp_layer_features",

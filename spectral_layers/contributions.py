@@ -23,7 +23,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers.models import MLPApply, layer_names
+from spectral_layers.layers import Group, check_params, discover_layers
+from spectral_layers.models import MLPApply
 
 
 def quadratic_forms(
@@ -52,52 +53,55 @@ def quadratic_forms(
 
 def layer_contributions(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
-    params: Mapping[str, Any],
-    x: Float[Array, "n d"],
+    params: Any,
+    x: Float[Array, "n ..."],
     y: Float[Array, "*t n"],
     *,
     stacked: bool = False,
+    group: Group | None = None,
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` for every layer, without forming Grams (module docstring).
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``.
-      params: dict of layer subtrees (leading seed axis on every leaf if ``stacked``).
-      x: inputs ``(n, d)``.
+      params: any pytree of parameter arrays (leading seed axis on every leaf if ``stacked``).
+      x: inputs ``(n, ...)``.
       y: targets ``(n,)`` or ``(t, n)``.
       stacked: params hold a batch of seeds on a leading axis (vmapped in one call).
+      group: ``group(path) -> layer name`` to merge or split layers (``layers.discover_layers``).
 
     Returns:
-      ``{layer: c}`` of shape ``[s,] [t]``, ordered like the layers.
+      ``{layer: c}`` of shape ``[s,] [t]``, layers in call order.
     """
-    names = layer_names(params)
+    leaves, treedef = check_params(params), jax.tree.structure(params)
     in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
-    x = val.check_inputs(x, "x", in_dim=in_dim)
+    x = val.check_batch(x, "x", in_dim=in_dim)
     y = jnp.asarray(y)
     if y.ndim not in (1, 2) or y.shape[-1] != x.shape[0]:
         raise ValueError(f"y must have shape (n,) or (t, n) with n = {x.shape[0]}, got {y.shape}")
     if val.is_concrete(y) and not bool(np.isfinite(np.asarray(y)).all()):
         raise ValueError("y contains NaN or inf values")
-    out = _contributions_jit(apply_fn, params, x, y, stacked)
-    return {name: out[name] for name in names}
+    layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
+    out = _contributions_jit(apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked)
+    return dict(zip(layer_map.names, out, strict=True))
 
 
-def _sq_norms_of_grad(apply_fn, params, x, y_n):
-    grads = jax.grad(lambda p: jnp.vdot(y_n, apply_fn(p, x)))(params)
-    return {name: sum(jnp.sum(g**2) for g in jax.tree.leaves(sub)) for name, sub in grads.items()}
+def _sq_norms_of_grad(apply_fn, treedef, groups, leaves, x, y_n):
+    grads = jax.grad(lambda lv: jnp.vdot(y_n, apply_fn(jax.tree.unflatten(treedef, lv), x)))(leaves)
+    return [sum(jnp.sum(grads[i] ** 2) for i in g) for g in groups]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _contributions_jit(apply_fn, params, x, y, stacked):
-    y = y.astype(jnp.result_type(x, *jax.tree.leaves(params)))
-    per_target = (
-        _sq_norms_of_grad if y.ndim == 1 else jax.vmap(_sq_norms_of_grad, (None, None, None, 0))
-    )
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6))
+def _contributions_jit(apply_fn, treedef, groups, leaves, x, y, stacked):
+    y = y.astype(jnp.result_type(x, *leaves))
 
-    def one(p):
-        return per_target(apply_fn, p, x, y)
+    def per_target(lv, y_n):
+        return _sq_norms_of_grad(apply_fn, treedef, groups, lv, x, y_n)
 
-    return jax.vmap(one)(params) if stacked else one(params)
+    def one(lv):
+        return per_target(lv, y) if y.ndim == 1 else jax.vmap(per_target, (None, 0))(lv, y)
+
+    return jax.vmap(one)(leaves) if stacked else one(leaves)
 
 
 def relative_contributions(

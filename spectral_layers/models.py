@@ -74,31 +74,6 @@ def layer_name(index: int) -> str:
     return f"layer_{index}"
 
 
-def layer_names(params: Mapping[str, Any]) -> list[str]:
-    """Names of the layer subtrees of ``params``, in layer order (``layer_0, layer_1, …``).
-
-    Raises:
-      TypeError: if ``params`` is not a mapping of layer subtrees.
-    """
-    if not isinstance(params, Mapping) or not params:
-        raise TypeError(
-            "params must be a non-empty dict of per-layer subtrees {'layer_0': {...}, ...}, "
-            f"got {type(params).__name__}"
-        )
-    for key, sub in params.items():
-        if not isinstance(sub, Mapping):
-            raise TypeError(
-                f"params must be a dict of per-layer subtrees; params[{key!r}] is a "
-                f"{type(sub).__name__}, not a dict"
-            )
-
-    def order(name: str) -> tuple[int, int | str]:
-        prefix, _, suffix = name.rpartition("_")
-        return (0, int(suffix)) if prefix and suffix.isdigit() else (1, name)
-
-    return sorted(params, key=order)
-
-
 @dataclasses.dataclass(frozen=True)
 class MLPSpec:
     """Static description of a fully connected network (everything but the parameter values).

@@ -45,7 +45,8 @@ import optax
 from jaxtyping import Array, Float, Int
 
 from spectral_layers import _validation as val
-from spectral_layers.models import MLPApply, layer_names
+from spectral_layers.layers import Group, check_params, discover_layers, replace_leaves
+from spectral_layers.models import MLPApply
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -64,7 +65,7 @@ class TrainResult:
         ``(num_logs,)`` (numpy int).
       losses: full-batch loss ``L = 1/(2n) Σ_i (f(x_i) − y_i)²`` at the logged steps, shape
         ``(num_logs,)`` (``(s, num_logs)`` stacked).
-      params: the final parameters (same structure as the input ``params``; frozen subtrees are
+      params: the final parameters (same structure as the input ``params``; frozen leaves are
         the input arrays themselves).
       layers: the names of the trained layers, in layer order.
     """
@@ -76,11 +77,11 @@ class TrainResult:
     layers: tuple[str, ...]
 
 
-def resolve_layers(params: Mapping[str, Any], layers: Layers = None) -> tuple[str, ...]:
+def resolve_layers(names: Iterable[str], layers: Layers = None) -> tuple[str, ...]:
     """Names of the layers selected by ``layers``, in layer order.
 
     Args:
-      params: dict of per-layer subtrees ``{"layer_0": …, …}``.
+      names: all layer names in layer order (``layer_names``, or a ``layer_ntk`` result's keys).
       layers: ``None`` or ``"all"`` (every layer), a layer name (``"layer_1"``), an index into
         the layers in order (``0``, ``-1`` for the last), or an iterable of names/indices.
 
@@ -88,7 +89,7 @@ def resolve_layers(params: Mapping[str, Any], layers: Layers = None) -> tuple[st
       ValueError: for an unknown name, an index out of range, or an empty selection.
       TypeError: for anything else.
     """
-    names = layer_names(params)
+    names = list(names)
     if layers is None or (isinstance(layers, str) and layers == "all"):
         return tuple(names)
     items = [layers] if isinstance(layers, str | int | np.integer) else layers
@@ -134,8 +135,7 @@ def trained_gram(
         raise TypeError(
             f"grams must be a non-empty dict {{layer_name: G}}, got {type(grams).__name__}"
         )
-    # resolve_layers orders names with layer_names, which wants a dict of subtrees: placeholders.
-    chosen = resolve_layers({name: {} for name in grams}, layers)
+    chosen = resolve_layers(grams, layers)  # the grams' own (call) order
     return functools.reduce(jnp.add, [jnp.asarray(grams[name]) for name in chosen])
 
 
@@ -158,6 +158,7 @@ def train_layers(
     key: jax.Array | None = None,
     stacked: bool = False,
     progress: bool = False,
+    group: Group | None = None,
 ) -> TrainResult:
     """Trains only the parameters of ``layers`` on the squared loss, the rest frozen (paper §5.7).
 
@@ -193,6 +194,7 @@ def train_layers(
         ``init_mlp_seeds``) or one key per seed. Required with ``batch_size``, unused otherwise.
       stacked: ``params`` holds a batch of seeds on a leading axis.
       progress: show a tqdm progress bar over the logging chunks.
+      group: ``group(path) -> layer name`` to merge or split layers (``layers.discover_layers``).
 
     Returns:
       A ``TrainResult`` (outputs, logged steps, losses, final params, trained layer names).
@@ -202,15 +204,16 @@ def train_layers(
         non-positive learning rate, ``steps``/``log_every`` < 1, mismatched shapes,
         ``batch_size > n``, non-finite inputs or targets, or a missing key.
     """
-    names = layer_names(params)
-    trained = resolve_layers(params, layers)
+    leaves, treedef = check_params(params), jax.tree.structure(params)
     in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
-    x = val.check_inputs(x, "x", in_dim=in_dim)
+    x = val.check_batch(x, "x", in_dim=in_dim)
+    num_seeds = _check_stacked(params, stacked)
+    layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
+    trained = resolve_layers(layer_map.names, layers)
     n = x.shape[0]
     y = _check_targets(y, n)
     steps = val.check_positive_int(steps, "steps")
     log_every = val.check_positive_int(log_every, "log_every")
-    num_seeds = _check_stacked(params, stacked)
 
     if isinstance(optimizer, optax.GradientTransformation):
         if learning_rate is not None:
@@ -236,15 +239,17 @@ def train_layers(
     else:
         keys = None
 
-    dtype = jnp.result_type(x, *jax.tree.leaves(params))
+    dtype = jnp.result_type(x, *leaves)
     x = x.astype(dtype)
     y = y.astype(dtype)
     lr_arr = None if lr is None else jnp.asarray(lr, dtype)
-    train = {name: params[name] for name in trained}
-    frozen = {name: params[name] for name in names if name not in trained}
+    train_idx = tuple(sorted(i for name in trained for i in layer_map.indices(name)))
+    frozen_idx = tuple(i for i in range(len(leaves)) if i not in train_idx)
+    train = [leaves[i] for i in train_idx]
+    frozen = [leaves[i] for i in frozen_idx]
     num_full, remainder = divmod(steps, log_every)
 
-    static = _Static(apply_fn, optimizer, batch_size, stacked)
+    static = _Static(apply_fn, optimizer, batch_size, stacked, treedef, train_idx, frozen_idx)
     if progress:
         outputs, train = _run_with_progress(
             static, train, frozen, keys, lr_arr, x, y, log_every, num_full, remainder
@@ -254,7 +259,7 @@ def train_layers(
             static, train, frozen, keys, lr_arr, x, y, log_every, num_full, remainder
         )
     losses = 0.5 * jnp.mean((outputs - y) ** 2, axis=-1)
-    final = {name: train[name] if name in train else params[name] for name in names}
+    final = jax.tree.unflatten(treedef, replace_leaves(leaves, train_idx, train))
     return TrainResult(
         outputs=outputs,
         steps=logged_steps(steps, log_every),
@@ -287,6 +292,9 @@ class _Static:
     optimizer: str | optax.GradientTransformation
     batch_size: int | None
     stacked: bool
+    treedef: Any
+    train_idx: tuple[int, ...]
+    frozen_idx: tuple[int, ...]
 
 
 def _check_targets(y: Any, n: int) -> jax.Array:
@@ -350,8 +358,13 @@ def _make_tx(optimizer, lr) -> optax.GradientTransformation:
     return optax.sgd(lr)
 
 
-def _merge(train, frozen):
-    return {**frozen, **train}
+def _merge(static: _Static, train, frozen):
+    leaves = [None] * (len(static.train_idx) + len(static.frozen_idx))
+    for i, leaf in zip(static.train_idx, train, strict=True):
+        leaves[i] = leaf
+    for i, leaf in zip(static.frozen_idx, frozen, strict=True):
+        leaves[i] = leaf
+    return jax.tree.unflatten(static.treedef, leaves)
 
 
 def _chunk(static: _Static, num_steps, carry, frozen, key, lr, x, y):
@@ -361,7 +374,7 @@ def _chunk(static: _Static, num_steps, carry, frozen, key, lr, x, y):
 
     def loss_fn(train, xb, yb):
         # L = 1/(2b) Σ_{i∈B} (f(x_i) − y_i)², b = n for full batch (module docstring).
-        return 0.5 * jnp.mean((static.apply_fn(_merge(train, frozen), xb) - yb) ** 2)
+        return 0.5 * jnp.mean((static.apply_fn(_merge(static, train, frozen), xb) - yb) ** 2)
 
     def body(carry, _):
         train, opt_state, step = carry
@@ -375,13 +388,13 @@ def _chunk(static: _Static, num_steps, carry, frozen, key, lr, x, y):
         return (optax.apply_updates(train, updates), opt_state, step + 1), None
 
     carry, _ = jax.lax.scan(body, carry, None, length=num_steps)
-    return carry, static.apply_fn(_merge(carry[0], frozen), x)
+    return carry, static.apply_fn(_merge(static, carry[0], frozen), x)
 
 
 def _init_single(static: _Static, train, frozen, lr, x):
     tx = _make_tx(static.optimizer, lr)
     carry = (train, tx.init(train), jnp.zeros((), jnp.int32))
-    return carry, static.apply_fn(_merge(train, frozen), x)
+    return carry, static.apply_fn(_merge(static, train, frozen), x)
 
 
 def _all_single(static, log_every, num_full, remainder, train, frozen, key, lr, x, y):
