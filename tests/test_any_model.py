@@ -25,30 +25,33 @@ def _key_name(k):
     return str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
 
 
-def brute_force(apply_fn, params, x1, x2):
-    """``{module path: J1 J2ᵀ}`` from one ``jacrev`` over all params, leaves grouped by module path."""
-    j1 = jax.jacrev(apply_fn)(params, x1)
-    j2 = jax.jacrev(apply_fn)(params, x2)
+def _grouped_jacobian(apply_fn, params, x):
+    """``{module path: J}`` with ``J`` of shape ``(n, P_module)`` from one jitted ``jacrev``."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(jax.jit(jax.jacrev(apply_fn))(params, x))
     out = {}
-    flat1, _ = jax.tree_util.tree_flatten_with_path(j1)
-    for (path, a), b in zip(flat1, jax.tree.leaves(j2), strict=True):
+    for path, a in flat:
         name = "/".join(_key_name(k) for k in path[:-1]) or _key_name(path[-1])
-        g = np.asarray(a).reshape(x1.shape[0], -1) @ np.asarray(b).reshape(x2.shape[0], -1).T
-        out[name] = out.get(name, 0) + g
-    return out
+        out.setdefault(name, []).append(np.asarray(a).reshape(x.shape[0], -1))
+    return {name: np.concatenate(js, axis=1) for name, js in out.items()}
+
+
+def brute_force(apply_fn, params, x1, x2):
+    """``{module path: J1 J2ᵀ}``: ``jacrev`` over all params, leaves grouped by module path."""
+    j1, j2 = _grouped_jacobian(apply_fn, params, x1), _grouped_jacobian(apply_fn, params, x2)
+    return {name: j1[name] @ j2[name].T for name in j1}
 
 
 def check_against_brute_force(apply_fn, params, x1, x2, names, **kwargs):
-    ref = brute_force(apply_fn, params, x1, x2)
-    ref_sym = brute_force(apply_fn, params, x1, x1)
+    j1, j2 = _grouped_jacobian(apply_fn, params, x1), _grouped_jacobian(apply_fn, params, x2)
     got = sl.layer_ntk(apply_fn, params, x1, x2, **kwargs)
     got_sym = sl.layer_ntk(apply_fn, params, x1, **kwargs)
     assert list(got) == list(got_sym) == names
-    assert set(ref) == set(names)
+    assert set(j1) == set(names)
     for name in names:
-        scale = np.abs(ref[name]).max()
-        np.testing.assert_allclose(got[name], ref[name], rtol=1e-10, atol=1e-10 * scale)
-        np.testing.assert_allclose(got_sym[name], ref_sym[name], rtol=1e-10, atol=1e-10 * scale)
+        ref, ref_sym = j1[name] @ j2[name].T, j1[name] @ j1[name].T
+        scale = np.abs(ref_sym).max()
+        np.testing.assert_allclose(got[name], ref, rtol=1e-10, atol=1e-10 * scale)
+        np.testing.assert_allclose(got_sym[name], ref_sym, rtol=1e-10, atol=1e-10 * scale)
     return got
 
 
@@ -151,8 +154,8 @@ def test_linen_mlp():
     check_against_brute_force(apply_fn, params, x1, x2, ["Dense_0", "Dense_1", "Dense_2"])
 
 
-@pytest.mark.parametrize("strategy", ["identity", "explicit"])
-def test_linen_cnn(strategy):
+@pytest.mark.slow
+def test_linen_cnn():
     """Stride 2 SAME, VALID with feature groups, dilation with explicit padding; both Gram strategies."""
     x1, x2 = _images(5, 3, (12, 12, 4)), _images(4, 4, (12, 12, 4))
     apply_fn, params = _linen(LinenCNN(), x1)
@@ -160,11 +163,12 @@ def test_linen_cnn(strategy):
     got = check_against_brute_force(apply_fn, params, x1, x2, names)
     leaves, treedef = jax.tree.flatten(params)
     key = empirical._key(apply_fn, treedef, leaves, x1, None, False)
-    forced = empirical._engine(key, "structured", None, "AUTO", strategy)
-    assert not forced.plan.fallback
-    out = forced.fn(leaves, x1, x2)
-    for name in names:
-        np.testing.assert_allclose(out[name], got[name], rtol=1e-10, atol=1e-12)
+    for strategy in ("identity", "explicit"):
+        forced = empirical._engine(key, "structured", None, "AUTO", strategy)
+        assert not forced.plan.fallback
+        out = forced.fn(leaves, x1, x2)
+        for name in names:
+            np.testing.assert_allclose(out[name], got[name], rtol=1e-10, atol=1e-12)
 
 
 def test_residual_block_with_layernorm():
@@ -194,6 +198,7 @@ def test_nnx_mlp_in_a_list():
     check_against_brute_force(apply_fn, params, x1, x2, ["layers/0", "layers/1", "layers/2"])
 
 
+@pytest.mark.slow
 def test_nnx_cnn():
     apply_fn, params = sl.from_nnx(NNXCNN(nnx.Rngs(1)))
     params = _f64(params)
@@ -294,6 +299,7 @@ def test_init_mlp_through_the_engine_equals_mlp_path():
 # seeds, blocks, shapes
 
 
+@pytest.mark.slow
 def test_stacked_seeds_equal_loop_and_blocks():
     x1, x2 = _images(5, 23, (12, 12, 4)), _images(3, 24, (12, 12, 4))
     module = LinenCNN()
