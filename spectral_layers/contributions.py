@@ -24,6 +24,7 @@ from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
 from spectral_layers.models import MLPApply, layer_names
+from spectral_layers.sharding import sharded_sum
 
 
 def quadratic_forms(
@@ -57,8 +58,14 @@ def layer_contributions(
     y: Float[Array, "*t n"],
     *,
     stacked: bool = False,
+    mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` for every layer, without forming Grams (module docstring).
+
+    With a ``mesh`` the examples are sharded over its devices: each device computes the gradient of
+    ``⟨y_B, f(X_B)⟩`` over its block ``B`` of examples, the per-device gradients are added (``psum``; the
+    gradient is a sum over examples), and only then squared, ``c_ℓ = ‖Σ_B ∇_{θ_ℓ} ⟨y_B, f(X_B)⟩‖²``.
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``.
@@ -66,6 +73,9 @@ def layer_contributions(
       x: inputs ``(n, d)``.
       y: targets ``(n,)`` or ``(t, n)``.
       stacked: params hold a batch of seeds on a leading axis (vmapped in one call).
+      mesh: any ``jax.sharding.Mesh`` (one or several processes, ``spectral_layers.sharding``); the result
+        is replicated on its devices. Any ``n``.
+      mesh_axis: the mesh axis name (or names) the examples are sharded over; default the first axis.
 
     Returns:
       ``{layer: c}`` of shape ``[s,] [t]``, ordered like the layers.
@@ -78,13 +88,42 @@ def layer_contributions(
         raise ValueError(f"y must have shape (n,) or (t, n) with n = {x.shape[0]}, got {y.shape}")
     if val.is_concrete(y) and not bool(np.isfinite(np.asarray(y)).all()):
         raise ValueError("y contains NaN or inf values")
-    out = _contributions_jit(apply_fn, params, x, y, stacked)
+    if mesh is None:
+        out = _contributions_jit(apply_fn, params, x, y, stacked)
+    else:
+        out = _contributions_sharded(apply_fn, params, x, y, stacked, mesh, mesh_axis)
     return {name: out[name] for name in names}
 
 
-def _sq_norms_of_grad(apply_fn, params, x, y_n):
-    grads = jax.grad(lambda p: jnp.vdot(y_n, apply_fn(p, x)))(params)
+def _sq_norms(grads):
     return {name: sum(jnp.sum(g**2) for g in jax.tree.leaves(sub)) for name, sub in grads.items()}
+
+
+def _sq_norms_of_grad(apply_fn, params, x, y_n):
+    return _sq_norms(jax.grad(lambda p: jnp.vdot(y_n, apply_fn(p, x)))(params))
+
+
+def _contributions_sharded(apply_fn, params, x, y, stacked, mesh, mesh_axis):
+    """Per-device gradients of ``⟨y_B, f(X_B)⟩`` summed across devices, then squared (``sharded_sum``)."""
+    dtype = jnp.result_type(x, *jax.tree.leaves(params))
+    y_nt = jnp.asarray(y, dtype).T  # (n,) or (n, t): examples first, to shard them
+
+    def grad_one(p, x_b, y_b):
+        return jax.grad(lambda q: jnp.vdot(y_b, apply_fn(q, x_b)))(p)
+
+    def partial_grads(rows, weight, p):
+        x_b, y_b = rows
+        y_b = (y_b.T * weight).astype(dtype)  # padding rows get weight 0
+        per_target = grad_one if y_b.ndim == 1 else jax.vmap(grad_one, (None, None, 0))
+        if stacked:
+            return jax.vmap(per_target, (0, None, None))(p, x_b, y_b)
+        return per_target(p, x_b, y_b)
+
+    finalize = _sq_norms if y.ndim == 1 else jax.vmap(_sq_norms)  # per target
+    finalize = jax.vmap(finalize) if stacked else finalize  # per seed
+    return sharded_sum(
+        partial_grads, (x, y_nt), params, mesh=mesh, axis=mesh_axis, finalize=finalize
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -103,12 +142,24 @@ def _contributions_jit(apply_fn, params, x, y, stacked):
 def relative_contributions(
     contributions: Mapping[str, jax.Array | np.ndarray], reference: str | None = None
 ) -> dict[str, np.ndarray]:
-    """``c_ℓ / c_ref`` for every layer; the reference defaults to the last layer (paper appendix §13)."""
+    """``c_ℓ / c_ref`` for every layer; the reference defaults to the last layer (paper appendix §13).
+
+    Raises:
+      ValueError: ``reference`` is not a layer, or its contribution is zero or not finite anywhere (the
+        ratio would be inf/NaN).
+    """
     names = list(contributions)
     reference = names[-1] if reference is None else reference
     if reference not in contributions:
         raise ValueError(f"reference must be one of {names}, got {reference!r}")
     ref = np.asarray(contributions[reference])
+    if not np.isfinite(ref).all():
+        raise ValueError(f"the reference layer {reference!r} has a non-finite contribution: {ref}")
+    if (ref == 0).any():
+        raise ValueError(
+            f"the reference layer {reference!r} has a zero contribution (c_ref = 0): the relative "
+            "contributions c_ℓ / c_ref are undefined; choose another reference layer or target"
+        )
     return {name: np.asarray(c) / ref for name, c in contributions.items()}
 
 

@@ -37,6 +37,7 @@ from spectral_layers.models import (
     layer_names,
     resolve_activation,
 )
+from spectral_layers.sharding import sharded_rows
 
 METHODS = ("structured", "jacobian", "jacobian_fwd", "nt")
 NT_IMPLEMENTATIONS = (
@@ -59,6 +60,7 @@ def layer_ntk(
     stacked: bool = False,
     nt_implementation: str = "NTK_VECTOR_PRODUCTS",
     mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "n1 n2"]]:
     """Per-layer empirical NTK Grams ``G^(ℓ)`` (paper Eq. 1), ordered like the layers.
 
@@ -75,8 +77,10 @@ def layer_ntk(
       stacked: ``params`` holds a batch of seeds on a leading axis; the Grams then have shape ``(s, n1, n2)``
         and are computed in one vmapped call.
       nt_implementation: with ``method="nt"``, the name of an ``nt.NtkImplementation``.
-      mesh: a ``jax.sharding.Mesh`` (``sharding.make_mesh()``): rows of the Grams are computed on its
-        devices in parallel and the result stays sharded by rows (``spectral_layers.sharding``).
+      mesh: any ``jax.sharding.Mesh`` (``sharding.make_mesh()``, ``jax.make_mesh(...)``; one or several
+        processes): rows of the Grams are computed on its devices in parallel and the result stays sharded
+        by rows (``spectral_layers.sharding``; ``sharding.gather`` fetches it). Any ``n1``.
+      mesh_axis: the mesh axis name (or names) the rows are sharded over; default the mesh's first axis.
 
     Returns:
       ``{layer_name: G}`` with ``G`` of shape ``(n1, n2)`` (``(s, n1, n2)`` when stacked), in the dtype of the
@@ -113,14 +117,15 @@ def layer_ntk(
             f"(expected layer_0 … layer_{spec.depth - 1})"
         )
     if mesh is not None:
-        from spectral_layers.sharding import sharded_rows
 
         def rows(xb, p, x2_full):
             return _layer_ntk_jit(
                 apply_fn, p, xb, x2_full, method, block_size, stacked, nt_implementation
             )
 
-        grams = sharded_rows(rows, x1, params, x2, mesh=mesh, row_axis=1 if stacked else 0)
+        grams = sharded_rows(
+            rows, x1, params, x2, mesh=mesh, row_axis=1 if stacked else 0, axis=mesh_axis
+        )
     else:
         grams = _layer_ntk_jit(
             apply_fn,
