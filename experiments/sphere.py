@@ -144,7 +144,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
             k_init, 0, cfg.dim, seed_indices=seed_indices, width=cfg.width, **network_kwargs(cfg)
         )
         c = contrib.stack_layers(
-            contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True)
+            ctx.gather(
+                contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True, mesh=ctx.mesh)
+            )
         )
         return {"contributions_raw": c[:, :num_k], "contributions_projected": c[:, num_k:]}
 

@@ -114,7 +114,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
                 width=w,
                 **_net_kwargs(cfg),
             )
-            g = layer_ntk(apply_fn, params, x, stacked=True)
+            g = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
             grams.append(np.stack([np.asarray(v) for v in g.values()], axis=1))  # (s, L, n, n)
         return {"grams": np.stack(grams, axis=1)}  # (s, W, L, n, n)
 
