@@ -107,6 +107,16 @@ def _contributions_sharded(apply_fn, params, x, y, stacked, mesh, mesh_axis):
     """Per-device gradients of ``⟨y_B, f(X_B)⟩`` summed across devices, then squared (``sharded_sum``)."""
     dtype = jnp.result_type(x, *jax.tree.leaves(params))
     y_nt = jnp.asarray(y, dtype).T  # (n,) or (n, t): examples first, to shard them
+    partial_grads, finalize = _sharded_fns(apply_fn, stacked, y.ndim, jnp.dtype(dtype))
+    return sharded_sum(
+        partial_grads, (x, y_nt), params, mesh=mesh, axis=mesh_axis, finalize=finalize
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _sharded_fns(apply_fn, stacked, y_ndim, dtype):
+    """Per-device partial gradients and the squared norms of their sum (one pair per setting, so the
+    compilation is reused)."""
 
     def grad_one(p, x_b, y_b):
         return jax.grad(lambda q: jnp.vdot(y_b, apply_fn(q, x_b)))(p)
@@ -114,16 +124,14 @@ def _contributions_sharded(apply_fn, params, x, y, stacked, mesh, mesh_axis):
     def partial_grads(rows, weight, p):
         x_b, y_b = rows
         y_b = (y_b.T * weight).astype(dtype)  # padding rows get weight 0
-        per_target = grad_one if y_b.ndim == 1 else jax.vmap(grad_one, (None, None, 0))
+        per_target = grad_one if y_ndim == 1 else jax.vmap(grad_one, (None, None, 0))
         if stacked:
             return jax.vmap(per_target, (0, None, None))(p, x_b, y_b)
         return per_target(p, x_b, y_b)
 
-    finalize = _sq_norms if y.ndim == 1 else jax.vmap(_sq_norms)  # per target
+    finalize = _sq_norms if y_ndim == 1 else jax.vmap(_sq_norms)  # per target
     finalize = jax.vmap(finalize) if stacked else finalize  # per seed
-    return sharded_sum(
-        partial_grads, (x, y_nt), params, mesh=mesh, axis=mesh_axis, finalize=finalize
-    )
+    return partial_grads, finalize
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))

@@ -117,12 +117,7 @@ def layer_ntk(
             f"(expected layer_0 … layer_{spec.depth - 1})"
         )
     if mesh is not None:
-
-        def rows(xb, p, x2_full):
-            return _layer_ntk_jit(
-                apply_fn, p, xb, x2_full, method, block_size, stacked, nt_implementation
-            )
-
+        rows = _rows_fn(apply_fn, method, block_size, stacked, nt_implementation)
         grams = sharded_rows(
             rows, x1, params, x2, mesh=mesh, row_axis=1 if stacked else 0, axis=mesh_axis
         )
@@ -138,6 +133,18 @@ def layer_ntk(
             nt_implementation,
         )
     return {name: grams[name] for name in names}
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_fn(apply_fn, method, block_size, stacked, nt_implementation):
+    """The per-device block of ``layer_ntk`` (one function per setting, so its compilation is reused)."""
+
+    def rows(x_block, params, x2):
+        return _layer_ntk_jit(
+            apply_fn, params, x_block, x2, method, block_size, stacked, nt_implementation
+        )
+
+    return rows
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4, 5, 6, 7))

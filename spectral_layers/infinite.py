@@ -437,14 +437,25 @@ def infinite_layer_ntk(
     args = (_coefficients(spec), spec.activation, spec.depth, quad, block_size)
     x1, x2 = x1.astype(dtype), x2.astype(dtype)
     if mesh is not None:
-
-        def rows(blk, x2_full):
-            return _infinite_rows(blk[0], blk[1], x2_full, same, *args)
-
-        out = sharded_rows(rows, (x1, jnp.arange(x1.shape[0])), x2, mesh=mesh, axis=mesh_axis)
+        rows = _sharded_rows_fn(same, *args[1:])
+        out = sharded_rows(
+            rows, (x1, jnp.arange(x1.shape[0])), x2, args[0], mesh=mesh, axis=mesh_axis
+        )
     else:
         out = _infinite_jit(x1, None if same else x2, *args)
     return {layer_name(i): k for i, k in enumerate(out)}
+
+
+@functools.lru_cache(maxsize=64)
+def _sharded_rows_fn(same, activation, depth, quad, block_size):
+    """The per-device block of ``infinite_layer_ntk`` (one function per setting: compilation reused)."""
+
+    def rows(block, x2, coef):
+        return _infinite_rows(
+            block[0], block[1], x2, same, coef, activation, depth, quad, block_size
+        )
+
+    return rows
 
 
 _NETWORK_ARGS = (

@@ -22,6 +22,7 @@ process holds; ``gather`` returns it as a NumPy array in every process (``proces
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -158,25 +159,9 @@ def sharded_rows(
     rows_spec = P(axes)
     x1p = jax.tree.map(lambda a: _put(a, NamedSharding(auto, rows_spec), pad), x1)
     rep = jax.tree.map(lambda a: _put(a, NamedSharding(auto, P())), replicated)
-    mapped = jax.shard_map(
-        fn,
-        mesh=auto,
-        in_specs=(rows_spec, *([P()] * len(replicated))),
-        out_specs=P(*([None] * row_axis), axes),
-        check_vma=False,
-    )
-
-    def trimmed(x, *r):
-        out = mapped(x, *r)
-        return jax.tree.map(lambda o: jax.lax.slice_in_dim(o, 0, n1, axis=row_axis), out)
-
-    # JAX arrays are sharded in equal blocks: with padding rows, the trimmed result is replicated instead.
-    out_spec = P(*([None] * row_axis), axes) if pad == 0 else P()
-    out_sharding = NamedSharding(auto, out_spec)
-    with jax.set_mesh(
-        auto
-    ):  # overrides a context mesh with other axis types (jax.set_mesh by the caller)
-        out = jax.jit(trimmed, out_shardings=out_sharding)(x1p, *rep)
+    program = _rows_program(fn, auto, axes, n1, pad, row_axis, len(replicated))
+    with jax.set_mesh(auto):  # overrides a caller's context mesh with other axis types
+        out = program(x1p, *rep)
     return jax.tree.map(lambda o: _on_mesh(o, mesh), out)
 
 
@@ -202,6 +187,12 @@ def sharded_sum(
       axis: mesh axis name(s) the rows are sharded over; default the first axis.
       finalize: applied to the summed pytree (e.g. squared norms of a summed gradient).
 
+    ``fn`` and ``finalize`` (like ``sharded_rows``'s ``fn``) key a cache of compiled programs: pass the same
+    function objects in repeated calls to reuse the compilation.
+
+    ``fn`` and ``finalize`` (and ``sharded_rows``'s ``fn``) key a cache of compiled programs: pass the same
+    function objects for repeated calls to reuse the compilation.
+
     Returns:
       The finalized sum, replicated on every device of the mesh.
     """
@@ -214,23 +205,50 @@ def sharded_sum(
     rows_p = jax.tree.map(lambda a: _put(a, NamedSharding(auto, spec), pad), rows)
     weight_p = _put(weight, NamedSharding(auto, spec))
     rep = jax.tree.map(lambda a: _put(a, NamedSharding(auto, P())), replicated)
-    finalize = (lambda t: t) if finalize is None else finalize
+    program = _sum_program(fn, finalize, auto, axes, len(replicated))
+    with jax.set_mesh(auto):  # overrides a caller's context mesh with other axis types
+        out = program(rows_p, weight_p, *rep)
+    return jax.tree.map(lambda o: _on_mesh(o, mesh), out)
+
+
+@functools.lru_cache(maxsize=128)
+def _rows_program(fn, auto, axes, n1, pad, row_axis, num_replicated):
+    """The jitted ``sharded_rows`` program (cached: a repeated call reuses its compilation)."""
+    rows_spec = P(axes)
+    mapped = jax.shard_map(
+        fn,
+        mesh=auto,
+        in_specs=(rows_spec, *([P()] * num_replicated)),
+        out_specs=P(*([None] * row_axis), axes),
+        check_vma=False,
+    )
+
+    def trimmed(x, *r):
+        out = mapped(x, *r)
+        return jax.tree.map(lambda o: jax.lax.slice_in_dim(o, 0, n1, axis=row_axis), out)
+
+    # JAX arrays are sharded in equal blocks: with padding rows, the trimmed result is replicated instead.
+    out_spec = P(*([None] * row_axis), axes) if pad == 0 else P()
+    return jax.jit(trimmed, out_shardings=NamedSharding(auto, out_spec))
+
+
+@functools.lru_cache(maxsize=128)
+def _sum_program(fn, finalize, auto, axes, num_replicated):
+    """The jitted ``sharded_sum`` program (cached: a repeated call reuses its compilation)."""
+    spec = P(axes)
 
     def block(r, w, *args):
-        return finalize(jax.lax.psum(fn(r, w, *args), axes))
+        total = jax.lax.psum(fn(r, w, *args), axes)
+        return total if finalize is None else finalize(total)
 
     mapped = jax.shard_map(
         block,
         mesh=auto,
-        in_specs=(spec, spec, *([P()] * len(replicated))),
+        in_specs=(spec, spec, *([P()] * num_replicated)),
         out_specs=P(),
         check_vma=False,
     )
-    with jax.set_mesh(
-        auto
-    ):  # overrides a context mesh with other axis types (jax.set_mesh by the caller)
-        out = jax.jit(mapped, out_shardings=NamedSharding(auto, P()))(rows_p, weight_p, *rep)
-    return jax.tree.map(lambda o: _on_mesh(o, mesh), out)
+    return jax.jit(mapped, out_shardings=NamedSharding(auto, P()))
 
 
 def gather(tree: Any) -> Any:
