@@ -10,12 +10,14 @@ The main entry points are re-exported here; the submodules hold the rest:
 * ``hermite``, ``gegenbauer``: Hermite coefficients, Mercer eigenvalues on the sphere;
 * ``training``: layer-isolated training and its kernel prediction;
 * ``data``: MNIST / Fashion-MNIST / CIFAR-10 loaders;
-* ``sharding``: Grams across devices; ``nt_compat``: neural-tangents on recent JAX;
+* ``sharding``: Grams and contributions across devices (any mesh); ``distributed``: several processes on
+  JAX's distributed runtime; ``nt_compat``: neural-tangents on recent JAX;
 """
 
 from spectral_layers import (
     contributions,
     data,
+    distributed,
     gegenbauer,
     hermite,
     infinite,
@@ -53,7 +55,7 @@ from spectral_layers.models import (
     layer_names,
     make_spec,
 )
-from spectral_layers.sharding import make_mesh
+from spectral_layers.sharding import gather, make_mesh
 from spectral_layers.training import train_layers
 
 __version__ = "0.1.0"
@@ -66,7 +68,9 @@ __all__ = [
     "check_against_nt",
     "contributions",
     "data",
+    "distributed",
     "full_ntk",
+    "gather",
     "gegenbauer",
     "gegenbauer_eigenvalues",
     "hermite",
