@@ -22,6 +22,7 @@ process holds; ``gather`` returns it as a NumPy array in every process (``proces
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -106,8 +107,18 @@ def _put(a: Any, sharding: NamedSharding, pad: int = 0) -> jax.Array:
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
 
+def _context(auto: Mesh, args: Any):
+    """``jax.set_mesh(auto)``, overriding a caller's context mesh with other axis types; nothing inside
+    the caller's ``jit`` (where ``set_mesh`` is not allowed)."""
+    if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(args)):
+        return contextlib.nullcontext()
+    return jax.set_mesh(auto)
+
+
 def _on_mesh(a: jax.Array, mesh: Mesh) -> jax.Array:
     """``a`` (sharded on the same devices, axes typed ``Auto``) on the caller's ``mesh``, without a copy."""
+    if isinstance(a, jax.core.Tracer):  # called inside the caller's jit: XLA places the result
+        return a
     sharding = NamedSharding(mesh, a.sharding.spec)
     shards = [s.data for s in a.addressable_shards]
     return jax.make_array_from_single_device_arrays(a.shape, sharding, shards)
@@ -160,7 +171,7 @@ def sharded_rows(
     x1p = jax.tree.map(lambda a: _put(a, NamedSharding(auto, rows_spec), pad), x1)
     rep = jax.tree.map(lambda a: _put(a, NamedSharding(auto, P())), replicated)
     program = _rows_program(fn, auto, axes, n1, pad, row_axis, len(replicated))
-    with jax.set_mesh(auto):  # overrides a caller's context mesh with other axis types
+    with _context(auto, (x1p, rep)):
         out = program(x1p, *rep)
     return jax.tree.map(lambda o: _on_mesh(o, mesh), out)
 
@@ -206,7 +217,7 @@ def sharded_sum(
     weight_p = _put(weight, NamedSharding(auto, spec))
     rep = jax.tree.map(lambda a: _put(a, NamedSharding(auto, P())), replicated)
     program = _sum_program(fn, finalize, auto, axes, len(replicated))
-    with jax.set_mesh(auto):  # overrides a caller's context mesh with other axis types
+    with _context(auto, (rows_p, rep)):
         out = program(rows_p, weight_p, *rep)
     return jax.tree.map(lambda o: _on_mesh(o, mesh), out)
 

@@ -1,9 +1,9 @@
 """Sharded Grams and contributions equal single-device ones (x64, 1e-12) on 4 forced host devices.
 
-Any mesh: the package's ``make_mesh`` (auto axes), ``jax.make_mesh`` (explicit axes in JAX 0.10, also used
-as the context mesh), auto axes, a 2-D mesh with rows over either or both axes; ``n`` not divisible by the
-number of shards, and divisible (the result then stays row-sharded on the caller's mesh). XLA's device count
-is fixed at start-up, so the check runs in a subprocess with
+Any mesh: the package's ``make_mesh`` (auto axes), ``jax.make_mesh`` (explicit axes in JAX 0.10; also as
+the context mesh, and inside the caller's ``jit``), auto axes, a 2-D mesh with rows over either or both
+axes; ``n`` not divisible by the number of shards, and divisible (the result then stays row-sharded on the
+caller's mesh). XLA's device count is fixed at start-up, so the check runs in a subprocess with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4``.
 """
 
@@ -49,6 +49,10 @@ SCRIPT = textwrap.dedent(
     close(C.layer_contributions(fs, ps, x1, y, stacked=True, mesh=m),
           C.layer_contributions(fs, ps, x1, y, stacked=True))
     close(C.layer_contributions(f, p, x1, y[0], mesh=m), C.layer_contributions(f, p, x1, y[0]))
+    # inside the caller's jit
+    close(jax.jit(lambda p, x: sl.layer_ntk(f, p, x, mesh=m))(p, x1), sl.layer_ntk(f, p, x1))
+    close(jax.jit(lambda p, x: C.layer_contributions(f, p, x, y[1], mesh=m))(p, x1),
+          C.layer_contributions(f, p, x1, y[1]))
     # divisible n: the Gram stays row-sharded, on the caller's mesh, usable under it as context mesh
     g = sl.layer_ntk(f, p, x1[:12], mesh=m)["layer_0"]
     assert g.sharding.mesh == m and g.sharding.spec == P("data"), g.sharding
