@@ -4,8 +4,8 @@ Command::
 
     python -m experiments.training_width [--scale smoke|default|paper] [--out figures/]
 
-Runtime (float64, the default): smoke ~35 s of CPU time, nearly all compilation (12 compiled
-programs per width); default (widths 16 … 256, n = 200, degrees 1–3, 200 steps, 8 data draws × 2
+Runtime (float64, the default): smoke (depth 2, two widths) ~30 s of CPU time, nearly all
+compilation; default (widths 16 … 256, n = 200, degrees 1–3, 200 steps, 8 data draws × 2
 initialisations) 305 s of CPU time (12 min wall on a shared, loaded 2-core machine); paper (widths
 64 … 2048, n = 500, degrees 1–4, 2000 steps, 8 draws × 4 initialisations) is meant for a GPU.
 
@@ -591,6 +591,7 @@ EXPERIMENT = Experiment(
             "num_draws": 2,
             "num_seeds": 2,
             "widths": (8, 32),
+            "depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
             "num_points": 80,
             "steps": 6,
             "num_logs": 3,

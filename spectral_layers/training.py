@@ -41,7 +41,8 @@ kernel regime. At every logged step it records, for every layer ℓ (all layers,
 
 Only ``G(0)`` is kept (``L`` matrices ``n × n``); ``G(t)`` is recomputed at each logged step and
 reduced to the Frobenius norms at once, ``block_size`` rows at a time if given (memory
-``O(block_size · n)`` per layer besides ``G(0)``).
+``O(block_size · n)`` per layer besides ``G(0)`` and the layer features; each block costs one more
+forward and backward pass over the ``n`` points).
 
 Frozen parameters are never touched: only the trained subtrees enter ``jax.grad`` and the optax
 optimiser; the frozen subtrees are passed through unchanged, so they are bit-identical after
@@ -87,7 +88,7 @@ class KernelTrack:
       alignment: ``A(G_ℓ(t), y) = yᵀ G_ℓ y / (‖G_ℓ‖_F ‖y‖²)`` with the training target ``y``
         (Cristianini et al. 2002), shape ``(*s, t, L)``.
       ntk_alignment: ``A(Σ_ℓ G_ℓ(t), y)`` of the full NTK, shape ``(*s, t)``.
-      layers: the layer names of the last axis, in layer order (as ``layer_ntk`` returns them).
+      layers: the layer names of the last axis, in layer order (the order of ``layer_ntk``).
     """
 
     movement: Float[Array, "*s t L"]
@@ -678,12 +679,15 @@ def _kernel_track_jit(apply_fn, params, x, y, comps, reference, block_size, stac
 
 
 def _kernel_stats(apply_fn, params, x, y, comps, grams0, block_size):
-    """Movement, contributions and alignments of every layer at ``params`` (module docstring)."""
-    names = list(grams0)
+    """Movement, contributions and alignments of every layer at ``params`` (module docstring).
+
+    The layer axis follows the order of the dict that ``layer_ntk`` returns (inside the trace,
+    where dicts keep their order; a dict that crosses a ``jit`` boundary comes back key-sorted).
+    """
+    names, sq = _gram_sq_norms(apply_fn, params, x, grams0, block_size)
     # Gram-free c_ℓ = zᵀ G_ℓ z = ‖∇_{θ_ℓ} ⟨z, f(X)⟩‖² for the components and the target itself.
     c = layer_contributions(apply_fn, params, x, jnp.concatenate([comps, y[None]], axis=0))
     c = jnp.stack([c[name] for name in names], axis=-1)  # (k + 1, L)
-    sq = _gram_sq_norms(apply_fn, params, x, grams0, block_size)
     ref_norm = jnp.stack([jnp.sqrt(jnp.sum(grams0[name] ** 2)) for name in names])
     y2 = jnp.sum(y**2)
     return {
@@ -696,28 +700,35 @@ def _kernel_stats(apply_fn, params, x, y, comps, grams0, block_size):
 
 
 def _gram_sq_norms(apply_fn, params, x, grams0, block_size):
-    """``‖G_ℓ − G_ℓ(0)‖_F²``, ``‖G_ℓ‖_F²`` (shape ``(L,)``) and ``‖Σ_ℓ G_ℓ‖_F²``, by row blocks."""
-    names = list(grams0)
+    """``‖G_ℓ − G_ℓ(0)‖_F²``, ``‖G_ℓ‖_F²`` (shape ``(L,)``) and ``‖Σ_ℓ G_ℓ‖_F²``, by row blocks.
+
+    Returns ``(names, norms)`` with ``names`` the layers in ``layer_ntk``'s order. With
+    ``block_size``, each block of rows ``G_ℓ(t)[rows, :]`` is formed, reduced and dropped; every
+    block recomputes the features of all ``n`` points (one more forward and backward pass).
+    """
+    if block_size is None:
+        g = layer_ntk(apply_fn, params, x)
+        names = list(g)
+        return names, {
+            "diff": jnp.stack([jnp.sum((g[k] - grams0[k]) ** 2) for k in names]),
+            "norm": jnp.stack([jnp.sum(g[k] ** 2) for k in names]),
+            "ntk": jnp.sum(functools.reduce(jnp.add, [g[k] for k in names]) ** 2),
+        }
+    names: list[str] = []
 
     def rows(block):
         xb, g0b, mask = block  # (b, d), {layer: (b, n)}, (b,): padded rows have mask 0
         g = layer_ntk(apply_fn, params, xb, x)
+        names[:] = list(g)  # filled while lax.map traces this function
         diff = jnp.stack([jnp.sum((g[k] - g0b[k]) ** 2, axis=1) for k in names], axis=-1)
         norm = jnp.stack([jnp.sum(g[k] ** 2, axis=1) for k in names], axis=-1)
         ntk = jnp.sum(functools.reduce(jnp.add, [g[k] for k in names]) ** 2, axis=1)
         m = mask[:, None]
         return {"diff": diff * m, "norm": norm * m, "ntk": ntk * mask}
 
-    if block_size is None:
-        g = layer_ntk(apply_fn, params, x)
-        return {
-            "diff": jnp.stack([jnp.sum((g[k] - grams0[k]) ** 2) for k in names]),
-            "norm": jnp.stack([jnp.sum(g[k] ** 2) for k in names]),
-            "ntk": jnp.sum(functools.reduce(jnp.add, [g[k] for k in names]) ** 2),
-        }
     mask = jnp.ones(x.shape[0], x.dtype)
     per_row = map_rows(rows, (x, dict(grams0), mask), block_size)
-    return jax.tree.map(lambda a: jnp.sum(a, axis=0), per_row)
+    return names, jax.tree.map(lambda a: jnp.sum(a, axis=0), per_row)
 
 
 # --------------------------------------------------------------------------------------------

@@ -119,6 +119,23 @@ def test_zero_learning_rate_gives_exactly_zero_movement():
     np.testing.assert_array_equal(same.movement, 0.0)
 
 
+def test_layer_axis_follows_layer_order_beyond_ten_layers():
+    # A dict that crosses a jit boundary comes back key-sorted (layer_10 before layer_2): the
+    # layer axis must still follow the network's order.
+    x, y, _ = _data(n=6)
+    apply_fn, params = init_mlp(jax.random.key(2), D, depth=12, width=4, activation="tanh")
+    moved = jax.tree.map(
+        lambda a: a * (1.0 + 0.1 * jnp.cos(jnp.arange(a.size).reshape(a.shape))), params
+    )
+    grams0 = layer_ntk(apply_fn, params, x)
+    track = kernel_track(apply_fn, moved, x, y, grams0)
+    assert track.layers == tuple(f"layer_{i}" for i in range(12))
+    ref = _direct(apply_fn, moved, {k: np.asarray(v) for k, v in grams0.items()}, x, y, y[None])
+    assert np.isfinite(ref["movement"]).all() and len(set(np.round(ref["movement"], 6))) == 12
+    np.testing.assert_allclose(track.movement, ref["movement"], rtol=1e-10)
+    np.testing.assert_allclose(track.contributions, ref["contributions"], rtol=1e-10)
+
+
 def test_tracking_default_components_and_bad_arguments():
     x, y, _ = _data()
     apply_fn, params = _net()
