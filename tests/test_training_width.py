@@ -136,6 +136,41 @@ def test_layer_axis_follows_layer_order_beyond_ten_layers():
     np.testing.assert_allclose(track.contributions, ref["contributions"], rtol=1e-10)
 
 
+def _custom_apply(params, x):
+    """A model that is not an ``init_mlp`` network (tracking uses the Jacobian path)."""
+    h = jnp.tanh(x @ params["inner"]["w"] + params["inner"]["b"])
+    return (h @ params["outer"]["w"])[:, 0]
+
+
+def test_tracking_any_model_against_hand_made_jacobians():
+    x, y, comps = _data()
+    k1, k2 = jax.random.split(jax.random.key(5))
+    params = {
+        "inner": {"w": jax.random.normal(k1, (D, 8)), "b": jnp.zeros(8)},
+        "outer": {"w": jax.random.normal(k2, (8, 1)) / jnp.sqrt(8.0)},
+    }
+    res = train_layers(
+        _custom_apply, params, x, y, learning_rate=0.2, steps=3, log_every=3, track=True,
+        track_components=comps,
+    )  # fmt: skip
+
+    def grams(p):  # G_ℓ = J_ℓ J_ℓᵀ from jax.jacrev of each subtree, flattened by hand
+        out = {}
+        for name in p:
+            jac = jax.jacrev(lambda sub, name=name: _custom_apply({**p, name: sub}, x))(p[name])
+            j = np.concatenate([np.asarray(a).reshape(N, -1) for a in jax.tree.leaves(jac)], 1)
+            out[name] = j @ j.T
+        return out
+
+    g0, g1 = grams(params), grams(res.params)
+    assert res.track.layers == ("inner", "outer")
+    for i, name in enumerate(res.track.layers):
+        move = np.linalg.norm(g1[name] - g0[name]) / np.linalg.norm(g0[name])
+        np.testing.assert_allclose(res.track.movement[-1, i], move, rtol=1e-10)
+        c = np.einsum("kn,nm,km->k", np.asarray(comps), g1[name], np.asarray(comps))
+        np.testing.assert_allclose(res.track.contributions[-1, :, i], c, rtol=1e-10)
+
+
 def test_tracking_default_components_and_bad_arguments():
     x, y, _ = _data()
     apply_fn, params = _net()
