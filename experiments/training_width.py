@@ -97,14 +97,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import Experiment, RunContext
-from experiments._framework import main as _main
+from experiments._framework import RunContext, define
 from experiments.fig4_layer_training import target_components
 from experiments.plotting import layer_colors
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
-from spectral_layers.models import init_mlp_seeds, make_spec
+from spectral_layers.models import Network
 
 CAPTION = (
     "Training across widths (Figure 4's protocol): (a) relative movement ‖G_ℓ(T) − G_ℓ(0)‖_F/‖G_ℓ(0)‖_F "
@@ -132,11 +131,9 @@ class Config:
     num_points: int = 200  # training points n
     degrees: tuple[int, ...] = (1, 2, 3)  # degrees i of the target components (increasing)
     num_centers: int = 4  # centres of each Gegenbauer-sum component (paper §6.2: 4)
-    depth: int = 4  # number of Dense layers L (paper: 4)
-    activation: str = "relu"  # relu, tanh, erf, gelu, softplus, sin
-    use_bias: bool = False  # paper §5.4: no bias
-    parameterization: str = "ntk"  # "ntk" (paper §5.4) or "standard"
-    input_scaling: str = "none"  # paper §5.4: pre-activation wᵀx on the unit sphere
+    network: Network = Network(depth=4, input_scaling="none")  # noqa: RUF009 (frozen)
+    # paper §5.4 / Fig. 4: 4 bias-free ReLU layers, NTK parameterisation, wᵀx on the unit sphere;
+    # network.width is ignored: the widths are the sweep above
     target_rms: float = 1.0  # root mean square of each component y_i* on the sample
     lr_factor: float = 1.0  # η = lr_factor · n / λ_max (see lr_reference), in (0, 2)
     lr_reference: str = "empirical"  # λ_max of: each seed's Gram at init, or "infinite" (Fig. 4)
@@ -146,24 +143,17 @@ class Config:
 
     def __post_init__(self):
         for w in self.widths:
-            make_spec(
-                self.dim,
-                depth=self.depth,
-                width=w,
-                activation=self.activation,
-                use_bias=self.use_bias,
-                parameterization=self.parameterization,
-                input_scaling=self.input_scaling,
-            )
+            self.network.replace(width=w).spec(self.dim)
         if len(self.widths) < 2 or any(b <= a for a, b in itertools.pairwise(self.widths)):
             raise ValueError(
                 f"widths must be at least two strictly increasing integers, got {self.widths}"
             )
         if self.dim < 3:
             raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {self.dim}")
-        if self.depth < 2:
+        if self.network.depth < 2:
             raise ValueError(
-                f"depth must be >= 2 (one layer alone is the full network), got {self.depth}"
+                "network.depth must be >= 2 (one layer alone is the full network), "
+                f"got {self.network.depth}"
             )
         for name in ("num_draws", "num_seeds", "num_points", "num_centers", "steps", "num_logs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
@@ -202,17 +192,6 @@ class Config:
             )
 
 
-def network_kwargs(cfg: Config) -> dict:
-    """Keyword arguments of ``init_mlp`` / ``infinite_layer_ntk`` shared by every width."""
-    return dict(
-        depth=cfg.depth,
-        activation=cfg.activation,
-        use_bias=cfg.use_bias,
-        parameterization=cfg.parameterization,
-        input_scaling=cfg.input_scaling,
-    )
-
-
 def run_names(layers: list[str] | tuple[str, ...]) -> list[str]:
     """The runs: every layer alone (in layer order), all layers, all layers at the large rate."""
     return [*layers, ALL_LAYERS, CONTRAST]
@@ -243,14 +222,12 @@ def _unit(cfg: Config, width: int, draw: int) -> dict[str, np.ndarray]:
     every = cfg.steps // cfg.num_logs
     steps = tr.logged_steps(cfg.steps, every)
 
-    apply_fn, params = init_mlp_seeds(
-        k_init, cfg.num_seeds, cfg.dim, width=width, **network_kwargs(cfg)
-    )
+    apply_fn, params = cfg.network.replace(width=width).init_seeds(k_init, cfg.num_seeds, cfg.dim)
     grams = layer_ntk(apply_fn, params, x, stacked=True)  # G(0) per layer, (s, n, n)
     layers = list(grams)
     names = run_names(layers)
     kappa = (
-        infinite_layer_ntk(x, width=width, **network_kwargs(cfg))
+        infinite_layer_ntk(x, network=cfg.network.replace(width=width))
         if cfg.lr_reference == "infinite"
         else None
     )
@@ -407,7 +384,7 @@ def summarize(results, cfg: Config) -> list[dict]:
         }
     )
     ps = np.asarray(results["prediction_error_slopes"])
-    lazy = [i for i, nm in enumerate(names) if nm != CONTRAST and i != cfg.depth - 1]
+    lazy = [i for i, nm in enumerate(names) if nm != CONTRAST and i != cfg.network.depth - 1]
     rows.append(
         {
             "check": "slope of log median prediction error vs log width (last layer excluded: exact)",
@@ -570,7 +547,7 @@ def plot(results, cfg: Config):
     ax_lo.legend(handles, labels, fontsize=5, loc="upper left", ncol=2)
     d, s = results["kernel_movement"].shape[1:3]
     fig.suptitle(
-        f"{cfg.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.depth}, {cfg.steps} GD steps, "
+        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, {cfg.steps} GD steps, "
         f"η = {cfg.lr_factor:g}·n/λ_max (dashed: {cfg.contrast_lr_factor:g}·n/λ_max), "
         f"{d} draws × {s} seeds (median, IQR)\nlast layer alone: exact (not drawn); "
         "large η: its kernel prediction diverges (not drawn in b)",
@@ -580,18 +557,16 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = Experiment(
-    name="training_width",
-    config_cls=Config,
-    run=run,
-    plot=plot,
+EXPERIMENT = define(
+    "training_width",
+    globals(),
     scales={
         "default": {},
         "smoke": {
             "num_draws": 2,
             "num_seeds": 2,
             "widths": (8, 32),
-            "depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
+            "network.depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
             "num_points": 80,
             "steps": 6,
             "num_logs": 3,
@@ -606,17 +581,9 @@ EXPERIMENT = Experiment(
             "num_logs": 20,
         },
     },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=summarize,
-    caption=CAPTION,
 )
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

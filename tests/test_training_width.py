@@ -229,7 +229,13 @@ def smoke(tmp_path_factory):
 def test_smoke_saves_the_documented_arrays(smoke):
     cfg, res, out = smoke
     saved = np.load(out / "training_width.npz")
-    W, Dr, S, K, L = len(cfg.widths), cfg.num_draws, cfg.num_seeds, len(cfg.degrees), cfg.depth
+    W, Dr, S, K, L = (
+        len(cfg.widths),
+        cfg.num_draws,
+        cfg.num_seeds,
+        len(cfg.degrees),
+        cfg.network.depth,
+    )
     T = cfg.num_logs + 1
     R = L + 2
     shapes = {
@@ -291,7 +297,7 @@ def test_default_and_paper_scales_span_the_widths():
         assert len(cfg.widths) >= 4 and cfg.widths[-1] >= 16 * cfg.widths[0], scale
         assert cfg.num_draws >= 8, scale
     paper = tw.EXPERIMENT.config("paper")
-    assert (paper.dim, paper.num_points, paper.depth) == (10, 500, 4)
+    assert (paper.dim, paper.num_points, paper.network.depth) == (10, 500, 4)
 
 
 def test_fitted_slopes_recover_a_power_law():
