@@ -86,21 +86,46 @@ class Experiment:
         """Whether the experiment reads a dataset (has a ``data_dir`` config field)."""
         return any(f.name == "data_dir" for f in dataclasses.fields(self.config_cls))
 
+    def main(self, argv: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Runs the experiment from the command line (``python -m experiments.<name>``; module docstring)."""
+        return main(self, argv)
+
     def config(self, scale: str = "default", **overrides: Any):
         """The config at ``scale`` with ``overrides`` applied (validated by the dataclass)."""
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-        fields = {f.name for f in dataclasses.fields(self.config_cls)}
-        unknown = set(overrides) - fields
-        if unknown:
-            raise ValueError(
-                f"unknown config field(s) {sorted(unknown)} for {self.name}; known: {sorted(fields)}"
-            )
         values = {
             **self.scales.get("default", {}),
             **(self.scales.get(scale, {}) if scale != "default" else {}),
+            **overrides,
         }
-        return self.config_cls(**{**values, **overrides})
+        return build_config(self.config_cls, values, name=self.name)
+
+
+def define(
+    name: str,
+    namespace: Mapping[str, Any],
+    *,
+    scales: Mapping[str, Mapping[str, Any]],
+    x64_default: bool = True,
+) -> Experiment:
+    """The ``Experiment`` of a protocol module, from the names it defines (call with ``globals()``).
+
+    Takes ``Config``, ``run``, ``plot``, ``summarize`` (optional), ``CAPTION`` (optional) and the module
+    docstring's first line as the description: every protocol module defines them the same way, so its
+    registration is one line, ``EXPERIMENT = define("<name>", globals(), scales={...})``.
+    """
+    return Experiment(
+        name=name,
+        config_cls=namespace["Config"],
+        run=namespace["run"],
+        plot=namespace["plot"],
+        scales=scales,
+        description=(namespace.get("__doc__") or name).splitlines()[0],
+        x64_default=x64_default,
+        caption=namespace.get("CAPTION", ""),
+        summarize=namespace.get("summarize"),
+    )
 
 
 @dataclasses.dataclass
@@ -201,32 +226,104 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def build_config(config_cls: type, values: Mapping[str, Any], *, name: str = "config"):
+    """``config_cls(**values)`` where a key ``"a.b"`` sets field ``b`` of the nested dataclass field ``a``.
+
+    Nested fields (e.g. ``network: Network``) start from the field's default and take the dotted keys
+    (``{"network.width": 16}``) in order, so scales and ``--set network.width=256`` change one setting of
+    the network and keep the others. Unknown names raise ``ValueError`` listing the known ones.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        if head not in fields:
+            raise ValueError(
+                f"unknown config field {key!r} for {name}; known: {sorted(known_fields(config_cls))}"
+            )
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[head] = value
+    for head, changes in nested.items():
+        base = flat.get(head, _field_default(fields[head]))
+        if not dataclasses.is_dataclass(base):
+            raise ValueError(f"config field {head!r} of {name} has no sub-fields")
+        sub = {f.name for f in dataclasses.fields(base)}
+        unknown = set(changes) - sub
+        if unknown:
+            raise ValueError(
+                f"unknown config field(s) {sorted(f'{head}.{u}' for u in unknown)} for {name}; "
+                f"known: {sorted(known_fields(config_cls))}"
+            )
+        flat[head] = dataclasses.replace(base, **changes)
+    return config_cls(**flat)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def known_fields(config_cls: type) -> list[str]:
+    """Every settable name of a config class, nested ones dotted (``network.width``)."""
+    names = []
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            names += [f"{f.name}.{g.name}" for g in dataclasses.fields(tp)]
+        else:
+            names.append(f.name)
+    return names
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """The config's fields as JSON-friendly values (tuples become lists)."""
-    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    """The config's fields as JSON-friendly values (tuples become lists, nested dataclasses dicts)."""
+    return {
+        f.name: config_to_dict(v) if dataclasses.is_dataclass(v := getattr(cfg, f.name)) else v
+        for f in dataclasses.fields(cfg)
+    }
 
 
 def config_from_dict(config_cls: type, values: Mapping[str, Any]):
-    """Rebuilds a config from ``config_to_dict`` output (lists back to tuples)."""
+    """Rebuilds a config from ``config_to_dict`` output (lists back to tuples, dicts to dataclasses)."""
     hints = typing.get_type_hints(config_cls)
     kwargs = {}
     for f in dataclasses.fields(config_cls):
         if f.name in values:
-            v = values[f.name]
-            kwargs[f.name] = tuple(v) if isinstance(v, list) and _is_tuple(hints[f.name]) else v
+            v, tp = values[f.name], hints[f.name]
+            if dataclasses.is_dataclass(tp) and isinstance(v, Mapping):
+                v = config_from_dict(tp, v)
+            elif isinstance(v, list) and _is_tuple(tp):
+                v = tuple(v)
+            kwargs[f.name] = v
     return config_cls(**kwargs)
 
 
 def _is_tuple(tp: Any) -> bool:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_tuple(a) for a in typing.get_args(tp))
     return typing.get_origin(tp) is tuple or tp is tuple
 
 
 def parse_value(config_cls: type, name: str, text: str) -> Any:
-    """Parses ``text`` into the type of field ``name`` (int, float, bool, str, tuples, optional)."""
+    """Parses ``text`` into the type of field ``name`` (int, float, bool, str, tuples, optional).
+
+    ``name`` may be dotted (``network.width``): the type of the nested dataclass's field.
+    """
     hints = typing.get_type_hints(config_cls)
-    if name not in hints:
-        fields = sorted(f.name for f in dataclasses.fields(config_cls))
-        raise ValueError(f"unknown config field {name!r}; known: {fields}")
+    head, _, rest = name.partition(".")
+    if head not in hints:
+        raise ValueError(
+            f"unknown config field {name!r}; known: {sorted(known_fields(config_cls))}"
+        )
+    if rest:
+        if not dataclasses.is_dataclass(hints[head]):
+            raise ValueError(f"config field {head!r} has no sub-fields (got {name!r})")
+        return parse_value(hints[head], rest, text)
     return _parse(hints[name], text, name)
 
 
@@ -287,7 +384,7 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a config field, e.g. --set width=512 --set degrees=1,2,3 (repeatable)",
+        help="override a config field, e.g. --set network.width=512 --set degrees=1,2,3 (repeatable)",
     )
     p.add_argument(
         "--plot-only", action="store_true", help="replot from the saved results in --out"

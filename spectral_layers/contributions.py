@@ -14,17 +14,27 @@ Two ways to compute ``c_ℓ``, equal up to rounding:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
 from spectral_layers.models import MLPApply, layer_names
 from spectral_layers.sharding import sharded_sum
+
+__all__ = [
+    "blocked_quadratic_forms",
+    "layer_contributions",
+    "quadratic_forms",
+    "relative_contributions",
+    "stack_layers",
+    "t_interval",
+]
 
 
 def quadratic_forms(
@@ -48,6 +58,50 @@ def quadratic_forms(
             raise ValueError(f"y has {y.shape[-1]} points but grams[{name!r}] has shape {g.shape}")
         out[name] = jnp.einsum("...n,snm,...m->s...", y, g.reshape(-1, *g.shape[-2:]), y)
         out[name] = out[name].reshape(*g.shape[:-2], *y.shape[:-1])
+    return out
+
+
+def blocked_quadratic_forms(
+    kernel_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]],
+    x: Float[np.ndarray, "n d"],
+    y: Float[np.ndarray, "t n"],
+    *,
+    block_size: int,
+    layers: Sequence[str] | None = None,
+) -> dict[str, Float[np.ndarray, " t"]]:
+    """``yᵀ K^(ℓ) y`` for symmetric kernels too large to hold: ``block_size`` rows at a time, in float64.
+
+    ``kernel_fn(x_rows, x_cols) -> {layer: K}`` (e.g. ``lambda a, b: infinite_layer_ntk(a, b, network=…)``)
+    is called on the blocks on and right of the diagonal only: ``K`` is symmetric, so the blocks right of the
+    diagonal count twice, which halves the kernel evaluations. Memory ``O(block_size · n)``.
+
+    Args:
+      kernel_fn: the kernels of a block of rows against a block of columns, ``{layer: (b, m)}``.
+      x: points ``(n, d)``.
+      y: targets ``(t, n)``.
+      block_size: rows per block.
+      layers: the layers to keep (default: every layer ``kernel_fn`` returns), in that order.
+
+    Returns:
+      ``{layer: (t,)}`` float64.
+    """
+    block_size = val.check_positive_int(block_size, "block_size")
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 2 or y.shape[1] != x.shape[0]:
+        raise ValueError(f"y must have shape (t, n) with n = {x.shape[0]}, got {y.shape}")
+    n = x.shape[0]
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        k = kernel_fn(x[start:stop], x[start:])
+        names = list(k) if layers is None else list(layers)
+        y_b = y[:, start:stop]
+        b = stop - start
+        for name in names:
+            g = np.asarray(k[name], dtype=np.float64)  # rows start:stop, columns start:
+            acc = out.setdefault(name, np.zeros(y.shape[0]))
+            acc += np.einsum("tb,bm,tm->t", y_b, g[:, :b], y_b)
+            acc += 2 * np.einsum("tb,bm,tm->t", y_b, g[:, b:], y[:, stop:])
     return out
 
 
@@ -188,8 +242,6 @@ def t_interval(
     Returns:
       ``(mean, low, high)``, each with ``axis`` removed.
     """
-    import scipy.stats  # lazy: scipy.stats takes about a second to import
-
     samples = np.asarray(samples, dtype=float)
     s = samples.shape[axis]
     if s < 1:

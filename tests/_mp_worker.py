@@ -50,7 +50,9 @@ def main(out: str, address: str, num_processes: int, process_id: int, full: bool
             "stacked": lambda: sl.layer_ntk(fs, ps, x1_even, stacked=True, **kw),
             # n not divisible: padded, trimmed, replicated
             "cross": lambda: sl.layer_ntk(f, p, x1, x2, **kw),
-            "infinite": lambda: sl.infinite_layer_ntk(x1, x2, depth=3, use_bias=True, **kw),
+            "infinite": lambda: sl.infinite_layer_ntk(
+                x1, x2, network=sl.Network(depth=3, use_bias=True), **kw
+            ),
             "contributions": lambda: contributions.layer_contributions(
                 fs, ps, x1, y, stacked=True, **kw
             ),

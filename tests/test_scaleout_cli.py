@@ -72,7 +72,7 @@ def test_truncated_dataset_debug_traceback(truncated_mnist, tmp_path):
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["--set", "width=0"], "width"),
+        (["--set", "network.width=0"], "width"),
         (["--set", "nonsense=1"], "unknown"),
         (["--coordinator", "127.0.0.1:1"], "--distributed"),
         (["--plot-only"], "no saved results"),
@@ -145,7 +145,7 @@ def test_launcher_rejects_bad_arguments(capsys):
     _one_error_line(capsys.readouterr().err, "--processes")
 
 
-SMALL = ["--scale", "smoke", "--no-progress", "--set", "num_points=24", "--set", "width=8"]
+SMALL = ["--scale", "smoke", "--no-progress", "--set", "num_points=24", "--set", "network.width=8"]
 """fig6 on synthetic images, smaller than its smoke scale (the test starts three JAX processes)."""
 
 

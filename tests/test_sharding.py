@@ -29,6 +29,7 @@ SCRIPT = textwrap.dedent(
     y = jax.random.normal(jax.random.key(4), (2, 13))
     f, p = sl.init_mlp(jax.random.key(2), 3, depth=3, width=8, activation="tanh", use_bias=True)
     fs, ps = sl.init_mlp_seeds(jax.random.key(3), 2, 3, depth=3, width=8)
+    net = sl.Network(depth=3, activation="tanh")
 
     def close(sharded, single):
         assert list(sharded) == list(single)
@@ -44,8 +45,8 @@ SCRIPT = textwrap.dedent(
     close(sl.layer_ntk(f, p, x1, x2, mesh=m), sl.layer_ntk(f, p, x1, x2))
     close(sl.layer_ntk(f, p, x1, x2, mesh=m, method="jacobian"), sl.layer_ntk(f, p, x1, x2))
     close(sl.layer_ntk(fs, ps, x1, mesh=m, stacked=True), sl.layer_ntk(fs, ps, x1, stacked=True))
-    close(sl.infinite_layer_ntk(x1, x2, depth=3, activation="tanh", mesh=m),
-          sl.infinite_layer_ntk(x1, x2, depth=3, activation="tanh"))
+    close(sl.infinite_layer_ntk(x1, x2, network=net, mesh=m),
+          sl.infinite_layer_ntk(x1, x2, network=net))
     close(C.layer_contributions(fs, ps, x1, y, stacked=True, mesh=m),
           C.layer_contributions(fs, ps, x1, y, stacked=True))
     close(C.layer_contributions(f, p, x1, y[0], mesh=m), C.layer_contributions(f, p, x1, y[0]))
@@ -75,8 +76,8 @@ SCRIPT = textwrap.dedent(
         rows = ("a",) if axis is None and m is two_d else (axis if isinstance(axis, tuple) else
                (axis or m.axis_names[0],))
         assert g.sharding.spec == P(rows if len(rows) > 1 else rows[0]), (g.sharding, rows)
-    close(sl.infinite_layer_ntk(x1, depth=3, mesh=two_d, mesh_axis="b"),
-          sl.infinite_layer_ntk(x1, depth=3))
+    close(sl.infinite_layer_ntk(x1, network=net, mesh=two_d, mesh_axis="b"),
+          sl.infinite_layer_ntk(x1, network=net))
     print("SHARDED-OK")
     """
 )
