@@ -30,6 +30,10 @@ import warnings
 import jax
 import jax.numpy as jnp
 
+from spectral_layers import nt_compat
+from spectral_layers.infinite import infinite_layer_ntk, relative_frobenius_error
+from spectral_layers.models import Network
+
 
 def _sphere(n: int, d: int, key: jax.Array) -> jax.Array:
     x = jax.random.normal(key, (n, d))
@@ -50,10 +54,8 @@ def _median_times(fns: dict, repeats: int) -> dict[str, float]:
 
 
 def bench_speed(sizes: list[int], depth: int, dim: int, repeats: int, block_size: int) -> None:
-    from spectral_layers import nt_compat
-    from spectral_layers.infinite import infinite_layer_ntk
-
     stax = nt_compat.stax()
+    net = Network(depth=depth)
     layers = []
     for i in range(depth):
         layers.append(stax.Dense(1))
@@ -73,12 +75,12 @@ def bench_speed(sizes: list[int], depth: int, dim: int, repeats: int, block_size
         t = _median_times(
             {
                 "nt": lambda x=x: nt_ntk(x),
-                "ours": lambda x=x: infinite_layer_ntk(x, depth=depth),
-                "blocked": lambda x=x: infinite_layer_ntk(x, depth=depth, block_size=block_size),
+                "ours": lambda x=x: infinite_layer_ntk(x, network=net),
+                "blocked": lambda x=x: infinite_layer_ntk(x, network=net, block_size=block_size),
             },
             repeats,
         )
-        total = sum(infinite_layer_ntk(x, depth=depth).values())
+        total = sum(infinite_layer_ntk(x, network=net).values())
         ref = nt_ntk(x)
         err = float(jnp.max(jnp.abs(total - ref)) / jnp.max(jnp.abs(ref)))
         print(f"{n:>6} {t['nt']:>13.3f} {t['ours']:>13.3f} {t['ours'] / t['nt']:>6.2f} "
@@ -86,8 +88,6 @@ def bench_speed(sizes: list[int], depth: int, dim: int, repeats: int, block_size
 
 
 def bench_accuracy() -> None:
-    from spectral_layers.infinite import infinite_layer_ntk, relative_frobenius_error
-
     degrees = (16, 24, 32, 48, 64, 96)
     x = _sphere(30, 10, jax.random.key(0))
     print(f"relative Frobenius error vs degree 300 (max over layers), depth 4 with bias, "
@@ -95,12 +95,12 @@ def bench_accuracy() -> None:
     for rule in ("trapezoid", "gauss_hermite"):
         for act in ("tanh", "gelu", "softplus", "sin"):
             for scaling, norm in (("fan_in", 1.0), ("none", 1.0), ("none", 2.0)):
-                kw = dict(depth=4, activation=act, use_bias=True, input_scaling=scaling)
-                ref = infinite_layer_ntk(norm * x, quadrature_degree=300, **kw)
+                net = Network(depth=4, activation=act, use_bias=True, input_scaling=scaling)
+                ref = infinite_layer_ntk(norm * x, network=net, quadrature_degree=300)
                 errs = []
                 for deg in degrees:
                     k = infinite_layer_ntk(
-                        norm * x, quadrature_degree=deg, quadrature_rule=rule, **kw
+                        norm * x, network=net, quadrature_degree=deg, quadrature_rule=rule
                     )
                     errs.append(max(relative_frobenius_error(k[n], ref[n]) for n in k))
                 print(f"{rule:>13} {act:>8} {scaling:>6} ‖x‖={norm:g}  "

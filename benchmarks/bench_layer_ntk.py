@@ -145,7 +145,8 @@ def print_table(title: str, rows: list[Row], reference: float) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="number of inputs (MNIST setting)")
     parser.add_argument("--d", type=int, default=784, help="input dimension")
@@ -167,15 +168,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--small-n", type=int, default=100, help="n of the reduced network")
     parser.add_argument("--small-d", type=int, default=64, help="d of the reduced network")
     parser.add_argument("--small-width", type=int, default=64, help="width of the reduced network")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Runs the three comparisons and returns the median times of the MNIST setting (and n = big-n)."""
+    args = parse_args(argv)
     k_main, k_floor, k_small, k_big = jax.random.split(jax.random.key(0), 4)
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {jax.devices()}")
     print(f"float32, ReLU, depth {args.depth}, NTK parameterisation, inputs on the unit sphere")
+    results = bench_mnist(args, k_main, k_floor)
+    bench_reduced(args, k_small, k_floor)
+    if args.big_n and not args.skip_slow:
+        results["structured_big"] = bench_big(args, k_big)
+    return results
+
+
+def bench_mnist(
+    args: argparse.Namespace, k_main: jax.Array, k_floor: jax.Array
+) -> dict[str, float]:
+    """The MNIST setting: structured, the Gram-product floor, jacrev, the fastest neural-tangents method."""
     nt_ok = nt_compat.nt_available()
     results: dict[str, float] = {}
-
-    # ---- MNIST setting ---------------------------------------------------------------------
     n, d, w = args.n, args.d, args.width
     apply_fn, params, x = make_problem(k_main, n, d, args.depth, w)
     rows: list[Row] = []
@@ -224,36 +238,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     t_nt = math.nan
     if nt_ok:
-        # every neural-tangents implementation on the same network at a smaller n; the fastest
-        # one is then timed at n
-        pn = min(args.nt_probe_n, n)
-        x_probe = x[:pn]
-        c, (t_probe, m), ref_probe = compile_and_time(
-            grams_fn(apply_fn), (params, x_probe), args.repeats
-        )
-        probe_rows = [Row("structured", pn, w, d, c[0], t_probe, m, args.repeats, c[1])]
-        for impl in NT_IMPLEMENTATIONS:
-            fn = grams_fn(apply_fn, method="nt", nt_implementation=impl)
-            c, (t, m), out = compile_and_time(fn, (params, x_probe), 2)
-            err = max_rel_diff(out, ref_probe)
-            probe_rows.append(Row(f"nt {impl}", pn, w, d, c[0], t, m, 2, c[1], f"{err:.0e}"))
-        del out
-        best_row = min(probe_rows[1:], key=lambda r: r.min_s)
-        best = best_row.method.removeprefix("nt ")
-        print_table(
-            f"neural-tangents implementations on the MNIST network at n={pn} (--nt-probe-n)",
-            probe_rows,
-            t_probe,
-        )
-        # all implementations cost ~n² here: repeat it like the fast methods if it is fast
-        fast = best_row.min_s * (slow_n / pn) ** 2 < 10.0
-        reps = args.repeats if fast else args.slow_repeats
-        c, (t_nt, m), out = compile_and_time(
-            grams_fn(apply_fn, method="nt", nt_implementation=best), (params, x_slow), reps
-        )
-        err = max_rel_diff(out, ref_slow)
-        del out
-        rows.append(Row(f"nt {best}", slow_n, w, d, c[0], t_nt, m, reps, c[1], f"{err:.0e} {note}"))
+        row = bench_nt(args, apply_fn, params, x, x_slow, ref_slow, note)
+        rows.append(row)
+        t_nt = row.run_s
     print_table(
         f"MNIST setting: n={n}, d={d}, width={w}, depth={args.depth} (note: max relative "
         "Frobenius difference to structured)",
@@ -276,7 +263,48 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 f"{num.gflop / den.gflop:8.3g}   target {target}"
             )
 
-    # ---- reduced network: every method, jacfwd included --------------------------------------
+    return results
+
+
+def bench_nt(args, apply_fn, params, x, x_slow, ref_slow, note) -> Row:
+    """Every neural-tangents implementation at ``--nt-probe-n``; the fastest one timed at the full n."""
+    n, w, d = x.shape[0], args.width, args.d
+    slow_n = x_slow.shape[0]
+    # every neural-tangents implementation on the same network at a smaller n; the fastest
+    # one is then timed at n
+    pn = min(args.nt_probe_n, n)
+    x_probe = x[:pn]
+    c, (t_probe, m), ref_probe = compile_and_time(
+        grams_fn(apply_fn), (params, x_probe), args.repeats
+    )
+    probe_rows = [Row("structured", pn, w, d, c[0], t_probe, m, args.repeats, c[1])]
+    for impl in NT_IMPLEMENTATIONS:
+        fn = grams_fn(apply_fn, method="nt", nt_implementation=impl)
+        c, (t, m), out = compile_and_time(fn, (params, x_probe), 2)
+        err = max_rel_diff(out, ref_probe)
+        probe_rows.append(Row(f"nt {impl}", pn, w, d, c[0], t, m, 2, c[1], f"{err:.0e}"))
+    del out
+    best_row = min(probe_rows[1:], key=lambda r: r.min_s)
+    best = best_row.method.removeprefix("nt ")
+    print_table(
+        f"neural-tangents implementations on the MNIST network at n={pn} (--nt-probe-n)",
+        probe_rows,
+        t_probe,
+    )
+    # all implementations cost ~n² here: repeat it like the fast methods if it is fast
+    fast = best_row.min_s * (slow_n / pn) ** 2 < 10.0
+    reps = args.repeats if fast else args.slow_repeats
+    c, (t_nt, m), out = compile_and_time(
+        grams_fn(apply_fn, method="nt", nt_implementation=best), (params, x_slow), reps
+    )
+    err = max_rel_diff(out, ref_slow)
+    del out
+    return Row(f"nt {best}", slow_n, w, d, c[0], t_nt, m, reps, c[1], f"{err:.0e} {note}")
+
+
+def bench_reduced(args: argparse.Namespace, k_small: jax.Array, k_floor: jax.Array) -> None:
+    """A reduced network on which every method runs, jacfwd included."""
+    nt_ok = nt_compat.nt_available()
     sn, sd, sw = args.small_n, args.small_d, args.small_width
     apply_s, params_s, x_s = make_problem(k_small, sn, sd, args.depth, sw)
     rows = []
@@ -301,27 +329,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"Reduced network: n={sn}, d={sd}, width={sw}, depth={args.depth}", rows, t_struct_s
     )
 
-    # ---- structured at n = 20000 with block_size -----------------------------------------------
-    if args.big_n and not args.skip_slow:
-        del ref
-        apply_b, params_b, x_b = make_problem(k_big, args.big_n, d, args.depth, w)
-        fn = grams_fn(apply_b, block_size=args.block_size)
-        c, (t, _), out = compile_and_time(fn, (params_b, x_b), 1)
-        del out
-        # XLA's cost analysis counts the body of the lax.map loop once: count by hand
-        spec, nb = apply_b.spec, args.big_n
-        flop = sum(
-            2 * nb * nb * (f + m) + 4 * nb * f * m for f, m in zip(spec.fan_ins, spec.widths)
-        )
-        gigabytes = args.depth * nb**2 * 4 / 1e9
-        print(
-            f"\nstructured, n={nb}, d={d}, width={w}, block_size={args.block_size}: "
-            f"compile {c[0]:.1f} s, run {t:.1f} s, {flop / 1e12:.2f} TFLOP (by hand: Grams plus "
-            f"forward and backward), {flop / t / 1e9:.0f} GFLOP/s; output {args.depth} Grams of "
-            f"{nb}² float32 = {gigabytes:.1f} GB"
-        )
-        results["structured_big"] = t
-    return results
+
+def bench_big(args: argparse.Namespace, k_big: jax.Array) -> float:
+    """Structured at ``--big-n`` rows with ``block_size`` (memory-bounded); returns its run time."""
+    d, w = args.d, args.width
+    apply_b, params_b, x_b = make_problem(k_big, args.big_n, d, args.depth, w)
+    fn = grams_fn(apply_b, block_size=args.block_size)
+    c, (t, _), out = compile_and_time(fn, (params_b, x_b), 1)
+    del out
+    # XLA's cost analysis counts the body of the lax.map loop once: count by hand
+    spec, nb = apply_b.spec, args.big_n
+    flop = sum(2 * nb * nb * (f + m) + 4 * nb * f * m for f, m in zip(spec.fan_ins, spec.widths))
+    gigabytes = args.depth * nb**2 * 4 / 1e9
+    print(
+        f"\nstructured, n={nb}, d={d}, width={w}, block_size={args.block_size}: "
+        f"compile {c[0]:.1f} s, run {t:.1f} s, {flop / 1e12:.2f} TFLOP (by hand: Grams plus "
+        f"forward and backward), {flop / t / 1e9:.0f} GFLOP/s; output {args.depth} Grams of "
+        f"{nb}² float32 = {gigabytes:.1f} GB"
+    )
+    return t
 
 
 if __name__ == "__main__":

@@ -12,12 +12,25 @@ and ``main(argv=None)`` that calls ``framework.main(EXPERIMENT, argv)``. The CLI
 
     python -m experiments.<name> [--scale smoke|default|paper] [--out DIR] [--seeds N] [--seed S]
                                  [--set FIELD=VALUE ...] [--plot-only] [--x64] [--force] [--no-progress]
-                                 [--data-dir DIR]
+                                 [--data-dir DIR] [--mesh] [--distributed [--coordinator HOST:PORT
+                                 --num-processes N --process-id I]] [--debug]
 
 Results go to ``DIR/<name>.npz`` + ``DIR/<name>.json`` (config, versions, device, git revision, wall time,
 seeds), written atomically; figures to ``DIR/<name>.pdf`` and ``.png``. Seed loops checkpoint finished seeds to
 ``DIR/<name>.partial.npz``: a killed run restarted with the same config resumes from there and gives the same
 numbers (seed ``s`` always uses ``jax.random.fold_in(key(seed), s)``, whatever the chunking).
+
+Scale-out: ``--mesh`` shards the experiment's Grams and contributions over every device (``RunContext.mesh``,
+passed as ``mesh=`` to ``layer_ntk`` / ``layer_contributions``); ``--distributed`` first joins JAX's
+distributed runtime (``spectral_layers.distributed.initialize``: the cluster is detected as
+``jax.distributed.initialize`` does, or given by ``--coordinator/--num-processes/--process-id``) and implies
+``--mesh`` over the devices of all processes; every process runs the experiment, only process 0 writes
+results, checkpoints and figures (a multi-process run does not resume from a checkpoint).
+``python -m experiments.launch`` starts such a run as local processes on one machine.
+
+Errors: an expected error (a dataset missing, corrupt or failing its checksum, ``DatasetError``; an invalid
+config or argument, ``ValueError`` / ``TypeError``; ``--plot-only`` without saved results) prints one line
+``error: …`` on stderr and exits with status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -36,8 +49,21 @@ from typing import Any
 
 import numpy as np
 
+from spectral_layers.data import DatasetError
+
 SCALES = ("smoke", "default", "paper")
 DEFAULT_OUT = Path("figures")
+EXPECTED_ERRORS = (DatasetError, ValueError, TypeError, FileNotFoundError)
+"""Errors of the user's input or environment: one ``error:`` line and exit status 2 (traceback: ``--debug``)."""
+
+
+def error_line(e: BaseException) -> str:
+    """``e``'s message on one line (``error: …`` on the command line)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    text = ""
+    for i, line in enumerate(lines):
+        text += ("" if i == 0 else " " if lines[i - 1].endswith(":") else "; ") + line
+    return text or type(e).__name__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,31 +86,73 @@ class Experiment:
         """Whether the experiment reads a dataset (has a ``data_dir`` config field)."""
         return any(f.name == "data_dir" for f in dataclasses.fields(self.config_cls))
 
+    def main(self, argv: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Runs the experiment from the command line (``python -m experiments.<name>``; module docstring)."""
+        return main(self, argv)
+
     def config(self, scale: str = "default", **overrides: Any):
         """The config at ``scale`` with ``overrides`` applied (validated by the dataclass)."""
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-        fields = {f.name for f in dataclasses.fields(self.config_cls)}
-        unknown = set(overrides) - fields
-        if unknown:
-            raise ValueError(
-                f"unknown config field(s) {sorted(unknown)} for {self.name}; known: {sorted(fields)}"
-            )
         values = {
             **self.scales.get("default", {}),
             **(self.scales.get(scale, {}) if scale != "default" else {}),
+            **overrides,
         }
-        return self.config_cls(**{**values, **overrides})
+        return build_config(self.config_cls, values, name=self.name)
+
+
+def define(
+    name: str,
+    namespace: Mapping[str, Any],
+    *,
+    scales: Mapping[str, Mapping[str, Any]],
+    x64_default: bool = True,
+) -> Experiment:
+    """The ``Experiment`` of a protocol module, from the names it defines (call with ``globals()``).
+
+    Takes ``Config``, ``run``, ``plot``, ``summarize`` (optional), ``CAPTION`` (optional) and the module
+    docstring's first line as the description: every protocol module defines them the same way, so its
+    registration is one line, ``EXPERIMENT = define("<name>", globals(), scales={...})``.
+    """
+    return Experiment(
+        name=name,
+        config_cls=namespace["Config"],
+        run=namespace["run"],
+        plot=namespace["plot"],
+        scales=scales,
+        description=(namespace.get("__doc__") or name).splitlines()[0],
+        x64_default=x64_default,
+        caption=namespace.get("CAPTION", ""),
+        summarize=namespace.get("summarize"),
+    )
 
 
 @dataclasses.dataclass
 class RunContext:
-    """What ``run`` gets besides its config: where to checkpoint, whether to show progress."""
+    """What ``run`` gets besides its config: where to checkpoint, whether to show progress, the mesh."""
 
     name: str
     out_dir: Path | None = None
     progress: bool = True
     force: bool = False
+    mesh: Any = None  # a jax.sharding.Mesh: pass mesh=ctx.mesh to layer_ntk / layer_contributions
+    writer: bool = True  # this process writes checkpoints (process 0 of a multi-process run)
+    resume: bool = (
+        True  # resume from a checkpoint (off in multi-process runs: every process must agree)
+    )
+
+    def gather(self, tree: Any) -> Any:
+        """``tree`` unchanged without a mesh; with one, its arrays as NumPy arrays in every process.
+
+        Wrap a ``layer_ntk(..., mesh=ctx.mesh)`` result in it before NumPy code: across processes a
+        row-sharded Gram is held by no single process (``spectral_layers.sharding.gather``).
+        """
+        if self.mesh is None:
+            return tree
+        from spectral_layers.sharding import gather
+
+        return gather(tree)
 
     def seed_loop(
         self,
@@ -106,7 +174,7 @@ class RunContext:
         partial = None if self.out_dir is None else self.out_dir / f"{self.name}.partial.npz"
         key = config_hash(cfg)
         done: dict[str, np.ndarray] = {}
-        if partial is not None and partial.exists() and not self.force:
+        if partial is not None and partial.exists() and not self.force and self.resume:
             saved = load_npz(partial)
             if str(saved.pop("__config_hash__")) == key:
                 done = saved
@@ -123,13 +191,13 @@ class RunContext:
             idx = np.arange(s0, min(s0 + chunk, num_seeds))
             out = {k: np.asarray(v) for k, v in fn(idx).items()}
             done = out if not done else {k: np.concatenate([done[k], out[k]]) for k in out}
-            if partial is not None:
+            if partial is not None and self.writer:
                 save_npz(partial, {**done, "__config_hash__": np.array(key)})
         return done
 
     def finish(self) -> None:
         """Removes the seed checkpoint once the final results are saved."""
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.writer:
             (self.out_dir / f"{self.name}.partial.npz").unlink(missing_ok=True)
 
 
@@ -158,32 +226,104 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def build_config(config_cls: type, values: Mapping[str, Any], *, name: str = "config"):
+    """``config_cls(**values)`` where a key ``"a.b"`` sets field ``b`` of the nested dataclass field ``a``.
+
+    Nested fields (e.g. ``network: Network``) start from the field's default and take the dotted keys
+    (``{"network.width": 16}``) in order, so scales and ``--set network.width=256`` change one setting of
+    the network and keep the others. Unknown names raise ``ValueError`` listing the known ones.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        if head not in fields:
+            raise ValueError(
+                f"unknown config field {key!r} for {name}; known: {sorted(known_fields(config_cls))}"
+            )
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[head] = value
+    for head, changes in nested.items():
+        base = flat.get(head, _field_default(fields[head]))
+        if not dataclasses.is_dataclass(base):
+            raise ValueError(f"config field {head!r} of {name} has no sub-fields")
+        sub = {f.name for f in dataclasses.fields(base)}
+        unknown = set(changes) - sub
+        if unknown:
+            raise ValueError(
+                f"unknown config field(s) {sorted(f'{head}.{u}' for u in unknown)} for {name}; "
+                f"known: {sorted(known_fields(config_cls))}"
+            )
+        flat[head] = dataclasses.replace(base, **changes)
+    return config_cls(**flat)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def known_fields(config_cls: type) -> list[str]:
+    """Every settable name of a config class, nested ones dotted (``network.width``)."""
+    names = []
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            names += [f"{f.name}.{g.name}" for g in dataclasses.fields(tp)]
+        else:
+            names.append(f.name)
+    return names
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """The config's fields as JSON-friendly values (tuples become lists)."""
-    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    """The config's fields as JSON-friendly values (tuples become lists, nested dataclasses dicts)."""
+    return {
+        f.name: config_to_dict(v) if dataclasses.is_dataclass(v := getattr(cfg, f.name)) else v
+        for f in dataclasses.fields(cfg)
+    }
 
 
 def config_from_dict(config_cls: type, values: Mapping[str, Any]):
-    """Rebuilds a config from ``config_to_dict`` output (lists back to tuples)."""
+    """Rebuilds a config from ``config_to_dict`` output (lists back to tuples, dicts to dataclasses)."""
     hints = typing.get_type_hints(config_cls)
     kwargs = {}
     for f in dataclasses.fields(config_cls):
         if f.name in values:
-            v = values[f.name]
-            kwargs[f.name] = tuple(v) if isinstance(v, list) and _is_tuple(hints[f.name]) else v
+            v, tp = values[f.name], hints[f.name]
+            if dataclasses.is_dataclass(tp) and isinstance(v, Mapping):
+                v = config_from_dict(tp, v)
+            elif isinstance(v, list) and _is_tuple(tp):
+                v = tuple(v)
+            kwargs[f.name] = v
     return config_cls(**kwargs)
 
 
 def _is_tuple(tp: Any) -> bool:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_tuple(a) for a in typing.get_args(tp))
     return typing.get_origin(tp) is tuple or tp is tuple
 
 
 def parse_value(config_cls: type, name: str, text: str) -> Any:
-    """Parses ``text`` into the type of field ``name`` (int, float, bool, str, tuples, optional)."""
+    """Parses ``text`` into the type of field ``name`` (int, float, bool, str, tuples, optional).
+
+    ``name`` may be dotted (``network.width``): the type of the nested dataclass's field.
+    """
     hints = typing.get_type_hints(config_cls)
-    if name not in hints:
-        fields = sorted(f.name for f in dataclasses.fields(config_cls))
-        raise ValueError(f"unknown config field {name!r}; known: {fields}")
+    head, _, rest = name.partition(".")
+    if head not in hints:
+        raise ValueError(
+            f"unknown config field {name!r}; known: {sorted(known_fields(config_cls))}"
+        )
+    if rest:
+        if not dataclasses.is_dataclass(hints[head]):
+            raise ValueError(f"config field {head!r} has no sub-fields (got {name!r})")
+        return parse_value(hints[head], rest, text)
     return _parse(hints[name], text, name)
 
 
@@ -244,7 +384,7 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a config field, e.g. --set width=512 --set degrees=1,2,3 (repeatable)",
+        help="override a config field, e.g. --set network.width=512 --set degrees=1,2,3 (repeatable)",
     )
     p.add_argument(
         "--plot-only", action="store_true", help="replot from the saved results in --out"
@@ -265,6 +405,21 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
         default=None,
         help="local dataset directory (real-data experiments)",
     )
+    p.add_argument(
+        "--mesh",
+        action="store_true",
+        help="shard Grams and contributions over every device (all processes with --distributed)",
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join JAX's distributed runtime first (cluster auto-detected unless the flags below are "
+        "given); implies --mesh; only process 0 writes results",
+    )
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="with --distributed")
+    p.add_argument("--num-processes", type=int, default=None, help="with --distributed")
+    p.add_argument("--process-id", type=int, default=None, help="with --distributed")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an expected error")
     return p
 
 
@@ -289,14 +444,47 @@ def parse_config(exp: Experiment, args: argparse.Namespace):
 
 
 def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Entry point of every experiment module: run (or ``--plot-only``), save results, save the figure."""
+    """Entry point of every experiment module: run (or ``--plot-only``), save results, save the figure.
+
+    Expected errors (``EXPECTED_ERRORS``) print one line ``error: …`` on stderr and exit with status 2,
+    unless ``--debug`` (then they propagate with their traceback).
+    """
+    parser = build_parser(exp)
+    args = parser.parse_args(argv)
+    try:
+        return _main(exp, args)
+    except EXPECTED_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _join_runtime(args: argparse.Namespace) -> None:
+    import jax
+
+    from spectral_layers import distributed
+
+    if jax.distributed.is_initialized():
+        return
+    loopback = args.coordinator is not None and args.coordinator.split(":")[0] in (
+        "127.0.0.1",
+        "localhost",
+    )
+    distributed.initialize(
+        args.coordinator,
+        args.num_processes,
+        args.process_id,
+        coordinator_bind_address=args.coordinator if loopback else None,
+    )
+
+
+def _main(exp: Experiment, args: argparse.Namespace) -> dict[str, np.ndarray]:
     import jax
 
     from experiments.plotting import save_figure
     from experiments.results import environment_metadata, load_results, save_results
 
-    parser = build_parser(exp)
-    args = parser.parse_args(argv)
     out_dir: Path = args.out
     stem = out_dir / exp.name
     if args.plot_only:
@@ -305,16 +493,35 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
         save_figure(exp.plot(results, cfg), out_dir, exp.name)
         print(f"[{exp.name}] replotted {stem}.pdf/.png from {stem}.npz", file=sys.stderr)
         return results
-    try:
-        cfg = parse_config(exp, args)
-    except (ValueError, TypeError) as e:
-        parser.error(str(e))
+    if not args.distributed and any(
+        v is not None for v in (args.coordinator, args.num_processes, args.process_id)
+    ):
+        raise ValueError("--coordinator, --num-processes and --process-id need --distributed")
+    cfg = parse_config(exp, args)
+    if args.distributed:
+        _join_runtime(args)
     x64 = exp.x64_default if args.x64 is None else args.x64
     jax.config.update("jax_enable_x64", bool(x64))
-    ctx = RunContext(exp.name, out_dir=out_dir, progress=not args.no_progress, force=args.force)
+    mesh = None
+    if args.mesh or args.distributed:
+        from spectral_layers.sharding import make_mesh
+
+        mesh = make_mesh()
+    writer = jax.process_index() == 0
+    ctx = RunContext(
+        exp.name,
+        out_dir=out_dir,
+        progress=not args.no_progress and writer,
+        force=args.force,
+        mesh=mesh,
+        writer=writer,
+        resume=jax.process_count() == 1,
+    )
     t0 = time.perf_counter()
     results = exp.run(cfg, ctx)
     wall = time.perf_counter() - t0
+    if not writer:
+        return results
     meta = {
         "experiment": exp.name,
         "scale": args.scale,
@@ -323,6 +530,8 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
         "code_hash": code_hash(),
         "wall_time_s": round(wall, 3),
         "seeds": list(range(getattr(cfg, "num_seeds", 0))),
+        "mesh_devices": 0 if mesh is None else int(mesh.devices.size),
+        "processes": jax.process_count(),
         **environment_metadata(),
     }
     if exp.summarize is not None:
@@ -330,8 +539,13 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
     save_results(stem, results, meta)
     ctx.finish()
     save_figure(exp.plot(results, cfg), out_dir, exp.name)
+    where = (
+        ""
+        if mesh is None
+        else f" on {mesh.devices.size} devices, {jax.process_count()} process(es)"
+    )
     print(
-        f"[{exp.name}] {args.scale} scale in {wall:.1f} s -> {stem}.npz/.json/.pdf/.png",
+        f"[{exp.name}] {args.scale} scale in {wall:.1f} s{where} -> {stem}.npz/.json/.pdf/.png",
         file=sys.stderr,
     )
     return results

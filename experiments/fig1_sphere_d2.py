@@ -14,16 +14,12 @@ See ``experiments.sphere`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import sphere
-from experiments._framework import main as _main
 
 EXPERIMENT = sphere.experiment(
     "fig1_sphere_d2", __doc__, {}, paper={"degrees": (1, 2, 3, 4, 5, 6, 7, 8)}
 )
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

@@ -18,39 +18,11 @@ See ``experiments.realdata`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import realdata
-from experiments._framework import Experiment
-from experiments._framework import main as _main
 
-SMOKE = {
-    "data_dir": realdata.SYNTHETIC,
-    "num_seeds": 2,
-    "seed_chunk": 1,
-    "num_points": 64,
-    "width": 16,
-    "degrees": (1, 2, 3),
-}
-
-EXPERIMENT = Experiment(
-    name="fig3_mnist_radial",
-    config_cls=realdata.Config,
-    run=realdata.run,
-    plot=realdata.plot,
-    scales={
-        "default": {"dataset": "mnist", "target": "radial"},
-        "smoke": SMOKE,
-        "paper": {"num_seeds": 20, "width": 784},
-    },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=realdata.summarize,
-    caption=realdata.CAPTION,
+EXPERIMENT = realdata.experiment(
+    "fig3_mnist_radial", __doc__, {"dataset": "mnist", "target": "radial"}
 )
-
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

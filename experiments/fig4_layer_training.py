@@ -65,15 +65,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import Experiment, RunContext
-from experiments._framework import main as _main
+from experiments._framework import RunContext, define
 from experiments.plotting import band, layer_colors
 from spectral_layers import contributions as contrib
 from spectral_layers import targets
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
-from spectral_layers.models import init_mlp_seeds, layer_name, make_spec
+from spectral_layers.models import Network, layer_name
 
 CAPTION = (
     "Residual components r_i(t) per degree i while training one layer (others frozen) or all "
@@ -98,32 +97,22 @@ class Config:
     num_points: int = 500  # training points n
     degrees: tuple[int, ...] = (1, 2, 3, 4)  # degrees i of the target components y_i* (increasing)
     num_centers: int = 4  # centres x_l of each Gegenbauer-sum component (paper §6.2: 4)
-    depth: int = 4  # number of Dense layers L (paper: 4)
-    width: int = 100  # hidden width m (paper: 100)
-    activation: str = "relu"  # relu, tanh, erf, gelu, softplus, sin
-    use_bias: bool = False  # paper §5.4: no bias
-    parameterization: str = "ntk"  # "ntk" (paper §5.4) or "standard"
-    input_scaling: str = "none"  # paper §5.4: pre-activation wᵀx, unit variance on the unit sphere
+    network: Network = Network(depth=4, width=100, input_scaling="none")  # noqa: RUF009 (frozen)
+    # paper §5.4 / Fig. 4: 4 bias-free ReLU layers of width 100, NTK parameterisation, wᵀx on the sphere
     target_rms: float = 1.0  # root mean square of each component y_i* on the sample
     lr_factor: float = 1.0  # η = lr_factor · n / λ_max(infinite-width Gram of the run), in (0, 2)
     steps: int = 2000  # gradient-descent steps of every run
     logs_per_decade: int = 20  # logged steps per decade of t (every step below 10 at >= 10)
 
     def __post_init__(self):
-        make_spec(
-            self.dim,
-            depth=self.depth,
-            width=self.width,
-            activation=self.activation,
-            use_bias=self.use_bias,
-            parameterization=self.parameterization,
-            input_scaling=self.input_scaling,
-        )
+        if self.network.width is None:
+            raise ValueError("network.width must be set (the trained networks' hidden width)")
         if self.dim < 3:
             raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {self.dim}")
-        if self.depth < 2:
+        if self.network.depth < 2:
             raise ValueError(
-                f"depth must be >= 2 (one layer alone is the full network), got {self.depth}"
+                "network.depth must be >= 2 (one layer alone is the full network), "
+                f"got {self.network.depth}"
             )
         for name in (
             "num_seeds",
@@ -151,17 +140,6 @@ class Config:
             raise ValueError(
                 f"lr_factor must be in (0, 2) for stable gradient descent, got {self.lr_factor}"
             )
-
-
-def network_kwargs(cfg: Config) -> dict:
-    """Keyword arguments of ``init_mlp`` / ``infinite_layer_ntk`` shared by every seed."""
-    return dict(
-        depth=cfg.depth,
-        activation=cfg.activation,
-        use_bias=cfg.use_bias,
-        parameterization=cfg.parameterization,
-        input_scaling=cfg.input_scaling,
-    )
 
 
 def run_names(depth: int) -> list[str]:
@@ -251,20 +229,18 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     x, y_comps = target_components(cfg, k_data)
     y_star = jnp.sum(y_comps, axis=0)
     n = cfg.num_points
-    names = run_names(cfg.depth)
+    names = run_names(cfg.network.depth)
     segments = log_schedule(cfg.steps, cfg.logs_per_decade)
     steps = schedule_steps(segments)
 
-    kappa = infinite_layer_ntk(x, width=cfg.width, **network_kwargs(cfg))
+    kappa = infinite_layer_ntk(x, network=cfg.network)
     kappa_runs = [tr.trained_gram(kappa, None if r == ALL_LAYERS else r) for r in names]
     lam_inf = np.array([np.linalg.eigvalsh(np.asarray(g, np.float64))[-1] for g in kappa_runs])
     lrs = cfg.lr_factor * n / lam_inf
 
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
-        apply_fn, params = init_mlp_seeds(
-            k_init, 0, cfg.dim, seed_indices=seed_indices, width=cfg.width, **network_kwargs(cfg)
-        )
-        grams = layer_ntk(apply_fn, params, x, stacked=True)
+        apply_fn, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=seed_indices)
+        grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
         out = {
             k: [] for k in ("r_measured", "r_empirical", "r_infinite", "stability", "kernel_change")
         }
@@ -281,7 +257,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
             lam_emp = np.linalg.eigvalsh(np.asarray(g_emp, np.float64))[:, -1]
             out["stability"].append(lr * lam_emp / n)
             # How far training left the kernel regime: ‖G_T − G_0‖_F / ‖G_0‖_F of the trained Gram.
-            g_end = tr.trained_gram(layer_ntk(apply_fn, final, x, stacked=True), layers)
+            g_end = tr.trained_gram(
+                ctx.gather(layer_ntk(apply_fn, final, x, stacked=True, mesh=ctx.mesh)), layers
+            )
             out["kernel_change"].append(
                 np.linalg.norm(np.asarray(g_end - g_emp), axis=(1, 2))
                 / np.linalg.norm(np.asarray(g_emp), axis=(1, 2))
@@ -423,7 +401,8 @@ def plot(results, cfg: Config):
     ax_leg.legend(handles + run_handles, names + run_names_, loc="center left", borderaxespad=0)
     n_seeds = results["r_measured"].shape[0]
     fig.suptitle(
-        f"{cfg.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.depth}, width {cfg.width}, "
+        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
+        f"width {cfg.network.width}, "
         f"η = {cfg.lr_factor:g}·n/λ_max(κ), {n_seeds} seeds (geometric means, 95% t-intervals)",
         fontsize=7,
     )
@@ -433,13 +412,13 @@ def plot(results, cfg: Config):
 def summarize(results, cfg: Config) -> list[dict]:
     """Checks for REPORT.md: the paper's claim, the kernel predictions, exactness, stability."""
     degrees = results["degrees"]
-    names = run_names(cfg.depth)
+    names = run_names(cfg.network.depth)
     rows = []
     t_half = np.asarray(results["halving_measured"], dtype=float)  # (s, runs, K); inf: not halved
     for ref in range(min(2, len(degrees) - 1)):  # the ratio to degree 2 too: see the docstring
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.mean(t_half[..., -1] / t_half[..., ref], axis=0)  # inf if a seed never halved
-        a = rel[: cfg.depth]
+        a = rel[: cfg.network.depth]
         ok = bool(np.isfinite(a[0])) and all(
             a[i] < a[i + 1] or (np.isinf(a[i]) and np.isinf(a[i + 1])) for i in range(len(a) - 1)
         )
@@ -471,7 +450,7 @@ def summarize(results, cfg: Config) -> list[dict]:
                 else f"off by up to a factor {np.exp(worst):.2g} for some run",
             }
         )
-    last = cfg.depth - 1
+    last = cfg.network.depth - 1
     r0 = np.max(results["r_measured"][:, last, 0])
     dev = np.max(np.abs(results["r_measured"][:, last] - results["r_empirical"][:, last])) / r0
     tol = 1e4 * np.finfo(results["r_measured"].dtype).eps
@@ -505,35 +484,25 @@ def summarize(results, cfg: Config) -> list[dict]:
     return rows
 
 
-EXPERIMENT = Experiment(
-    name="fig4_layer_training",
-    config_cls=Config,
-    run=run,
-    plot=plot,
+EXPERIMENT = define(
+    "fig4_layer_training",
+    globals(),
     scales={
         "default": {},
         "smoke": {
             "num_seeds": 2,
             "seed_chunk": 2,
             "num_points": 80,
-            "width": 16,
+            "network.width": 16,
             "degrees": (1, 2, 3),
             "steps": 10,
             "logs_per_decade": 10,
         },
         "paper": {"num_seeds": 20, "seed_chunk": 5, "num_points": 1000, "steps": 10000},
     },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=summarize,
-    caption=CAPTION,
 )
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

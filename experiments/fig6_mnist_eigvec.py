@@ -21,34 +21,17 @@ See ``experiments.realdata`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import realdata
-from experiments._framework import Experiment
-from experiments._framework import main as _main
-from experiments.fig3_mnist_radial import SMOKE
 
 RANKS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500)
 """Default eigenvalue ranks (the paper's "degree"); log-spaced beyond 3: the whole spectrum."""
 
-EXPERIMENT = Experiment(
-    name="fig6_mnist_eigvec",
-    config_cls=realdata.Config,
-    run=realdata.run,
-    plot=realdata.plot,
-    scales={
-        "default": {"dataset": "mnist", "target": "eigvec", "degrees": RANKS},
-        "smoke": {**SMOKE, "degrees": (1, 2, 3, 5)},
-        "paper": {"num_seeds": 20, "width": 784},
-    },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=realdata.summarize,
-    caption=realdata.CAPTION,
+EXPERIMENT = realdata.experiment(
+    "fig6_mnist_eigvec",
+    __doc__,
+    {"dataset": "mnist", "target": "eigvec", "degrees": RANKS},
+    smoke={"degrees": (1, 2, 3, 5)},
 )
-
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

@@ -18,31 +18,9 @@ See ``experiments.realdata`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import realdata
-from experiments._framework import Experiment
-from experiments._framework import main as _main
-from experiments.fig3_mnist_radial import SMOKE
 
-EXPERIMENT = Experiment(
-    name="fig7_cifar_pc",
-    config_cls=realdata.Config,
-    run=realdata.run,
-    plot=realdata.plot,
-    scales={
-        "default": {"dataset": "cifar10", "target": "pc"},
-        "smoke": SMOKE,
-        "paper": {"num_seeds": 20, "width": 784},
-    },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=realdata.summarize,
-    caption=realdata.CAPTION,
-)
-
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+EXPERIMENT = realdata.experiment("fig7_cifar_pc", __doc__, {"dataset": "cifar10", "target": "pc"})
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

@@ -13,14 +13,12 @@ See ``experiments.sphere`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import sphere
-from experiments._framework import main as _main
 
-EXPERIMENT = sphere.experiment("fig8_sphere_tanh", __doc__, {"dim": 10, "activation": "tanh"})
+EXPERIMENT = sphere.experiment(
+    "fig8_sphere_tanh", __doc__, {"dim": 10, "network.activation": "tanh"}
+)
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

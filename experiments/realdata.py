@@ -54,18 +54,19 @@ smoke tests without files or network (not data: the figure says so).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import RunContext
+from experiments._framework import Experiment, RunContext
 from experiments.plotting import band, figure, layer_colors
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
-from spectral_layers.models import init_mlp, make_spec
+from spectral_layers.empirical import layer_ntk
+from spectral_layers.infinite import infinite_layer_ntk
+from spectral_layers.models import Network
 
 SYNTHETIC = "synthetic"
 """``Config.data_dir`` value that generates random images in-process (smoke tests; not data)."""
@@ -104,30 +105,20 @@ class Config:
     pc_kinds: tuple[str, ...] = ("sin", "cos")  # "pc": sin(k t̃) and/or cos(k t̃), one row each
     radial_center: bool = True  # "radial": radius from the sample mean (False: ‖x‖, Rahaman et al.)
     target_scale: str = "range"  # "range": k periods over the data; "raw": sin(k r), sin(k t)
-    depth: int = 4  # number of Dense layers L (paper: 4)
-    width: int = 784  # hidden width m (paper: 784)
-    activation: str = "relu"  # relu (paper), tanh, erf, gelu, softplus, sin
-    use_bias: bool = False  # paper §5.4: no bias
-    parameterization: str = "ntk"  # "ntk" (paper §5.4) or "standard"
-    input_scaling: str = "fan_in"  # first layer 1/sqrt(d): unit-order pre-activations for pixels
+    network: Network = Network(depth=4, width=784)  # noqa: RUF009 (frozen)
+    # paper: 4 ReLU layers of width 784, no bias, NTK parameterisation; first layer 1/sqrt(d) (fan_in):
+    # unit-order pre-activations for pixels
     contribution_method: str = "gram"  # "gram": yᵀG^(ℓ)y; "gradient": ‖∇_θℓ⟨y, f⟩‖² (not eigvec)
 
     def __post_init__(self):
         if self.dataset not in _IMAGE_SHAPES:
             raise ValueError(f"dataset must be one of {tuple(_IMAGE_SHAPES)}, got {self.dataset!r}")
-        make_spec(
-            int(np.prod(_IMAGE_SHAPES[self.dataset])),
-            depth=self.depth,
-            width=self.width,
-            activation=self.activation,
-            use_bias=self.use_bias,
-            parameterization=self.parameterization,
-            input_scaling=self.input_scaling,
-        )
-        if self.depth < 2:
+        if self.network.width is None:
+            raise ValueError("network.width must be set (the finite networks' hidden width)")
+        if self.network.depth < 2:
             raise ValueError(
-                f"depth must be >= 2 (contributions are relative to the last layer), "
-                f"got {self.depth}"
+                "network.depth must be >= 2 (contributions are relative to the last layer), "
+                f"got {self.network.depth}"
             )
         for name in ("num_seeds", "seed_chunk"):
             if getattr(self, name) < 1:
@@ -164,17 +155,6 @@ class Config:
             )
 
 
-def network_kwargs(cfg: Config) -> dict:
-    """Keyword arguments of ``init_mlp`` / ``infinite_layer_ntk`` shared by every seed."""
-    return dict(
-        depth=cfg.depth,
-        activation=cfg.activation,
-        use_bias=cfg.use_bias,
-        parameterization=cfg.parameterization,
-        input_scaling=cfg.input_scaling,
-    )
-
-
 def synthetic_images(key: jax.Array, dataset: str, num: int) -> np.ndarray:
     """``num`` random smooth ``uint8`` images shaped like ``dataset``'s (smoke tests; not data).
 
@@ -192,32 +172,18 @@ def load_images(cfg: Config, key: jax.Array) -> tuple[np.ndarray, str]:
 
     ``split="any"`` asks for the training split first and falls back to the test split with a
     ``DatasetWarning`` (the paper samples training points; the test split is the same
-    distribution).
+    distribution): ``data.load_dataset`` says which one it read.
     """
     if cfg.data_dir == SYNTHETIC:
         return synthetic_images(key, cfg.dataset, max(2 * cfg.num_points, 128)), SYNTHETIC
-    splits = ("train", "test") if cfg.split == "any" else (cfg.split,)
-    errors = []
-    for split in splits:
-        try:
-            images, _ = data.load_dataset(
-                cfg.dataset, split=split, data_dir=cfg.data_dir, min_points=cfg.num_points
-            )
-        except data.DatasetUnavailableError as e:
-            errors.append(e)
-            continue
-        if errors:
-            reason = str(errors[0]).splitlines()[0]
-            msg = f"{_TITLES[cfg.dataset]}: using the {split} split ({len(images)} images)"
-            warnings.warn(
-                f"{msg}; the train split is not available: {reason}",
-                data.DatasetWarning,
-                stacklevel=2,
-            )
-        return images, split
-    if len(errors) == 1:
-        raise errors[0]
-    raise data.DatasetUnavailableError("\n".join(str(e) for e in errors))
+    images, _, split = data.load_dataset(
+        cfg.dataset,
+        split=cfg.split,
+        data_dir=cfg.data_dir,
+        min_points=cfg.num_points,
+        with_split=True,
+    )
+    return images, split
 
 
 def load_points(cfg: Config, key: jax.Array) -> tuple[jax.Array, np.ndarray, str, int]:
@@ -284,27 +250,15 @@ def fixed_targets(cfg: Config, x: jax.Array) -> jax.Array:
     return y / norms
 
 
-def init_params(cfg: Config, k_init: jax.Array, seed_indices, in_dim: int):
-    """Parameters of the networks with the given seed indices, stacked on a leading axis.
-
-    Seed ``s`` uses ``fold_in(k_init, s)`` (the framework's convention, whatever the chunking).
-    """
-    keys = jax.vmap(lambda s: jax.random.fold_in(k_init, s))(jnp.asarray(seed_indices))
-    return jax.vmap(lambda k: init_mlp(k, in_dim, width=cfg.width, **network_kwargs(cfg))[1])(keys)
-
-
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Finite-width contributions over seeds and the infinite-width prediction on the points."""
-    from spectral_layers.empirical import layer_ntk
-    from spectral_layers.infinite import infinite_layer_ntk
-
     ctx = ctx or RunContext("realdata", progress=False)
     key = jax.random.key(cfg.seed)
     k_data, k_init = jax.random.split(key)
     x, indices, split, num_available = load_points(cfg, k_data)
     in_dim = x.shape[1]
-    apply_fn, _ = init_mlp(k_init, in_dim, width=cfg.width, **network_kwargs(cfg))
-    kernels = infinite_layer_ntk(x, width=cfg.width, **network_kwargs(cfg))
+    apply_fn, _ = cfg.network.init(k_init, in_dim)
+    kernels = infinite_layer_ntk(x, network=cfg.network)
     ranks = [k - 1 for k in cfg.degrees]
     out: dict[str, np.ndarray] = {
         "degrees": np.asarray(cfg.degrees),
@@ -326,8 +280,8 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         }
 
         def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
-            params = init_params(cfg, k_init, seed_indices, in_dim)
-            grams = layer_ntk(apply_fn, params, x, stacked=True)
+            _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
+            grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
             full = sum(grams.values())
             own, lams = [], []
             for s in range(len(seed_indices)):
@@ -351,11 +305,17 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         out |= {"infinite": q_inf.reshape(num_p, num_k, -1), "targets": np.asarray(y)}
 
         def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
-            params = init_params(cfg, k_init, seed_indices, in_dim)
+            _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
             if cfg.contribution_method == "gram":
-                c = contrib.quadratic_forms(layer_ntk(apply_fn, params, x, stacked=True), y_flat)
+                c = contrib.quadratic_forms(
+                    ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh)), y_flat
+                )
             else:
-                c = contrib.layer_contributions(apply_fn, params, x, y_flat, stacked=True)
+                c = ctx.gather(
+                    contrib.layer_contributions(
+                        apply_fn, params, x, y_flat, stacked=True, mesh=ctx.mesh
+                    )
+                )
             c = contrib.stack_layers(c)  # (s, P·K, L)
             return {"contributions": c.reshape(len(seed_indices), num_p, num_k, -1)}
 
@@ -381,6 +341,7 @@ def preprocessing_label(cfg: Config) -> str:
 
 def plot(results, cfg: Config):
     """One panel per target variant (``panel_labels``): relative contributions vs degree."""
+    net = cfg.network
     from matplotlib import ticker
     from matplotlib.lines import Line2D
 
@@ -432,9 +393,9 @@ def plot(results, cfg: Config):
     fig.suptitle(
         f"{_TITLES[cfg.dataset]} ({split}"
         f"{', NOT DATA' if split == SYNTHETIC else ' split'}), n={cfg.num_points}, "
-        f"{preprocessing_label(cfg)}; {cfg.activation}, L={cfg.depth}, width {cfg.width}, "
-        f"{cfg.parameterization.upper() if cfg.parameterization == 'ntk' else cfg.parameterization}"
-        f" param., {'bias' if cfg.use_bias else 'no bias'}; {n_seeds} seeds (95% t-interval)",
+        f"{preprocessing_label(cfg)}; {net.activation}, L={net.depth}, width {net.width}, "
+        f"{net.parameterization.upper() if net.parameterization == 'ntk' else net.parameterization}"
+        f" param., {'bias' if net.use_bias else 'no bias'}; {n_seeds} seeds (95% t-interval)",
         fontsize=6.5,
     )
     fig.tight_layout(rect=(0, 0.1 / nrows, 1, 1))
@@ -491,8 +452,45 @@ def summarize(results, cfg: Config) -> list[dict]:
                 "check": f"∞-width ratio inside the 95% interval of the seed mean ({label})",
                 "measured": f"{int(inside.sum())} of {inside.size} (layer, degree) points; "
                 f"max |mean/∞ − 1| = {np.nanmax(dev):.2g}",
-                "expected": f"close at width {cfg.width} (O(1/width) corrections)",
+                "expected": f"close at width {cfg.network.width} (O(1/width) corrections)",
                 "verdict": "agrees" if np.nanmax(dev) < 0.2 else "finite-width deviation > 20%",
             }
         )
     return rows
+
+
+SMOKE = {
+    "data_dir": SYNTHETIC,
+    "num_seeds": 2,
+    "seed_chunk": 1,
+    "num_points": 64,
+    "network.width": 16,
+    "degrees": (1, 2, 3),
+}
+"""Smoke-scale overrides shared by the real-data experiments (seconds, synthetic images; the tests)."""
+
+PAPER = {"num_seeds": 20, "network.width": 784}
+"""Paper-scale overrides shared by the real-data experiments (paper App. 14: width 784, 20 seeds)."""
+
+
+def experiment(name: str, doc: str, setting: dict, *, smoke: dict | None = None) -> Experiment:
+    """The ``Experiment`` of a real-data figure.
+
+    ``setting`` (e.g. ``{"dataset": "mnist", "target": "pc"}``) applies at every scale, on top of the shared
+    ``SMOKE`` (``smoke`` adds to it) and ``PAPER`` overrides.
+    """
+    return Experiment(
+        name=name,
+        config_cls=Config,
+        run=run,
+        plot=plot,
+        scales={
+            "default": dict(setting),
+            "smoke": {**setting, **SMOKE, **(smoke or {})},
+            "paper": {**setting, **PAPER},
+        },
+        description=doc.splitlines()[0],
+        x64_default=True,
+        summarize=summarize,
+        caption=CAPTION,
+    )

@@ -32,7 +32,9 @@ from experiments._framework import Experiment, RunContext
 from experiments.plotting import band, figure, layer_colors
 from spectral_layers import contributions as contrib
 from spectral_layers import targets
-from spectral_layers.models import init_mlp, init_mlp_seeds, make_spec
+from spectral_layers.infinite import sphere_layer_ntk
+from spectral_layers.models import Network
+from spectral_layers.spectra import layer_mercer_eigenvalues
 
 CAPTION = (
     "Relative contribution c_ℓ/c_(L-1) of each layer for degree-k targets (mean and 95% t-interval over "
@@ -53,29 +55,19 @@ class Config:
     sampling: str = "uniform"  # "uniform" on the sphere, or "equispaced" (d = 2 only)
     degrees: tuple[int, ...] = (1, 2, 3, 4)  # harmonic degrees k of the targets
     num_centers: int = 4  # centres x_l of the Gegenbauer-sum targets (d > 2; paper: 4)
-    depth: int = 4  # number of Dense layers L (paper: 4)
-    width: int = 512  # hidden width m
-    activation: str = "relu"  # relu, tanh, erf, gelu, softplus, sin
-    use_bias: bool = False  # paper §5.4: no bias
-    parameterization: str = "ntk"  # "ntk" (paper §5.4) or "standard"
-    input_scaling: str = "none"  # paper §5.4: pre-activation wᵀx, unit variance on the unit sphere
+    network: Network = Network(depth=4, width=512, input_scaling="none")  # noqa: RUF009 (frozen)
+    # paper §5.4: 4 bias-free layers, NTK parameterisation, pre-activation wᵀx (unit variance on the sphere)
     mercer: bool = True  # also compute the Mercer-eigenvalue ratios (infinite width)
 
     def __post_init__(self):
-        make_spec(
-            self.dim,
-            depth=self.depth,
-            width=self.width,
-            activation=self.activation,
-            use_bias=self.use_bias,
-            parameterization=self.parameterization,
-            input_scaling=self.input_scaling,
-        )
+        if self.network.width is None:
+            raise ValueError("network.width must be set (the finite networks' hidden width)")
         if self.dim < 2:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
-        if self.depth < 2:
+        if self.network.depth < 2:
             raise ValueError(
-                f"depth must be >= 2 (contributions are relative to the last layer), got {self.depth}"
+                "network.depth must be >= 2 (contributions are relative to the last layer), "
+                f"got {self.network.depth}"
             )
         for name in ("num_seeds", "seed_chunk", "num_points", "num_centers"):
             if getattr(self, name) < 1:
@@ -88,22 +80,6 @@ class Config:
             raise ValueError(f"sampling must be 'uniform' or 'equispaced', got {self.sampling!r}")
         if self.sampling == "equispaced" and self.dim != 2:
             raise ValueError("sampling='equispaced' is only defined for dim=2")
-
-
-def network_kwargs(cfg: Config) -> dict:
-    """Keyword arguments of ``init_mlp`` / ``infinite_layer_ntk`` shared by every seed."""
-    return dict(
-        depth=cfg.depth,
-        activation=cfg.activation,
-        use_bias=cfg.use_bias,
-        parameterization=cfg.parameterization,
-        input_scaling=cfg.input_scaling,
-    )
-
-
-def infinite_kwargs(cfg: Config) -> dict:
-    """Keyword arguments of the infinite-width kernels (``width`` matters for the standard parameterisation)."""
-    return {**network_kwargs(cfg), "width": cfg.width}
 
 
 def sample_points_and_targets(cfg: Config, key: jax.Array):
@@ -137,14 +113,14 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     x, y_raw, y_proj = sample_points_and_targets(cfg, k_data)
     y_all = jnp.concatenate([y_raw, jnp.nan_to_num(y_proj)])
     num_k = len(cfg.degrees)
-    apply_fn, _ = init_mlp(k_init, cfg.dim, width=cfg.width, **network_kwargs(cfg))
+    apply_fn, _ = cfg.network.init(k_init, cfg.dim)
 
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
-        _, params = init_mlp_seeds(
-            k_init, 0, cfg.dim, seed_indices=seed_indices, width=cfg.width, **network_kwargs(cfg)
-        )
+        _, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=seed_indices)
         c = contrib.stack_layers(
-            contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True)
+            ctx.gather(
+                contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True, mesh=ctx.mesh)
+            )
         )
         return {"contributions_raw": c[:, :num_k], "contributions_projected": c[:, num_k:]}
 
@@ -166,7 +142,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 def infinite_width_predictions(cfg: Config, x, y_raw, y_proj) -> dict[str, np.ndarray]:
     """Infinite-width quadratic forms on the sample and Mercer eigenvalues per layer and degree."""
 
-    kernels = sphere_layer_kernels(x, cfg)
+    kernels = sphere_layer_ntk(x, network=cfg.network)
     q_raw = contrib.stack_layers(contrib.quadratic_forms(kernels, y_raw))
     q_proj = contrib.stack_layers(contrib.quadratic_forms(kernels, jnp.nan_to_num(y_proj)))
     q_proj = np.where(np.isnan(np.asarray(y_proj)).any(axis=1)[:, None], np.nan, q_proj)
@@ -181,44 +157,9 @@ def infinite_width_predictions(cfg: Config, x, y_raw, y_proj) -> dict[str, np.nd
     return out
 
 
-SPLINE_NODES = 4097
-"""Cosine grid for the spline of quadrature-based layer kernels (``sphere_layer_kernels``)."""
-
-
-def sphere_layer_kernels(x, cfg: Config) -> dict[str, np.ndarray]:
-    """Infinite-width layer kernels on points of the unit sphere.
-
-    ReLU and erf use the closed forms of ``infinite_layer_ntk`` directly. Other activations need a 2-D
-    quadrature per pair of points (``n² × nodes²`` evaluations); on the sphere every layer kernel is a function
-    of ``u = ⟨x, x'⟩`` only, so it is evaluated on ``SPLINE_NODES`` equispaced cosines
-    (``infinite_layer_kernel_fn``) and interpolated by a cubic spline (interpolation error ``O(h⁴)`` with
-    ``h = 2/4096``; measured 3e-15 relative Frobenius against ``infinite_layer_ntk`` for tanh and GELU on
-    40 points of S⁹).
-    """
-    from scipy.interpolate import CubicSpline
-
-    from spectral_layers.infinite import infinite_layer_kernel_fn, infinite_layer_ntk
-
-    if cfg.activation in ("relu", "erf"):
-        return {k: np.asarray(v) for k, v in infinite_layer_ntk(x, **infinite_kwargs(cfg)).items()}
-    grid = np.linspace(-1.0, 1.0, SPLINE_NODES)
-    values = infinite_layer_kernel_fn(jnp.asarray(grid), dim=cfg.dim, **infinite_kwargs(cfg))
-    u = np.clip(np.asarray(x @ x.T, dtype=np.float64), -1.0, 1.0)
-    return {k: CubicSpline(grid, np.asarray(v, dtype=np.float64))(u) for k, v in values.items()}
-
-
 def mercer_eigenvalues(cfg: Config) -> np.ndarray:
-    """``μ_k^(ℓ)`` (K, L): Funk–Hecke eigenvalues of every infinite-width layer kernel (``gegenbauer``)."""
-    from spectral_layers.gegenbauer import layer_gegenbauer_eigenvalues
-
-    kw = infinite_kwargs(cfg)
-    mu = layer_gegenbauer_eigenvalues(
-        cfg.dim,
-        max(cfg.degrees),
-        depth=kw.pop("depth"),
-        activation=kw.pop("activation"),
-        kernel_kwargs=kw,
-    )
+    """``μ_k^(ℓ)`` (K, L): Funk–Hecke eigenvalues of every infinite-width layer kernel (``spectra``)."""
+    mu = layer_mercer_eigenvalues(cfg.dim, max(cfg.degrees), network=cfg.network)
     return contrib.stack_layers(mu)[np.asarray(cfg.degrees)]
 
 
@@ -275,8 +216,8 @@ def plot(results, cfg: Config):
     labels += [r"$\infty$-width $y^\top\kappa y$", r"Mercer $\mu_k^{(\ell)}/\mu_k^{(L-1)}$"]
     n_seeds = results["contributions_raw"].shape[0]
     fig.suptitle(
-        f"{cfg.activation}, d={cfg.dim}, n={cfg.num_points} ({cfg.sampling}), L={cfg.depth}, "
-        f"width {cfg.width}, {n_seeds} seeds (95% t-interval)",
+        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points} ({cfg.sampling}), "
+        f"L={cfg.network.depth}, width {cfg.network.width}, {n_seeds} seeds (95% t-interval)",
         fontsize=7,
     )
     fig.tight_layout(rect=(0, 0.1, 1, 1))
@@ -335,16 +276,25 @@ def summarize(results, cfg: Config) -> list[dict]:
     return rows
 
 
-SMOKE = {"num_seeds": 2, "seed_chunk": 1, "num_points": 64, "width": 16, "degrees": (1, 2, 3)}
+SMOKE = {
+    "num_seeds": 2,
+    "seed_chunk": 1,
+    "num_points": 64,
+    "network.width": 16,
+    "degrees": (1, 2, 3),
+}
 """Smoke-scale overrides shared by the sphere experiments (seconds; used by the tests)."""
 
-PAPER = {"num_seeds": 20, "num_points": 2000, "width": 1024}
+PAPER = {"num_seeds": 20, "num_points": 2000, "network.width": 1024}
 """Paper-scale overrides shared by the sphere experiments (width ≥ 1024, n ≥ 1000, ≥ 20 seeds)."""
 
 
 def experiment(name: str, doc: str, setting: dict, *, paper: dict | None = None) -> Experiment:
-    """The ``Experiment`` of a sphere figure: ``setting`` (e.g. ``{"dim": 10, "activation": "tanh"}``) applies at
-    every scale, on top of the shared ``SMOKE`` / ``PAPER`` overrides (``paper`` adds to ``PAPER``)."""
+    """The ``Experiment`` of a sphere figure.
+
+    ``setting`` (e.g. ``{"dim": 10, "network.activation": "tanh"}``) applies at every scale, on top of the
+    shared ``SMOKE`` / ``PAPER`` overrides (``paper`` adds to ``PAPER``).
+    """
     smoke = {**SMOKE, **({"num_points": 96} if setting.get("dim", 2) > 2 else {})}
     return Experiment(
         name=name,

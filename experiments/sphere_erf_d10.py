@@ -12,14 +12,10 @@ See ``experiments.sphere`` for what is computed and plotted.
 from __future__ import annotations
 
 from experiments import sphere
-from experiments._framework import main as _main
 
-EXPERIMENT = sphere.experiment("sphere_erf_d10", __doc__, {"dim": 10, "activation": "erf"})
+EXPERIMENT = sphere.experiment("sphere_erf_d10", __doc__, {"dim": 10, "network.activation": "erf"})
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

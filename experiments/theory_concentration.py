@@ -23,7 +23,7 @@ Eq. 4) along a target ``g``, ``λ_ℓ = ∬ g(x) κ^(ℓ)(x, x') g(x') dσ dσ'`
 Targets (Gegenbauer sums ``g_j(x) = Σ_l P_j(⟨x, x_l⟩)``, 4 random centres, paper §6.2):
 
 * pure: ``g = g_k``, a harmonic of exact degree ``k``. Then ``λ_ℓ = μ_k^(ℓ) ‖g‖²`` and the exact
-  ratio is the Mercer ratio ``μ_k^(ℓ1)/μ_k^(ℓ2)`` (``gegenbauer.layer_gegenbauer_eigenvalues``).
+  ratio is the Mercer ratio ``μ_k^(ℓ1)/μ_k^(ℓ2)`` (``spectra.layer_mercer_eigenvalues``).
 * mixed: ``h = Σ_j g_j/‖g_j‖`` over ``mixed_degrees`` (unit-norm components of distinct degrees,
   hence orthogonal), ``λ_ℓ = Σ_j μ_j^(ℓ)``; ``‖g_j‖² = Σ_{l,l'} P_j(⟨x_l, x_l'⟩)/N(d, j)`` exactly
   (addition theorem: ``∫ P_j(⟨x, a⟩) P_j(⟨x, b⟩) dσ(x) = P_j(⟨a, b⟩)/N(d, j)``).
@@ -81,12 +81,17 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import jax
 import numpy as np
 
-from experiments._framework import Experiment, RunContext
-from experiments._framework import main as _main
+from experiments._framework import RunContext, define
 from experiments.plotting import band, figure
-from spectral_layers.models import make_spec
+from spectral_layers import estimators, targets
+from spectral_layers.contributions import blocked_quadratic_forms
+from spectral_layers.gegenbauer import multiplicity
+from spectral_layers.infinite import infinite_layer_ntk
+from spectral_layers.models import Network
+from spectral_layers.spectra import layer_kernels_at_one, layer_mercer_eigenvalues
 
 CAPTION = (
     "Relative error |r̂/r − 1| of finite-sample estimates of the ratio of layer decrements "
@@ -139,27 +144,23 @@ class Config:
     degree: int = 4  # degree k of the pure-harmonic target
     mixed_degrees: tuple[int, ...] = (1, 2, 4)  # degrees of the mixed target's unit-norm parts
     num_centers: int = 4  # centres of the Gegenbauer-sum targets (paper §6.2: 4)
-    depth: int = 4  # number of layers L
-    activation: str = "relu"  # relu, tanh, erf, gelu, softplus, sin
+    network: Network = Network(depth=4, input_scaling="none")  # noqa: RUF009 (frozen)
+    # infinite width (width unused), bias-free, NTK parameterisation, paper §5.4 input scaling
     layers: tuple[int, ...] = (0, -1)  # (ℓ1, ℓ2) of the ratio λ^(ℓ1)/λ^(ℓ2); negative: from the end
-    input_scaling: str = "none"  # paper §5.4: pre-activation wᵀx, unit variance on the sphere
     delta: float = 0.05  # failure probability δ of the Theorem-1 bounds in the summary
     block_size: int = 512  # Gram rows per block (bounds memory at large n)
 
     def __post_init__(self):
-        make_spec(
-            self.dim,
-            depth=self.depth,
-            width=1,
-            activation=self.activation,
-            use_bias=False,
-            parameterization="ntk",
-            input_scaling=self.input_scaling,
-        )
+        if self.network.use_bias or self.network.parameterization != "ntk":
+            raise ValueError(
+                "network must be bias-free in the NTK parameterisation (the setting of Theorem 1)"
+            )
         if self.dim < 2:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
-        if self.depth < 2:
-            raise ValueError(f"depth must be >= 2 (a ratio between two layers), got {self.depth}")
+        if self.network.depth < 2:
+            raise ValueError(
+                f"depth must be >= 2 (a ratio between two layers), got {self.network.depth}"
+            )
         for name in ("num_seeds", "seed_chunk", "num_centers", "block_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -181,12 +182,14 @@ class Config:
         if len(self.layers) != 2:
             raise ValueError(f"layers must be a pair (ℓ1, ℓ2), got {self.layers}")
         l1, l2 = (
-            layer % self.depth if -self.depth <= layer < self.depth else None
+            layer % self.network.depth
+            if -self.network.depth <= layer < self.network.depth
+            else None
             for layer in self.layers
         )
         if l1 is None or l2 is None or l1 == l2:
             raise ValueError(
-                f"layers must be two distinct layer indices in [-{self.depth}, {self.depth}), "
+                f"layers must be two distinct layer indices in [-{self.network.depth}, {self.network.depth}), "
                 f"got {self.layers}"
             )
         if not 0 < self.delta < 1:
@@ -195,108 +198,81 @@ class Config:
     @property
     def layer_pair(self) -> tuple[int, int]:
         """``(ℓ1, ℓ2)`` as non-negative indices."""
-        return self.layers[0] % self.depth, self.layers[1] % self.depth
-
-
-def _kernel_kwargs(cfg: Config) -> dict:
-    return dict(use_bias=False, parameterization="ntk", input_scaling=cfg.input_scaling)
+        return self.layers[0] % self.network.depth, self.layers[1] % self.network.depth
 
 
 def mercer_eigenvalues(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """``(μ (L, K+1), κ^(ℓ)(1) (L,))`` for ``K = max(degree, mixed_degrees)`` (Funk–Hecke)."""
-    from spectral_layers.gegenbauer import layer_gegenbauer_eigenvalues
-    from spectral_layers.infinite import infinite_layer_kernel_fn
-
     K = max(cfg.degree, *cfg.mixed_degrees)
-    kw = _kernel_kwargs(cfg)
-    mu = layer_gegenbauer_eigenvalues(
-        cfg.dim, K, depth=cfg.depth, activation=cfg.activation, kernel_kwargs=kw
-    )
-    one = infinite_layer_kernel_fn(
-        np.ones(1), dim=cfg.dim, depth=cfg.depth, activation=cfg.activation, **kw
-    )
-    stack = np.stack
-    return stack([np.asarray(v) for v in mu.values()]), stack([float(v[0]) for v in one.values()])
-
-
-def target_sq_norm(centers: np.ndarray, degree: int) -> float:
-    """``‖g_j‖² = E[(Σ_l P_j(⟨x, x_l⟩))²] = Σ_{l,l'} P_j(⟨x_l, x_l'⟩)/N(d, j)`` (addition thm)."""
-    from spectral_layers.gegenbauer import gegenbauer_polynomial, multiplicity
-
-    c = np.asarray(centers, dtype=np.float64)
-    u = np.clip(c @ c.T, -1.0, 1.0)
-    return float(
-        np.sum(gegenbauer_polynomial(degree, c.shape[1], u)) / multiplicity(c.shape[1], degree)
-    )
-
-
-def paper_estimate(g: np.ndarray, t_g1: np.ndarray, t_g2: np.ndarray) -> float:
-    """The paper's §5.3 estimator ``Σ_i φ_1(x_i)/Σ_i φ_2(x_i)``, ``φ_ℓ = g · T_ℓ g`` at ``x_i``."""
-    return float(np.sum(g * t_g1) / np.sum(g * t_g2))
+    mu = layer_mercer_eigenvalues(cfg.dim, K, network=cfg.network)
+    one = layer_kernels_at_one(cfg.dim, network=cfg.network)
+    return np.stack([np.asarray(v) for v in mu.values()]), np.array(list(one.values()))
 
 
 def gram_quadratic_forms(cfg: Config, x, Y: np.ndarray) -> np.ndarray:
     """``yᵀ G^(ℓ) y`` for ``ℓ ∈ (ℓ1, ℓ2)`` and every row ``y`` of ``Y`` (T, n): shape ``(2, T)``.
 
-    ``G^(ℓ)`` is the infinite-width Gram on the sample, built ``block_size`` rows at a time and only
-    on and above the diagonal block (``G`` is symmetric: the blocks right of the diagonal count
-    twice), which halves the kernel evaluations.
+    ``G^(ℓ)`` is the infinite-width Gram on the sample (``contributions.blocked_quadratic_forms``).
     """
-    from spectral_layers.infinite import infinite_layer_ntk
+    names = [f"layer_{layer}" for layer in cfg.layer_pair]
+    q = blocked_quadratic_forms(
+        lambda a, b: infinite_layer_ntk(a, b, network=cfg.network),
+        x,
+        Y,
+        block_size=cfg.block_size,
+        layers=names,
+    )
+    return np.stack([q[name] for name in names])
 
+
+@dataclasses.dataclass(frozen=True)
+class _Constants:
+    """What every sample's estimates need: the exact spectra and the targets' centres and norms."""
+
+    mu: np.ndarray  # (L, K+1): μ_j^(ℓ)
+    kappa_one: np.ndarray  # (L,): κ^(ℓ)(1)
+    high_diag: np.ndarray  # (L,): κ^{≥k}(1) = κ(1) − Σ_{j<k} N(d,j) μ_j
+    centers: jax.Array  # target centres
+    mixed_norms: np.ndarray  # ‖g_j‖ of the mixed target's components
+
+
+def _estimates(cfg: Config, x: np.ndarray, c: _Constants, *, project: bool) -> dict[str, float]:
+    """Every estimator on one sample ``x`` (n, d): the paper's and the Gram ratios (module docstring)."""
     l1, l2 = cfg.layer_pair
-    n = x.shape[0]
-    out = np.zeros((2, Y.shape[0]))
-    for start in range(0, n, cfg.block_size):
-        stop = min(start + cfg.block_size, n)
-        k = infinite_layer_ntk(
-            x[start:stop], x[start:], depth=cfg.depth, activation=cfg.activation,
-            **_kernel_kwargs(cfg),
-        )  # fmt: skip
-        Y_b = Y[:, start:stop]
-        for j, layer in enumerate((l1, l2)):
-            G = np.asarray(k[f"layer_{layer}"], dtype=np.float64)  # rows start:stop, cols start:
-            b = stop - start
-            out[j] += np.einsum("tb,bm,tm->t", Y_b, G[:, :b], Y_b)
-            out[j] += 2 * np.einsum("tb,bm,tm->t", Y_b, G[:, b:], Y[:, stop:])
-    return out
-
-
-def project_out_lower_degrees(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
-    """``targets.project_out_lower_degrees`` with an orthonormal basis from the Gram matrix.
-
-    The same projection: the residual of the least-squares fit of ``y`` by all monomials of degree
-    ``< k`` (``targets.polynomial_features``, ``B`` of shape ``(n, p)``). The basis is built with
-    matrix products only (CholeskyQR2 with an eigendecomposition, so the exact linear dependences
-    of the monomials on the sphere are dropped): ``BᵀB = V Λ Vᵀ``, keep ``λ > 1e-12 λ_max`` (the
-    dependences give ``λ/λ_max ~ 1e-32``, the smallest kept ``~3e-4`` for d = 10, k = 4),
-    ``Q = B V Λ^{-1/2}``, then once more on ``Q`` to restore orthogonality to rounding level. At
-    n = 4096, p = 286 it is several times faster than the SVD of the library function (which
-    dominated the run time) and its residual is orthogonal to the monomials to ``1e-15`` relative
-    (the SVD route: ``4e-8``).
-    """
-    from spectral_layers.targets import polynomial_features
-
-    B = polynomial_features(x, k - 1)
-    if B.shape[1] >= B.shape[0]:
-        raise ValueError(
-            f"projecting out degrees < {k} needs more than {B.shape[1]} points, got {B.shape[0]}"
-        )
-    lam, V = np.linalg.eigh(B.T @ B)
-    keep = lam > lam[-1] * 1e-12
-    Q = B @ (V[:, keep] / np.sqrt(lam[keep]))
-    lam, V = np.linalg.eigh(Q.T @ Q)  # second pass: QᵀQ = I + O(cond(B)² ε)
-    Q = Q @ (V / np.sqrt(lam))
-    return y - Q @ (Q.T @ y)
+    mu = c.mu
+    g = np.asarray(targets.gegenbauer_sum_target(x, cfg.degree, c.centers), np.float64)
+    parts = np.stack(
+        [np.asarray(targets.gegenbauer_sum_target(x, j, c.centers), np.float64) / nrm
+         for j, nrm in zip(cfg.mixed_degrees, c.mixed_norms)]
+    )  # fmt: skip
+    h = parts.sum(0)  # the mixed target
+    # Funk–Hecke: T_ℓ g = μ_k^(ℓ) g (pure), T_ℓ h = Σ_j μ_j^(ℓ) h_j (mixed).
+    est = {
+        "paper_pure": estimators.paper_estimate(g, mu[l1, cfg.degree] * g, mu[l2, cfg.degree] * g)
+    }
+    mu_mixed = mu[:, list(cfg.mixed_degrees)]
+    est["paper_mixed"] = estimators.paper_estimate(h, mu_mixed[l1] @ parts, mu_mixed[l2] @ parts)
+    g_proj = np.asarray(targets.project_out_lower_degrees(x, g, cfg.degree)) if project else 0 * g
+    Y = np.stack([g, g_proj, h])
+    q = gram_quadratic_forms(cfg, x, Y)  # (2, 3)
+    sq = np.sum(Y**2, axis=1)
+    diag = c.kappa_one[[l1, l2], None] * sq  # Σ_i G_ii y_i² = κ(1) ‖y‖²
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = q[0] / q[1]
+        off = (q[0] - diag[0]) / (q[1] - diag[1])
+        # y_p ⟂ degrees < k on the sample, so y_pᵀGy_p = y_pᵀG^{≥k}y_p with G^{≥k} the Gram
+        # of κ − Σ_{j<k} N(d,j) μ_j P_j, whose diagonal is high_diag = κ^{≥k}(1).
+        both = (q[0, 1] - c.high_diag[l1] * sq[1]) / (q[1, 1] - c.high_diag[l2] * sq[1])
+    est["gram_pure"], est["gram_mixed"] = raw[0], raw[2]
+    est["gram_pure_offdiag"], est["gram_mixed_offdiag"] = off[0], off[2]
+    if project:
+        est["gram_pure_projected"] = raw[1]
+        est["gram_pure_projected_offdiag"] = both
+    return est
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Estimates of every estimator for every sample and ``n``, with the exact ratios."""
-    import jax
-
-    from spectral_layers import targets
-    from spectral_layers.gegenbauer import multiplicity
-
     ctx = ctx or RunContext("theory_concentration", progress=False)
     l1, l2 = cfg.layer_pair
     mu, kappa_one = mercer_eigenvalues(cfg)
@@ -306,17 +282,20 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     if not abs(mu[l2, cfg.degree]) > 100 * floor:
         raise ValueError(
             f"μ_k of layer {l2} vanishes (or is unresolved) at degree {cfg.degree} for "
-            f"{cfg.activation}: the pure-harmonic ratio is undefined; choose another degree"
+            f"{cfg.network.activation}: the pure-harmonic ratio is undefined; choose another degree"
         )
     key = jax.random.key(cfg.seed)
     k_centers, k_points = jax.random.split(key)
     centers = targets.random_centers(k_centers, cfg.dim, cfg.num_centers)
     centers_np = np.asarray(centers, dtype=np.float64)
-    mixed_norms = np.sqrt([target_sq_norm(centers_np, j) for j in cfg.mixed_degrees])
+    mixed_norms = np.sqrt(
+        [targets.gegenbauer_target_sq_norm(centers_np, j) for j in cfg.mixed_degrees]
+    )
     n_max = max(cfg.num_points)
     N_j = np.array([float(multiplicity(cfg.dim, j)) for j in range(cfg.degree)])
     high_diag = kappa_one - mu[:, : cfg.degree] @ N_j  # κ^{≥k}(1) = κ(1) − Σ_{j<k} N(d,j) μ_j
     can_project = [math.comb(cfg.dim + cfg.degree - 1, cfg.degree - 1) < n for n in cfg.num_points]
+    consts = _Constants(mu, kappa_one, high_diag, centers, mixed_norms)
 
     def one_sample(s: int) -> dict[str, np.ndarray]:
         est = {name: np.full(len(cfg.num_points), np.nan) for name in ESTIMATORS}
@@ -327,33 +306,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         )
         pool = np.asarray(pool).reshape(len(cfg.num_points), n_max, cfg.dim)
         for i, n in enumerate(cfg.num_points):
-            x = pool[i, :n]
-            g = np.asarray(targets.gegenbauer_sum_target(x, cfg.degree, centers), np.float64)
-            parts = np.stack(
-                [np.asarray(targets.gegenbauer_sum_target(x, j, centers), np.float64) / nrm
-                 for j, nrm in zip(cfg.mixed_degrees, mixed_norms)]
-            )  # fmt: skip
-            h = parts.sum(0)  # the mixed target
-            # Funk–Hecke: T_ℓ g = μ_k^(ℓ) g (pure), T_ℓ h = Σ_j μ_j^(ℓ) h_j (mixed).
-            est["paper_pure"][i] = paper_estimate(g, mu[l1, cfg.degree] * g, mu[l2, cfg.degree] * g)
-            mu_mixed = mu[:, list(cfg.mixed_degrees)]
-            est["paper_mixed"][i] = paper_estimate(h, mu_mixed[l1] @ parts, mu_mixed[l2] @ parts)
-            g_proj = project_out_lower_degrees(x, g, cfg.degree) if can_project[i] else 0 * g
-            Y = np.stack([g, g_proj, h])
-            q = gram_quadratic_forms(cfg, x, Y)  # (2, 3)
-            sq = np.sum(Y**2, axis=1)
-            diag = kappa_one[[l1, l2], None] * sq  # Σ_i G_ii y_i² = κ(1) ‖y‖²
-            with np.errstate(invalid="ignore", divide="ignore"):
-                raw = q[0] / q[1]
-                off = (q[0] - diag[0]) / (q[1] - diag[1])
-                # y_p ⟂ degrees < k on the sample, so y_pᵀGy_p = y_pᵀG^{≥k}y_p with G^{≥k} the Gram
-                # of κ − Σ_{j<k} N(d,j) μ_j P_j, whose diagonal is high_diag = κ^{≥k}(1).
-                both = (q[0, 1] - high_diag[l1] * sq[1]) / (q[1, 1] - high_diag[l2] * sq[1])
-            est["gram_pure"][i], est["gram_mixed"][i] = raw[0], raw[2]
-            est["gram_pure_offdiag"][i], est["gram_mixed_offdiag"][i] = off[0], off[2]
-            if can_project[i]:
-                est["gram_pure_projected"][i] = raw[1]
-                est["gram_pure_projected_offdiag"][i] = both
+            values = _estimates(cfg, pool[i, :n], consts, project=can_project[i])
+            for name, v in values.items():
+                est[name][i] = v
         return est
 
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
@@ -376,7 +331,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         "multiplicity": np.array([float(multiplicity(cfg.dim, j)) for j in range(mu.shape[1])]),
         "centers": centers_np,
         "mixed_norms": mixed_norms,  # ‖g_j‖ of the mixed target's components
-        "pure_norm": np.asarray(math.sqrt(target_sq_norm(centers_np, cfg.degree))),
+        "pure_norm": np.asarray(
+            math.sqrt(targets.gegenbauer_target_sq_norm(centers_np, cfg.degree))
+        ),
     }
 
 
@@ -405,53 +362,24 @@ def predicted_bias(results, cfg: Config, *, projected: bool) -> np.ndarray:
     return (1 + leak[l1] / ((n - 1) * mu[l1, k])) / (1 + leak[l2] / ((n - 1) * mu[l2, k])) - 1
 
 
-def fitted_slope(
-    n: np.ndarray, err: np.ndarray, *, num_boot: int = 400
-) -> tuple[float, float, float]:
-    """Least-squares slope of ``log mean_s |err|`` vs ``log n`` and a 95% bootstrap interval.
-
-    ``err``: ``(S, len(n))``; columns with NaN (estimator undefined at that ``n``) are left out. The
-    bootstrap resamples the ``S`` independent samples (fixed generator: reproducible numbers).
-    """
-    cols = np.all(np.isfinite(err), axis=0)
-    a = np.abs(err[:, cols])
-    x = np.log(n[cols].astype(float))
-    if cols.sum() < 2 or not np.all(a.mean(0) > 0):
-        return np.nan, np.nan, np.nan
-    slope = float(np.polyfit(x, np.log(a.mean(0)), 1)[0])
-    rng = np.random.default_rng(0)
-    boot = []
-    for _ in range(num_boot):
-        m = a[rng.integers(0, a.shape[0], a.shape[0])].mean(0)
-        if np.all(m > 0):
-            boot.append(np.polyfit(x, np.log(m), 1)[0])
-    lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
-    return slope, float(lo), float(hi)
-
-
 def theorem1_bounds(results, cfg: Config) -> dict[str, np.ndarray | float]:
-    """Theorem 1 for the mixed target: the printed bound (absolute), the corrected one (relative).
+    """Theorem 1 for the mixed target (``estimators.theorem1_bounds``) with this run's constants.
 
     ``A_ℓ = κ^(ℓ)(1) ≥ sup|κ^(ℓ)|`` (positive-definite dot-product kernel), ``C = Σ_j L/‖g_j‖ ≥
     sup|g|`` (``|P_j| ≤ 1``), ``λ_ℓ = Σ_j μ_j^(ℓ)`` (module docstring).
     """
     l1, l2 = cfg.layer_pair
-    mixed = list(cfg.mixed_degrees)
-    lam = results["mercer"][:, mixed].sum(axis=1)
+    lam = results["mercer"][:, list(cfg.mixed_degrees)].sum(axis=1)
     A = results["kappa_one"]
     C = float(np.sum(cfg.num_centers / results["mixed_norms"]))
-    n = results["num_points"].astype(float)
-    log_term = math.log(4 / cfg.delta)
-    printed = (
-        log_term
-        / np.sqrt(n)
-        * max(
-            math.sqrt(A[l1] * C**2 / (2 * lam[l1] ** 2)),
-            math.sqrt(A[l2] * C**2 / (2 * lam[l2] ** 2)),
-        )
+    bounds = estimators.theorem1_bounds(
+        results["num_points"],
+        kernel_sup=(float(A[l1]), float(A[l2])),
+        eigenvalue_sums=(float(lam[l1]), float(lam[l2])),
+        target_sup=C,
+        delta=cfg.delta,
     )
-    corrected = np.sqrt(32 * log_term / n) * max(A[l1] * C**2 / lam[l1], A[l2] * C**2 / lam[l2])
-    return {"printed_abs": printed, "corrected_rel": corrected, "C": C}
+    return {**bounds, "C": C}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -464,12 +392,30 @@ def _quantile(a: np.ndarray, q: float) -> np.ndarray:
 
 def summarize(results, cfg: Config) -> list[dict]:
     """Exactness of the paper's estimator, rates, Gram bias and its fixes, Theorem 1's bound."""
-    rows = []
     n = results["num_points"]
-    n_max = int(n[-1])
     err = {name: relative_errors(results, name) for name in ESTIMATORS}
-    mean_abs = {name: np.abs(e).mean(0) for name, e in err.items()}
-    slopes = {name: fitted_slope(n, err[name]) for name in ESTIMATORS}
+    stats = {
+        "n": n,
+        "err": err,
+        "mean_abs": {name: np.abs(e).mean(0) for name, e in err.items()},
+        "slopes": {name: estimators.fitted_slope(n, err[name]) for name in ESTIMATORS},
+    }
+    return (
+        _estimator_rows(cfg, stats)
+        + _gram_rows(results, cfg, stats)
+        + _bound_rows(results, cfg, stats)
+    )
+
+
+def _unpack(stats: dict):
+    n = stats["n"]
+    return n, int(n[-1]), stats["err"], stats["mean_abs"], stats["slopes"]
+
+
+def _estimator_rows(cfg: Config, stats: dict) -> list[dict]:
+    """The paper's estimator: exact for a pure harmonic; its rate for the mixed target."""
+    rows = []
+    _, n_max, err, mean_abs, slopes = _unpack(stats)
 
     worst = float(np.nanmax(np.abs(err["paper_pure"])))
     rows.append(
@@ -496,6 +442,13 @@ def summarize(results, cfg: Config) -> list[dict]:
                 else "rate differs from n^(-1/2)",
             }
         )
+    return rows
+
+
+def _gram_rows(results, cfg: Config, stats: dict) -> list[dict]:
+    """The Gram ratio: its bias for a pure harmonic, the fixes, the mixed target."""
+    rows = []
+    n, n_max, err, mean_abs, slopes = _unpack(stats)
     # The Gram ratio for the pure harmonic: bias and its prediction.
     signed = err["gram_pure"].mean(0)
     pred = predicted_bias(results, cfg, projected=False)
@@ -550,6 +503,13 @@ def summarize(results, cfg: Config) -> list[dict]:
             else "no excess error",
         }
     )
+    return rows
+
+
+def _bound_rows(results, cfg: Config, stats: dict) -> list[dict]:
+    """Theorem 1's bound, printed and corrected, against the measured quantile."""
+    rows = []
+    _, n_max, err, _, _ = _unpack(stats)
     bounds = theorem1_bounds(results, cfg)
     q_rel = _quantile(err["paper_mixed"], 1 - cfg.delta)
     q_abs = q_rel * float(results["exact_mixed"])
@@ -598,7 +558,7 @@ def plot(results, cfg: Config):
             mean = np.maximum(e[:, ok].mean(0), _FLOOR)
             lo = np.maximum(np.quantile(e[:, ok], 0.1, axis=0), _FLOOR)
             hi = np.maximum(np.quantile(e[:, ok], 0.9, axis=0), _FLOOR)
-            s, _, _ = fitted_slope(n, relative_errors(results, name))
+            s, _, _ = estimators.fitted_slope(n, relative_errors(results, name))
             label = LABELS[name] + ("" if not np.isfinite(s) else f" ({s:.2f})")
             band(ax, n[ok], mean, lo, hi, color=COLORS[name], label=label, ms=2.5, lw=1.0)
         ax.set_xscale("log", base=2)
@@ -621,7 +581,7 @@ def plot(results, cfg: Config):
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=5.5)
     l1, l2 = cfg.layer_pair
     fig.suptitle(
-        f"λ^({l1})/λ^({l2}), {cfg.activation}, d={cfg.dim}, L={cfg.depth}, infinite width, "
+        f"λ^({l1})/λ^({l2}), {cfg.network.activation}, d={cfg.dim}, L={cfg.network.depth}, infinite width, "
         f"{results['estimate_paper_pure'].shape[0]} samples per n; fitted slopes in parentheses",
         fontsize=6.5,
     )
@@ -629,11 +589,9 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = Experiment(
-    name="theory_concentration",
-    config_cls=Config,
-    run=run,
-    plot=plot,
+EXPERIMENT = define(
+    "theory_concentration",
+    globals(),
     scales={
         "default": {},
         "smoke": {
@@ -650,17 +608,9 @@ EXPERIMENT = Experiment(
             "block_size": 2048,
         },
     },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=summarize,
-    caption=CAPTION,
 )
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

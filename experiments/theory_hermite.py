@@ -33,10 +33,9 @@ import dataclasses
 
 import numpy as np
 
-from experiments._framework import Experiment, RunContext
-from experiments._framework import main as _main
+from experiments._framework import RunContext, define
 from experiments.plotting import figure
-from spectral_layers.models import ACTIVATIONS
+from spectral_layers.activations import ACTIVATIONS
 
 CAPTION = (
     "Ratio r(i) = [κ^(0)]_i/[κ^(1)]_i of the power-series coefficients of the first- and "
@@ -52,7 +51,7 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 class Config:
     """Hermite-ratio experiment configuration (defaults: the default scale)."""
 
-    # activations σ whose r(i) is measured (names in models.ACTIVATIONS)
+    # activations σ whose r(i) is measured (names in activations.ACTIVATIONS)
     activations: tuple[str, ...] = ("relu", "tanh", "erf", "gelu", "softplus", "sin")
     max_degree: int = 30  # largest power i of u in the two-layer kernels
     zero_tol: float = 1e-10  # r(i) is NaN where |a_i| <= zero_tol·sqrt(E[σ²]) (hermite_ratio)
@@ -194,27 +193,17 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = Experiment(
-    name="theory_hermite",
-    config_cls=Config,
-    run=run,
-    plot=plot,
+EXPERIMENT = define(
+    "theory_hermite",
+    globals(),
     scales={
         "default": {},
         "smoke": {"max_degree": 8},
         "paper": {},
     },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=summarize,
-    caption=CAPTION,
 )
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

@@ -18,8 +18,8 @@ What is computed (infinite width, NTK parameterisation, no bias, ``input_scaling
 paper's sphere experiments, uniform probability measure on ``S^{d-1}``):
 
 * ``μ_k^(ℓ)``: Funk–Hecke eigenvalues of every layer's NTK contribution ``κ^(ℓ)`` (paper Eq. 1) of a
-  depth-``L`` network (``gegenbauer.layer_gegenbauer_eigenvalues`` on
-  ``infinite.infinite_layer_kernel_fn``; multiplicity ``N(d, k)``; the paper's Legendre coefficient
+  depth-``L`` network (``spectra.layer_mercer_eigenvalues`` on
+  ``infinite.sphere_layer_kernels``; multiplicity ``N(d, k)``; the paper's Legendre coefficient
   is ``λ_k = N(d, k) μ_k``, same ratios).
   The paper analyses depth 2 only and leaves deeper networks as future work.
 * Depth 2: ``μ_k^(0)/μ_k^(1)`` against the paper's Corollary 1 (``≥ k²``) and the corrected bound
@@ -52,15 +52,20 @@ depth 2: ``k = 1`` and even ``k``).
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import Experiment, RunContext
-from experiments._framework import main as _main
+from experiments._framework import RunContext, define
 from experiments.plotting import figure, layer_colors
-from spectral_layers.models import ACTIVATIONS, make_spec
+from spectral_layers import gegenbauer as gb
+from spectral_layers import spectra
+from spectral_layers.activations import ACTIVATIONS
+from spectral_layers.hermite import corollary1_margins
+from spectral_layers.infinite import nt_ntk
+from spectral_layers.models import Network
+from spectral_layers.spectra import layer_kernels_at_one, layer_mercer_eigenvalues
 
 CAPTION = (
     "Infinite-width per-layer Mercer spectra on S^(d-1) (rows: d). Columns: eigenvalues μ_k^(ℓ) of "
@@ -79,11 +84,16 @@ class Config:
     """Per-layer spectra configuration (defaults: the default scale)."""
 
     dims: tuple[int, ...] = (2, 3, 10)  # input dimensions d (rows of the figure)
-    activations: tuple[str, ...] = ("relu", "tanh", "erf", "gelu")  # names in models.ACTIVATIONS
-    depth: int = 4  # layers L of the deep network (paper's experiments: 4)
+    activations: tuple[str, ...] = (
+        "relu",
+        "tanh",
+        "erf",
+        "gelu",
+    )  # names in activations.ACTIVATIONS
+    network: Network = Network(depth=4, input_scaling="none")  # noqa: RUF009 (frozen)
+    # the deep network (paper's experiments: 4 layers, no bias: the bounds below assume none; pre-activation
+    # wᵀx, unit variance for unit-norm x); infinite width; its activation is replaced by each of `activations`
     max_degree: int = 30  # largest harmonic degree k
-    use_bias: bool = False  # paper §5.4: no bias (the bounds below assume none)
-    input_scaling: str = "none"  # paper §5.4: pre-activation wᵀx, unit variance for unit-norm x
     kernel_quadrature_degree: int = (
         96  # nodes per variable, infinite.py 2-D quadrature (tanh, gelu)
     )
@@ -104,17 +114,12 @@ class Config:
         for d in self.dims:
             if isinstance(d, bool) or not isinstance(d, int) or d < 2:
                 raise ValueError(f"dims must be integers >= 2 (spheres S^(d-1)), got {d!r}")
-            make_spec(
-                d,
-                depth=self.depth,
-                width=1,
-                activation=self.activations[0],
-                use_bias=self.use_bias,
-                parameterization="ntk",
-                input_scaling=self.input_scaling,
+        if self.network.parameterization != "ntk":
+            raise ValueError("network.parameterization must be 'ntk' (width-free infinite limit)")
+        if self.network.depth < 2:
+            raise ValueError(
+                f"network.depth must be >= 2 (ratios to the last layer), got {self.network.depth}"
             )
-        if self.depth < 2:
-            raise ValueError(f"depth must be >= 2 (ratios to the last layer), got {self.depth}")
         if self.max_degree < 2:
             raise ValueError(
                 f"max_degree must be >= 2 (k² and k differ from k = 2), got {self.max_degree}"
@@ -126,105 +131,54 @@ class Config:
             raise ValueError(f"resolve_factor must be >= 1, got {self.resolve_factor}")
 
 
-def _kernel_kwargs(cfg: Config) -> dict:
-    return dict(
-        use_bias=cfg.use_bias,
-        parameterization="ntk",
-        input_scaling=cfg.input_scaling,
-        quadrature_degree=cfg.kernel_quadrature_degree,
-    )
-
-
 def _stack(layers: dict) -> np.ndarray:
     return np.stack([np.asarray(v, dtype=np.float64) for v in layers.values()])
 
 
+def _network(cfg: Config, activation: str, depth: int) -> Network:
+    return cfg.network.replace(activation=activation, depth=depth)
+
+
 def layer_spectra(cfg: Config, dim: int, activation: str, depth: int):
     """``(μ (L, K+1), κ^(ℓ)(1) (L,))`` of every layer's NTK contribution on ``S^{dim-1}``."""
-    from spectral_layers.gegenbauer import default_quadrature_degree, layer_gegenbauer_eigenvalues
-    from spectral_layers.infinite import infinite_layer_kernel_fn
-
-    kw = _kernel_kwargs(cfg)
-    mu = layer_gegenbauer_eigenvalues(
-        dim, cfg.max_degree, depth=depth, activation=activation, kernel_kwargs=kw
-    )
+    net = _network(cfg, activation, depth)
+    kq = cfg.kernel_quadrature_degree
+    mu = layer_mercer_eigenvalues(dim, cfg.max_degree, network=net, kernel_quadrature_degree=kq)
     # κ(1) on an array shaped like the Funk–Hecke nodes: the jitted kernel is reused (no recompile).
-    ones = np.ones(default_quadrature_degree(dim, cfg.max_degree))
-    at_one = infinite_layer_kernel_fn(ones, dim=dim, depth=depth, activation=activation, **kw)
-    return _stack(mu), _stack(at_one)[:, 0]
+    batch = gb.default_quadrature_degree(dim, cfg.max_degree)
+    at_one = layer_kernels_at_one(dim, network=net, kernel_quadrature_degree=kq, batch=batch)
+    return _stack(mu), np.array(list(at_one.values()))
 
 
-def _nt_full_ntk(cfg: Config, dim: int, activation: str, u: np.ndarray) -> np.ndarray:
-    """The full NTK ``Θ(u)`` of the depth-``L`` network from neural-tangents' ``stax``.
-
-    Built here from ``stax.Dense`` layers (``W_std = σ_w sqrt(d)`` on layer 0 when
-    ``input_scaling="none"``: stax always divides by ``sqrt(fan_in)``), evaluated between ``e_1``
-    and ``u e_1 + sqrt(1-u²) e_2``: independent of ``spectral_layers.infinite``.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    from spectral_layers import nt_compat
-    from spectral_layers.models import resolve_activation
-
-    stax = nt_compat.import_neural_tangents().stax
-    closed = {
-        "relu": stax.Relu,
-        "erf": stax.Erf,
-        "gelu": lambda: stax.Gelu(approximate=False),
-        "sin": stax.Sin,
-        "identity": stax.Identity,
-    }
-    layers = []
-    for i in range(cfg.depth):
-        w_std = math.sqrt(dim) if i == 0 and cfg.input_scaling == "none" else 1.0
-        layers.append(
-            stax.Dense(1, W_std=w_std, b_std=1.0 if cfg.use_bias else None, parameterization="ntk")
-        )
-        if i < cfg.depth - 1:
-            if activation in closed:
-                layers.append(closed[activation]())
-            else:
-                phi = resolve_activation(activation)
-                layers.append(stax.ElementwiseNumerical(phi, deg=cfg.nt_quadrature_degree))
-    _, _, kernel_fn = stax.serial(*layers)
+def nt_full_ntk(cfg: Config, dim: int, activation: str, u: np.ndarray) -> np.ndarray:
+    """The full NTK ``Θ(u)`` from neural-tangents' ``stax`` (``infinite.nt_ntk``), between ``e_1`` and
+    ``u e_1 + sqrt(1-u²) e_2``: independent of ``spectral_layers.infinite``'s own recursion."""
     x1 = np.zeros((1, dim))
     x1[0, 0] = 1.0
     x2 = np.zeros((u.size, dim))
     x2[:, 0] = u
     x2[:, 1] = np.sqrt(np.clip(1 - u**2, 0.0, None))
-    fn = jax.jit(kernel_fn, static_argnames=("get",))
-    return np.asarray(fn(jnp.asarray(x1), jnp.asarray(x2), get="ntk"), dtype=np.float64)[0]
+    theta = nt_ntk(
+        jnp.asarray(x1),
+        jnp.asarray(x2),
+        network=_network(cfg, activation, cfg.network.depth),
+        nt_quadrature_degree=cfg.nt_quadrature_degree,
+    )
+    return np.asarray(theta, dtype=np.float64)[0]
 
 
 def price_gap(cfg: Config, activation: str, dim: int) -> float:
-    """``max_u |κ^(0)(u) − u dκ^(L-1)/du| / κ^(0)(1)``, ``u ∈ [-0.99, 0.99]`` (module docstring)."""
-    import jax
-    import jax.numpy as jnp
-
-    from spectral_layers.infinite import infinite_layer_kernel_fn
-
-    kw = dict(dim=dim, depth=cfg.depth, activation=activation, **_kernel_kwargs(cfg))
-    last = f"layer_{cfg.depth - 1}"
-
-    @jax.jit
-    def first_and_slope(u):
-        # κ(u) acts elementwise, so the gradient of the sum is the vector of derivatives.
-        slope = jax.grad(lambda v: jnp.sum(infinite_layer_kernel_fn(v, **kw)[last]))(u)
-        return infinite_layer_kernel_fn(u, **kw)["layer_0"], slope
-
-    u = jnp.concatenate([jnp.linspace(-0.99, 0.99, 199), jnp.ones(1)])
-    first, slope = first_and_slope(u)
-    first, slope, u, scale = first[:-1], slope[:-1], u[:-1], first[-1]
-    return float(jnp.max(jnp.abs(first - u * slope)) / jnp.abs(scale))
+    """``max_u |κ^(0)(u) − u dκ^(L-1)/du| / κ^(0)(1)``, ``u ∈ [-0.99, 0.99]`` (``spectra.price_gap``)."""
+    return spectra.price_gap(
+        dim,
+        network=_network(cfg, activation, cfg.network.depth),
+        kernel_quadrature_degree=cfg.kernel_quadrature_degree,
+    )
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Per-layer spectra (depth ``L`` and 2), NT full-NTK spectra, Hermite-route ratios, gaps."""
-    from spectral_layers import gegenbauer as gb
-    from spectral_layers.hermite import corollary1_margins
-
-    K, D, A, L = cfg.max_degree, len(cfg.dims), len(cfg.activations), cfg.depth
+    K, D, A, L = cfg.max_degree, len(cfg.dims), len(cfg.activations), cfg.network.depth
     mu = np.zeros((D, A, L, K + 1))
     kappa_one = np.zeros((D, A, L))
     mu2 = np.zeros((D, A, 2, K + 1))
@@ -241,7 +195,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         for a, act in enumerate(cfg.activations):
             mu[i, a], kappa_one[i, a] = layer_spectra(cfg, d, act, L)
             mu2[i, a], kappa2_one[i, a] = layer_spectra(cfg, d, act, 2)
-            if not cfg.use_bias and cfg.input_scaling == "none":
+            if not cfg.network.use_bias and cfg.network.input_scaling == "none":
                 # Corollary 1's two-layer network (paper §5.4) is exactly this setting.
                 c = corollary1_margins(act, d, K)
                 cor1_ratio[i, a] = c.ratio
@@ -249,11 +203,11 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
                     cor1_rel_err[i, a] = c.error0 / np.abs(c.mu0) + c.error1 / np.abs(c.mu1)
             if cfg.nt_check:
                 # With input_scaling="none" the kernels depend on u only, not on d.
-                key = (act, q, d if cfg.input_scaling == "fan_in" else None)
+                key = (act, q, d if cfg.network.input_scaling == "fan_in" else None)
                 if key not in nt_cache:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", UserWarning)  # NT's ElementwiseNumerical
-                        theta = _nt_full_ntk(cfg, d, act, np.concatenate([t, [1.0]]))
+                        theta = nt_full_ntk(cfg, d, act, np.concatenate([t, [1.0]]))
                     nt_cache[key] = theta
                 theta = nt_cache[key]
                 mu_nt[i, a] = P @ (w * theta[:-1])
@@ -383,7 +337,7 @@ def summarize(results, cfg: Config) -> list[dict]:
         holds = bool(np.isfinite(margin) and margin >= 0)
         rows.append(
             {
-                "check": f"depth {cfg.depth}, {act}: μ_k^(0)/μ_k^(L-1) ≥ k (Corollary 1 "
+                "check": f"depth {cfg.network.depth}, {act}: μ_k^(0)/μ_k^(L-1) ≥ k (Corollary 1 "
                 "extended via κ^(0)(u) = u κ^(L-1)'(u))",
                 "measured": f"min_k (ratio − k) = {abs_margin:.3g} "
                 f"(d={where[0] if where else '—'}, k={where[1] if where else '—'}); "
@@ -401,7 +355,11 @@ def summarize(results, cfg: Config) -> list[dict]:
 def _closed_form_rows(results, cfg: Config, r2, err2) -> list[dict]:
     rows = []
     dims, k = results["dims"], results["degrees"].astype(float)
-    if "relu" in cfg.activations and not cfg.use_bias and cfg.input_scaling == "none":
+    if (
+        "relu" in cfg.activations
+        and not cfg.network.use_bias
+        and cfg.network.input_scaling == "none"
+    ):
         a = cfg.activations.index("relu")
         exact = np.stack([relu_exact_ratio(k, int(d)) for d in dims])
         dev = np.abs(r2[:, a] / exact - 1)
@@ -445,7 +403,7 @@ def _profile_rows(results, cfg: Config, rL_all) -> list[dict]:
     and are the layers ordered (smaller ``ℓ``, larger ratio) at every resolved ``k ≥ 2``.
     """
     rows = []
-    L, degrees = cfg.depth, results["degrees"]
+    L, degrees = cfg.network.depth, results["degrees"]
     for a, act in enumerate(cfg.activations):
         status, ordered = [], True
         for layer in range(L - 1):
@@ -554,7 +512,7 @@ def plot(results, cfg: Config):
     import matplotlib.pyplot as plt
 
     dims = results["dims"]
-    D, L = len(dims), cfg.depth
+    D, L = len(dims), cfg.network.depth
     k = results["degrees"].astype(float)
     N = results["multiplicity"]
     fig, axes = figure(4, D, aspect=0.9)
@@ -612,35 +570,25 @@ def plot(results, cfg: Config):
     axes[0][3].legend([handles[j] for j in keep], ["k (corrected Cor. 1)", "k² (paper Cor. 1)"],
                       loc="upper left", fontsize=5.5)  # fmt: skip
     fig.suptitle(
-        f"infinite width, NTK param., input_scaling={cfg.input_scaling}, "
-        f"bias={'yes' if cfg.use_bias else 'no'}; ratios only where both eigenvalues are resolved",
+        f"infinite width, NTK param., input_scaling={cfg.network.input_scaling}, "
+        f"bias={'yes' if cfg.network.use_bias else 'no'}; ratios only where both eigenvalues are resolved",
         fontsize=7,
     )
     fig.tight_layout()
     return fig
 
 
-EXPERIMENT = Experiment(
-    name="theory_spectra",
-    config_cls=Config,
-    run=run,
-    plot=plot,
+EXPERIMENT = define(
+    "theory_spectra",
+    globals(),
     scales={
         "default": {},
         "smoke": {"dims": (2, 10), "activations": ("relu", "erf"), "max_degree": 8},
         "paper": {"max_degree": 40},
     },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    summarize=summarize,
-    caption=CAPTION,
 )
 
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see experiments._framework)."""
-    return _main(EXPERIMENT, argv)
-
+main = EXPERIMENT.main
 
 if __name__ == "__main__":
     main()

@@ -21,13 +21,14 @@ import dataclasses
 import jax
 import numpy as np
 
-from experiments._framework import Experiment, RunContext
+from experiments._framework import RunContext, define
 from experiments._framework import main as _main
 from experiments.plotting import band, figure, layer_colors
 from spectral_layers import targets
 from spectral_layers.contributions import t_interval
 from spectral_layers.empirical import layer_ntk
-from spectral_layers.models import init_mlp_seeds, make_spec
+from spectral_layers.infinite import infinite_layer_ntk
+from spectral_layers.models import Network
 
 CAPTION = (
     "Relative Frobenius error between each layer's finite-width Gram G^(ℓ) and its infinite-width kernel κ^(ℓ) "
@@ -46,11 +47,9 @@ class Config:
     widths: tuple[int, ...] = (64, 128, 256, 512, 1024)  # hidden widths m
     dim: int = 10  # input dimension d (points on S^{d-1})
     num_points: int = 64  # sample size n of the Grams
-    depth: int = 4  # number of Dense layers L
-    activation: str = "relu"  # relu, tanh, erf, gelu, …
-    use_bias: bool = False  # biases in every layer
-    parameterization: str = "ntk"  # the NTK parameterisation has a width-free limit
-    input_scaling: str = "none"  # paper §5.4 convention on the unit sphere
+    network: Network = Network(depth=4, input_scaling="none")  # noqa: RUF009 (frozen)
+    # 4 bias-free ReLU layers, NTK parameterisation (it has a width-free limit), paper §5.4 input scaling;
+    # network.width is ignored: the widths are the sweep above
 
     def __post_init__(self):
         if not self.widths or min(self.widths) < 1:
@@ -58,18 +57,10 @@ class Config:
                 f"widths must be a non-empty tuple of positive integers, got {self.widths}"
             )
         for w in self.widths:
-            make_spec(
-                self.dim,
-                depth=self.depth,
-                width=w,
-                activation=self.activation,
-                use_bias=self.use_bias,
-                parameterization=self.parameterization,
-                input_scaling=self.input_scaling,
-            )
-        if self.parameterization != "ntk":
+            self.network.replace(width=w).spec(self.dim)
+        if self.network.parameterization != "ntk":
             raise ValueError(
-                "parameterization must be 'ntk': the standard one has no width-free limit"
+                "network.parameterization must be 'ntk': the standard one has no width-free limit"
             )
         for name in ("num_seeds", "seed_chunk", "num_points"):
             if getattr(self, name) < 1:
@@ -78,43 +69,28 @@ class Config:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
 
 
-def _net_kwargs(cfg: Config) -> dict:
-    return dict(
-        depth=cfg.depth,
-        activation=cfg.activation,
-        use_bias=cfg.use_bias,
-        parameterization=cfg.parameterization,
-        input_scaling=cfg.input_scaling,
-    )
-
-
 def _rel_fro(a, b, axis=(-2, -1)):
     return np.linalg.norm(a - b, axis=axis) / np.linalg.norm(b, axis=axis)
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Per-seed, per-width, per-layer errors, errors of the seed-averaged Grams, and fitted slopes."""
-    from spectral_layers.infinite import infinite_layer_ntk
-
     ctx = ctx or RunContext("width_convergence", progress=False)
     k_points, k_init = jax.random.split(jax.random.key(cfg.seed))
     x = targets.sample_sphere(k_points, cfg.num_points, cfg.dim)
     kappa = np.stack(
-        list(map(np.asarray, infinite_layer_ntk(x, **_net_kwargs(cfg)).values()))
+        list(
+            map(np.asarray, infinite_layer_ntk(x, network=cfg.network.replace(width=None)).values())
+        )
     )  # (L, n, n)
 
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
         grams = []
         for w in cfg.widths:
-            apply_fn, params = init_mlp_seeds(
-                jax.random.fold_in(k_init, w),
-                0,
-                cfg.dim,
-                seed_indices=seed_indices,
-                width=w,
-                **_net_kwargs(cfg),
+            apply_fn, params = cfg.network.replace(width=w).init_seeds(
+                jax.random.fold_in(k_init, w), 0, cfg.dim, seed_indices=seed_indices
             )
-            g = layer_ntk(apply_fn, params, x, stacked=True)
+            g = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
             grams.append(np.stack([np.asarray(v) for v in g.values()], axis=1))  # (s, L, n, n)
         return {"grams": np.stack(grams, axis=1)}  # (s, W, L, n, n)
 
@@ -160,7 +136,7 @@ def plot(results, cfg: Config):
     ax.set_ylabel(r"$\|G^{(\ell)} - \kappa^{(\ell)}\|_F / \|\kappa^{(\ell)}\|_F$")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(
-        f"{cfg.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.depth}, "
+        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
         f"{results['errors'].shape[0]} seeds (dashed: seed-averaged Gram)",
         fontsize=6.5,
     )
@@ -190,11 +166,9 @@ def summarize(results, cfg: Config) -> list[dict]:
     ]
 
 
-EXPERIMENT = Experiment(
-    name="width_convergence",
-    config_cls=Config,
-    run=run,
-    plot=plot,
+EXPERIMENT = define(
+    "width_convergence",
+    globals(),
     scales={
         "smoke": {"widths": (8, 16, 32), "num_seeds": 2, "seed_chunk": 1, "num_points": 12},
         "paper": {
@@ -203,10 +177,6 @@ EXPERIMENT = Experiment(
             "num_points": 128,
         },
     },
-    description=__doc__.splitlines()[0],
-    x64_default=True,
-    caption=CAPTION,
-    summarize=summarize,
 )
 
 

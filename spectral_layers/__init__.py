@@ -1,22 +1,35 @@
 """spectral-layers: layer-wise NTK contributions and their spectra (Dandi & Jacot).
 
-The main entry points are re-exported here; the submodules hold the rest:
+The modules follow the paper's structure, each importing only the ones above it:
 
-* ``models``: ``init_mlp`` (Flax linen MLP, one parameter subtree per layer);
-* ``layers``: layers of any model in call order, ``from_nnx``;
+* ``activations``: named activations (JAX and float64 NumPy forms, derivatives, dual kernels, the NT layer);
+* ``models``: ``Network`` (the one network description), ``init_mlp`` (Flax linen MLP);
+* ``layers``: the layers of any model (modules owning parameters) in call order, ``from_nnx``;
 * ``empirical``: ``layer_ntk`` (per-layer empirical NTK Grams), ``full_ntk``;
-* ``infinite``: ``infinite_layer_ntk`` (per-layer infinite-width kernels), the neural-tangents cross-check;
-* ``contributions``: ``yᵀG^(ℓ)y``, relative contributions, intervals over seeds;
-* ``targets``: points on the sphere, harmonic targets, real-data targets;
-* ``hermite``, ``gegenbauer``: Hermite coefficients, Mercer eigenvalues on the sphere;
+* ``infinite``: ``infinite_layer_ntk`` (per-layer infinite-width kernels), sphere kernels, the
+  neural-tangents cross-check;
+* ``hermite``, ``gegenbauer``: Hermite coefficients; Gegenbauer polynomials, ``N(d, k)``, Funk–Hecke;
+* ``spectra``: per-layer Mercer eigenvalues on the sphere;
+* ``targets``: points on the sphere, harmonic targets, projections; ``data_targets``: targets on real data
+  (radial and principal-component sinusoids, kernel eigenvectors);
+* ``contributions``: ``yᵀG^(ℓ)y`` (Gram-free), relative contributions, intervals over seeds;
+  ``estimators``: ratio estimators and their convergence statistics;
 * ``training``: layer-isolated training and its kernel prediction;
-* ``data``: MNIST / Fashion-MNIST / CIFAR-10 loaders;
-* ``sharding``: Grams across devices; ``nt_compat``: neural-tangents on recent JAX;
+* ``data``: MNIST / Fashion-MNIST / CIFAR-10 loaders; ``sharding``: Grams and contributions across devices
+  (any mesh); ``distributed``: several processes on JAX's distributed runtime; ``nt_compat``: neural-tangents
+  on recent JAX.
+
+Experiment protocols, saved results and plotting live in the ``experiments`` package.
 """
 
 from spectral_layers import (
+    activations,
     contributions,
     data,
+    data_targets,
+    distributed,
+    empirical,
+    estimators,
     gegenbauer,
     hermite,
     infinite,
@@ -24,41 +37,41 @@ from spectral_layers import (
     models,
     nt_compat,
     sharding,
+    spectra,
     targets,
     training,
 )
+from spectral_layers.activations import ACTIVATIONS
 from spectral_layers.contributions import (
     layer_contributions,
     quadratic_forms,
     relative_contributions,
 )
 from spectral_layers.empirical import FallbackWarning, full_ntk, layer_ntk, mlp_layer_features
-from spectral_layers.gegenbauer import (
-    gegenbauer_eigenvalues,
-    layer_gegenbauer_eigenvalues,
-    multiplicity,
-)
+from spectral_layers.gegenbauer import gegenbauer_eigenvalues, multiplicity
 from spectral_layers.hermite import hermite_coefficients
 from spectral_layers.infinite import (
     check_against_nt,
-    infinite_layer_kernel_fn,
     infinite_layer_ntk,
     nt_layer_ntk,
+    sphere_layer_kernels,
+    sphere_layer_ntk,
 )
 from spectral_layers.layers import discover_layers, from_nnx, layer_names
 from spectral_layers.models import (
-    ACTIVATIONS,
     MLP,
     MLPApply,
     MLPSpec,
+    Network,
     init_mlp,
     init_mlp_seeds,
     make_spec,
 )
-from spectral_layers.sharding import make_mesh
+from spectral_layers.sharding import gather, make_mesh
+from spectral_layers.spectra import layer_mercer_eigenvalues
 from spectral_layers.training import train_layers
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ACTIVATIONS",
@@ -66,23 +79,29 @@ __all__ = [
     "FallbackWarning",
     "MLPApply",
     "MLPSpec",
+    "Network",
+    "activations",
     "check_against_nt",
     "contributions",
     "data",
+    "data_targets",
     "discover_layers",
+    "distributed",
+    "empirical",
+    "estimators",
     "from_nnx",
     "full_ntk",
+    "gather",
     "gegenbauer",
     "gegenbauer_eigenvalues",
     "hermite",
     "hermite_coefficients",
     "infinite",
-    "infinite_layer_kernel_fn",
     "infinite_layer_ntk",
     "init_mlp",
     "init_mlp_seeds",
     "layer_contributions",
-    "layer_gegenbauer_eigenvalues",
+    "layer_mercer_eigenvalues",
     "layer_names",
     "layer_ntk",
     "layers",
@@ -96,6 +115,9 @@ __all__ = [
     "quadratic_forms",
     "relative_contributions",
     "sharding",
+    "spectra",
+    "sphere_layer_kernels",
+    "sphere_layer_ntk",
     "targets",
     "train_layers",
     "training",

@@ -8,6 +8,7 @@ under ``jit`` tracing they are skipped, since the values are not known yet.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import jax
@@ -108,3 +109,22 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def warn_if_low_precision(values: Any, what: str, consequence: str, *, stacklevel: int = 3) -> None:
+    """Warns when ``values`` (e.g. what a user callable returned) is a floating array below float64.
+
+    The spectral computations run in float64 NumPy whatever ``jax_enable_x64`` says; a JAX callable without
+    x64 returns float32, and ``consequence`` says what that costs.
+    """
+    dtype = getattr(values, "dtype", None)
+    if (
+        dtype is not None
+        and np.issubdtype(np.dtype(dtype), np.floating)
+        and np.dtype(dtype).itemsize < 8
+    ):
+        warnings.warn(
+            f"{what} returned {np.dtype(dtype)} values; {consequence} (enable jax_enable_x64 or "
+            "pass a float64 NumPy function)",
+            stacklevel=stacklevel + 1,
+        )

@@ -14,17 +14,28 @@ Two ways to compute ``c_ℓ``, equal up to rounding:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
 from spectral_layers.layers import Group, check_params, discover_layers
 from spectral_layers.models import MLPApply
+from spectral_layers.sharding import sharded_sum
+
+__all__ = [
+    "blocked_quadratic_forms",
+    "layer_contributions",
+    "quadratic_forms",
+    "relative_contributions",
+    "stack_layers",
+    "t_interval",
+]
 
 
 def quadratic_forms(
@@ -51,6 +62,50 @@ def quadratic_forms(
     return out
 
 
+def blocked_quadratic_forms(
+    kernel_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]],
+    x: Float[np.ndarray, "n d"],
+    y: Float[np.ndarray, "t n"],
+    *,
+    block_size: int,
+    layers: Sequence[str] | None = None,
+) -> dict[str, Float[np.ndarray, " t"]]:
+    """``yᵀ K^(ℓ) y`` for symmetric kernels too large to hold: ``block_size`` rows at a time, in float64.
+
+    ``kernel_fn(x_rows, x_cols) -> {layer: K}`` (e.g. ``lambda a, b: infinite_layer_ntk(a, b, network=…)``)
+    is called on the blocks on and right of the diagonal only: ``K`` is symmetric, so the blocks right of the
+    diagonal count twice, which halves the kernel evaluations. Memory ``O(block_size · n)``.
+
+    Args:
+      kernel_fn: the kernels of a block of rows against a block of columns, ``{layer: (b, m)}``.
+      x: points ``(n, d)``.
+      y: targets ``(t, n)``.
+      block_size: rows per block.
+      layers: the layers to keep (default: every layer ``kernel_fn`` returns), in that order.
+
+    Returns:
+      ``{layer: (t,)}`` float64.
+    """
+    block_size = val.check_positive_int(block_size, "block_size")
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 2 or y.shape[1] != x.shape[0]:
+        raise ValueError(f"y must have shape (t, n) with n = {x.shape[0]}, got {y.shape}")
+    n = x.shape[0]
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        k = kernel_fn(x[start:stop], x[start:])
+        names = list(k) if layers is None else list(layers)
+        y_b = y[:, start:stop]
+        b = stop - start
+        for name in names:
+            g = np.asarray(k[name], dtype=np.float64)  # rows start:stop, columns start:
+            acc = out.setdefault(name, np.zeros(y.shape[0]))
+            acc += np.einsum("tb,bm,tm->t", y_b, g[:, :b], y_b)
+            acc += 2 * np.einsum("tb,bm,tm->t", y_b, g[:, b:], y[:, stop:])
+    return out
+
+
 def layer_contributions(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Any,
@@ -59,8 +114,14 @@ def layer_contributions(
     *,
     stacked: bool = False,
     group: Group | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` for every layer, without forming Grams (module docstring).
+
+    With a ``mesh`` the examples are sharded over its devices: each device computes the gradient of
+    ``⟨y_B, f(X_B)⟩`` over its block ``B`` of examples, the per-device gradients are added (``psum``; the
+    gradient is a sum over examples), and only then squared, ``c_ℓ = ‖Σ_B ∇_{θ_ℓ} ⟨y_B, f(X_B)⟩‖²``.
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``.
@@ -69,6 +130,9 @@ def layer_contributions(
       y: targets ``(n,)`` or ``(t, n)``.
       stacked: params hold a batch of seeds on a leading axis (vmapped in one call).
       group: ``group(path) -> layer name`` to merge or split layers (``layers.discover_layers``).
+      mesh: any ``jax.sharding.Mesh`` (one or several processes, ``spectral_layers.sharding``); the result
+        is replicated on its devices. Any ``n``.
+      mesh_axis: the mesh axis name (or names) the examples are sharded over; default the first axis.
 
     Returns:
       ``{layer: c}`` of shape ``[s,] [t]``, layers in call order.
@@ -82,13 +146,23 @@ def layer_contributions(
     if val.is_concrete(y) and not bool(np.isfinite(np.asarray(y)).all()):
         raise ValueError("y contains NaN or inf values")
     layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
-    out = _contributions_jit(apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked)
+    if mesh is None:
+        out = _contributions_jit(apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked)
+    else:
+        out = _contributions_sharded(
+            apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked, mesh, mesh_axis
+        )
     return dict(zip(layer_map.names, out, strict=True))
+
+
+def _group_sq_norms(groups, grads):
+    """``Σ ‖g‖²`` over the gradient leaves of each layer (``groups``: leaf indices per layer)."""
+    return [sum(jnp.sum(grads[i] ** 2) for i in g) for g in groups]
 
 
 def _sq_norms_of_grad(apply_fn, treedef, groups, leaves, x, y_n):
     grads = jax.grad(lambda lv: jnp.vdot(y_n, apply_fn(jax.tree.unflatten(treedef, lv), x)))(leaves)
-    return [sum(jnp.sum(grads[i] ** 2) for i in g) for g in groups]
+    return _group_sq_norms(groups, grads)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 6))
@@ -104,15 +178,63 @@ def _contributions_jit(apply_fn, treedef, groups, leaves, x, y, stacked):
     return jax.vmap(one)(leaves) if stacked else one(leaves)
 
 
+def _contributions_sharded(apply_fn, treedef, groups, leaves, x, y, stacked, mesh, mesh_axis):
+    """Per-device gradients of ``⟨y_B, f(X_B)⟩`` summed across devices, then squared (``sharded_sum``)."""
+    dtype = jnp.result_type(x, *leaves)
+    y_nt = jnp.asarray(y, dtype).T  # (n,) or (n, t): examples first, to shard them
+    partial_grads, finalize = _sharded_fns(
+        apply_fn, treedef, groups, stacked, y.ndim, jnp.dtype(dtype)
+    )
+    return sharded_sum(
+        partial_grads, (x, y_nt), list(leaves), mesh=mesh, axis=mesh_axis, finalize=finalize
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _sharded_fns(apply_fn, treedef, groups, stacked, y_ndim, dtype):
+    """Per-device partial gradients and the squared norms of their sum per layer (one pair per setting,
+    so the compilation is reused)."""
+
+    def grad_one(lv, x_b, y_b):
+        return jax.grad(lambda q: jnp.vdot(y_b, apply_fn(jax.tree.unflatten(treedef, q), x_b)))(lv)
+
+    def partial_grads(rows, weight, lv):
+        x_b, y_b = rows
+        y_b = (y_b.T * weight).astype(dtype)  # padding rows get weight 0
+        per_target = grad_one if y_ndim == 1 else jax.vmap(grad_one, (None, None, 0))
+        if stacked:
+            return jax.vmap(per_target, (0, None, None))(lv, x_b, y_b)
+        return per_target(lv, x_b, y_b)
+
+    def norms(grads):
+        return _group_sq_norms(groups, grads)
+
+    finalize = norms if y_ndim == 1 else jax.vmap(norms)  # per target
+    finalize = jax.vmap(finalize) if stacked else finalize  # per seed
+    return partial_grads, finalize
+
+
 def relative_contributions(
     contributions: Mapping[str, jax.Array | np.ndarray], reference: str | None = None
 ) -> dict[str, np.ndarray]:
-    """``c_ℓ / c_ref`` for every layer; the reference defaults to the last layer (paper appendix §13)."""
+    """``c_ℓ / c_ref`` for every layer; the reference defaults to the last layer (paper appendix §13).
+
+    Raises:
+      ValueError: ``reference`` is not a layer, or its contribution is zero or not finite anywhere (the
+        ratio would be inf/NaN).
+    """
     names = list(contributions)
     reference = names[-1] if reference is None else reference
     if reference not in contributions:
         raise ValueError(f"reference must be one of {names}, got {reference!r}")
     ref = np.asarray(contributions[reference])
+    if not np.isfinite(ref).all():
+        raise ValueError(f"the reference layer {reference!r} has a non-finite contribution: {ref}")
+    if (ref == 0).any():
+        raise ValueError(
+            f"the reference layer {reference!r} has a zero contribution (c_ref = 0): the relative "
+            "contributions c_ℓ / c_ref are undefined; choose another reference layer or target"
+        )
     return {name: np.asarray(c) / ref for name, c in contributions.items()}
 
 
@@ -133,8 +255,6 @@ def t_interval(
     Returns:
       ``(mean, low, high)``, each with ``axis`` removed.
     """
-    import scipy.stats  # lazy: scipy.stats takes about a second to import
-
     samples = np.asarray(samples, dtype=float)
     s = samples.shape[axis]
     if s < 1:

@@ -765,7 +765,8 @@ def load_dataset(
     cache_dir: str | os.PathLike | None = None,
     mirrors: Sequence[str] | None = None,
     timeout: float = 60.0,
-) -> tuple[np.ndarray, np.ndarray]:
+    with_split: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, str]:
     """Loads MNIST, Fashion-MNIST or CIFAR-10 (see the module docstring for the file and integrity
     policy).
 
@@ -783,10 +784,12 @@ def load_dataset(
         ``SUBDIRS[name]`` below.
       mirrors: base URLs to download from (default ``MIRRORS[name]``).
       timeout: socket timeout per download request, seconds.
+      with_split: also return the split that was read (``"train"`` or ``"test"``: with ``split="any"`` the
+        caller learns which one it got).
 
     Returns:
       ``(images, labels)``: ``uint8`` images ``(N, 28, 28)`` or ``(N, 32, 32, 3)``, ``int64`` labels
-      ``(N,)``, in file order.
+      ``(N,)``, in file order; ``(images, labels, split)`` with ``with_split=True``.
 
     Raises:
       DatasetUnavailableError: the split is not on disk and cannot be downloaded, or has fewer than
@@ -799,29 +802,8 @@ def load_dataset(
     if min_points is not None:
         min_points = val.check_positive_int(min_points, "min_points")
     mirrors = list(MIRRORS[name] if mirrors is None else mirrors)
-    title = _TITLES[name]
-
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
-        if not root.is_dir():
-            raise DatasetUnavailableError(
-                f"data_dir {root} does not exist or is not a directory. {title} ({split} split) "
-                "needs these "
-                f"files in it (or in a sub-folder such as {_CANDIDATE_SUBDIRS[name][1]}/):\n"
-                + _expected_files_text(name, split)
-            )
-        directory = _pick_user_directory(name, root)
-        if directory is None:
-            raise DatasetUnavailableError(
-                f"no {title} files in {root} (searched {', '.join(_CANDIDATE_SUBDIRS[name])}). "
-                f"Put these files in {root}:\n" + _expected_files_text(name, split)
-            )
-        strict, can_download, where = False, False, str(directory)
-    else:
-        root = Path(cache_dir).expanduser() if cache_dir is not None else default_data_dir()
-        directory = root / SUBDIRS[name]
-        strict, can_download, where = True, download, str(directory)
-
+    root, directory, strict, can_download = _source(name, split, data_dir, cache_dir, download)
+    where, title = str(directory), _TITLES[name]
     wanted = ("train", "test") if split == "any" else (split,)
     notes: list[str] = []
     for s in wanted:
@@ -863,22 +845,59 @@ def load_dataset(
                 DatasetWarning,
                 stacklevel=2,
             )
-        return images, labels
+        return (images, labels, s) if with_split else (images, labels)
+    raise _unavailable_error(name, split, root, directory, data_dir, download, notes)
 
+
+def _source(
+    name: str, split: str, data_dir: Any, cache_dir: Any, download: bool
+) -> tuple[Path, Path, bool, bool]:
+    """``(root, directory, strict, can_download)``: where ``load_dataset`` reads the dataset from."""
+    title = _TITLES[name]
+    if data_dir is None:
+        root = Path(cache_dir).expanduser() if cache_dir is not None else default_data_dir()
+        return root, root / SUBDIRS[name], True, download
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DatasetUnavailableError(
+            f"data_dir {root} does not exist or is not a directory. {title} ({split} split) "
+            "needs these "
+            f"files in it (or in a sub-folder such as {_CANDIDATE_SUBDIRS[name][1]}/):\n"
+            + _expected_files_text(name, split)
+        )
+    directory = _pick_user_directory(name, root)
+    if directory is None:
+        raise DatasetUnavailableError(
+            f"no {title} files in {root} (searched {', '.join(_CANDIDATE_SUBDIRS[name])}). "
+            f"Put these files in {root}:\n" + _expected_files_text(name, split)
+        )
+    return root, directory, False, False
+
+
+def _unavailable_error(
+    name: str,
+    split: str,
+    root: Path,
+    directory: Path,
+    data_dir: Any,
+    download: bool,
+    notes: list[str],
+) -> DatasetUnavailableError:
+    """The error of ``load_dataset`` when no wanted split could be read: what is missing, where to put it."""
     how = f"Put these files in {directory}" if data_dir is None else f"Put these files in {root}"
     hint = (
         " (or pass data_dir=<a folder holding them>; set $SPECTRAL_LAYERS_DATA to move the cache)"
         if data_dir is None
         else ""
     )
-    raise DatasetUnavailableError(
-        f"{title} ({split} split) is not available in {where}"
+    return DatasetUnavailableError(
+        f"{_TITLES[name]} ({split} split) is not available in {directory}"
         + ("" if data_dir is not None or download else " and download=False")
         + ".\n"
         + "\n".join(notes)
         + f"\n{how}{hint}:\n"
         + _expected_files_text(name, split)
-    ) from None
+    )
 
 
 # -------------------------------------------------------------------------------------------------

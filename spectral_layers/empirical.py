@@ -32,6 +32,7 @@ from jaxtyping import Array, Float
 from spectral_layers import _structured, nt_compat
 from spectral_layers import _validation as val
 from spectral_layers._rows import map_rows
+from spectral_layers.activations import resolve_activation
 from spectral_layers.layers import (
     Group,
     LayerMap,
@@ -40,13 +41,7 @@ from spectral_layers.layers import (
     example_program,
     replace_leaves,
 )
-from spectral_layers.models import (
-    MLPApply,
-    MLPSpec,
-    dense_apply,
-    layer_name,
-    resolve_activation,
-)
+from spectral_layers.models import MLPApply, MLPSpec, dense_apply, layer_name
 from spectral_layers.sharding import sharded_rows
 
 __all__ = [
@@ -84,6 +79,7 @@ def layer_ntk(
     nt_implementation: str = "NTK_VECTOR_PRODUCTS",
     mesh: jax.sharding.Mesh | None = None,
     group: Group | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "n1 n2"]]:
     """Per-layer empirical NTK Grams ``G^(ℓ)`` (paper Eq. 1), in the order the forward pass uses the layers.
 
@@ -100,8 +96,10 @@ def layer_ntk(
       stacked: ``params`` holds a batch of seeds on a leading axis; the Grams then have shape ``(s, n1, n2)``
         and are computed in one vmapped call.
       nt_implementation: with ``method="nt"``, the name of an ``nt.NtkImplementation``.
-      mesh: a ``jax.sharding.Mesh`` (``sharding.make_mesh()``): rows of the Grams are computed on its
-        devices in parallel and the result stays sharded by rows (``spectral_layers.sharding``).
+      mesh: any ``jax.sharding.Mesh`` (``sharding.make_mesh()``, ``jax.make_mesh(...)``; one or several
+        processes): rows of the Grams are computed on its devices in parallel and the result stays sharded
+        by rows (``spectral_layers.sharding``; ``sharding.gather`` fetches it). Any ``n1``.
+      mesh_axis: the mesh axis name (or names) the rows are sharded over; default the mesh's first axis.
       group: ``group(path) -> layer name`` for every parameter path such as ``"Block_0/Dense_1/kernel"``,
         to merge or split layers (default: a layer per module owning parameters, ``layers``).
 
@@ -141,12 +139,13 @@ def layer_ntk(
         )
     if mesh is not None:
         grams = sharded_rows(
-            lambda xb, lv, x2_: engine.fn(lv, xb, x2_),
+            engine.rows,
             x1,
             leaves,
             x1 if x2 is None else x2,
             mesh=mesh,
             row_axis=1 if stacked else 0,
+            axis=mesh_axis,
         )
     else:
         grams = engine.fn(leaves, x1, x2)
@@ -231,7 +230,11 @@ def _key(apply_fn, treedef, leaves, x, group, stacked):
 class _Engine:
     layers: LayerMap
     plan: _structured.Plan | None
-    fn: Callable[..., dict[str, jax.Array]]
+    fn: Callable[..., dict[str, jax.Array]]  # (leaves, x1, x2 | None) -> grams
+
+    def rows(self, x_block, leaves, x2):
+        """The per-device block for ``sharding.sharded_rows`` (a stable function: compilation reused)."""
+        return self.fn(leaves, x_block, x2)
 
 
 def _engine(key, method, block_size, nt_implementation, strategy) -> _Engine:

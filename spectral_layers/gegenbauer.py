@@ -38,10 +38,8 @@ keeps the relative accuracy of the coefficients.
 
 from __future__ import annotations
 
-import importlib
 import math
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,7 +57,6 @@ __all__ = [
     "gegenbauer_eigenvalues_from_power_series",
     "gegenbauer_polynomial",
     "gegenbauer_polynomials",
-    "layer_gegenbauer_eigenvalues",
     "mercer_trace",
     "multiplicity",
     "power_series_tail_bound",
@@ -292,18 +289,10 @@ def _evaluate_kernel(kernel: Callable, t: np.ndarray) -> np.ndarray:
     if not callable(kernel):
         raise TypeError(f"kernel must be a callable of u (vectorised), got {type(kernel).__name__}")
     out = kernel(t)
-    dtype = getattr(out, "dtype", None)
+    val.warn_if_low_precision(
+        out, "kernel", "eigenvalues are then only accurate to that precision", stacklevel=3
+    )
     values = np.asarray(out, dtype=np.float64)
-    if (
-        dtype is not None
-        and np.issubdtype(np.dtype(dtype), np.floating)
-        and np.dtype(dtype).itemsize < 8
-    ):
-        warnings.warn(
-            f"kernel returned {np.dtype(dtype)} values; eigenvalues are then only accurate to that "
-            "precision (enable jax_enable_x64 or pass a float64 kernel)",
-            stacklevel=3,
-        )
     if values.shape != t.shape:
         try:
             values = np.broadcast_to(values, t.shape).copy()
@@ -420,67 +409,3 @@ def mercer_trace(eigenvalues: Sequence[float] | np.ndarray, dim: int) -> float:
         raise ValueError(f"eigenvalues must be 1-D (μ_0 … μ_K), got shape {mu.shape}")
     d = _check_dim(dim)
     return float(sum(float(multiplicity(d, k)) * float(m) for k, m in enumerate(mu)))
-
-
-def layer_gegenbauer_eigenvalues(
-    dim: int,
-    max_degree: int,
-    *,
-    depth: int,
-    activation: Any = "relu",
-    quadrature_degree: int | None = None,
-    method: str = "theta",
-    kernel_kwargs: Mapping[str, Any] | None = None,
-) -> dict[str, Float[np.ndarray, " k1"]]:
-    """Mercer eigenvalues of every layer's infinite-width NTK contribution on ``S^{d-1}``.
-
-    Hook onto ``spectral_layers.infinite.infinite_layer_kernel_fn(u, *, dim, depth, activation,
-    ...)``, which gives the per-layer kernels ``κ^(ℓ)(u)`` of the dot product ``u`` of two unit-norm
-    inputs. Each layer is passed through ``gegenbauer_eigenvalues``. The kernel function may return
-    a mapping ``{layer_name: values}`` or an array with a leading layer axis ``(depth, *u.shape)``.
-
-    Args:
-      dim: input dimension ``d ≥ 2``.
-      max_degree: largest harmonic degree ``K``.
-      depth: number of layers ``L``.
-      activation: activation name or callable, forwarded to the kernel function.
-      quadrature_degree, method: as in ``gegenbauer_eigenvalues``.
-      kernel_kwargs: further keyword arguments of ``infinite_layer_kernel_fn`` (``use_bias``,
-        ``parameterization``, ``sigma_w``, ``sigma_b``, ``input_scaling``, its own
-        ``quadrature_degree``…).
-
-    Returns:
-      ``{"layer_0": μ (K+1,), …, "layer_{L-1}": μ}``.
-
-    Raises:
-      ImportError: if ``spectral_layers.infinite`` (or its ``infinite_layer_kernel_fn``) is not
-        available.
-    """
-    d = _check_dim(dim)
-    K = _check_degree(max_degree, "max_degree")
-    depth = val.check_positive_int(depth, "depth")
-    try:
-        infinite = importlib.import_module("spectral_layers.infinite")
-        kernel_fn = infinite.infinite_layer_kernel_fn
-    except (ImportError, AttributeError) as e:
-        raise ImportError(
-            "layer_gegenbauer_eigenvalues needs spectral_layers.infinite.infinite_layer_kernel_fn"
-        ) from e
-    q = _default_nodes(method, d, K) if quadrature_degree is None else quadrature_degree
-    t, w = funk_hecke_nodes(d, quadrature_degree=q, method=method)
-    out = kernel_fn(t, dim=d, depth=depth, activation=activation, **dict(kernel_kwargs or {}))
-    if isinstance(out, Mapping):
-        layers = {str(name): out[name] for name in out}
-    else:
-        arr = np.asarray(out)
-        if arr.ndim < 1 or arr.shape[0] != depth:
-            raise ValueError(
-                f"infinite_layer_kernel_fn returned shape {arr.shape}; "
-                f"expected a mapping or ({depth}, ...)"
-            )
-        layers = {f"layer_{i}": arr[i] for i in range(depth)}
-    P = gegenbauer_polynomials(K, d, t)
-    return {
-        name: P @ (w * _evaluate_kernel(lambda _t, v=values: v, t))
-        for name, values in layers.items()
-    }

@@ -39,7 +39,7 @@ E[σ'(x)σ'(y)]``: ``κ^{(0)}(u) = u κ^{(1)}{}'(u)``. Derivation and the number
 ``docs/theory.md``.
 
 All functions here compute in float64 NumPy (results do not depend on ``jax_enable_x64``); named
-activations use float64 NumPy/SciPy twins of ``models.ACTIVATIONS``, callables are evaluated on
+activations use float64 NumPy/SciPy twins of ``activations.ACTIVATIONS``, callables are evaluated on
 float64 NumPy arrays (a JAX callable without x64 computes in float32; a warning says so).
 """
 
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -57,11 +56,10 @@ from scipy import special
 
 from spectral_layers import _validation as val
 from spectral_layers import gegenbauer
-from spectral_layers.models import Activation, resolve_activation
+from spectral_layers.activations import Activation, numpy_activation, numpy_derivative
 
 __all__ = [
     "Corollary1Margins",
-    "activation_derivative",
     "corollary1_margins",
     "hermite_coefficients",
     "hermite_polynomials",
@@ -73,79 +71,8 @@ __all__ = [
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _EPS = float(np.finfo(np.float64).eps)
 
-_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "relu": lambda x: np.maximum(x, 0.0),
-    "tanh": np.tanh,
-    "erf": special.erf,
-    "gelu": lambda x: x * special.ndtr(x),
-    "softplus": lambda x: np.logaddexp(0.0, x),
-    "sin": np.sin,
-    "identity": lambda x: np.asarray(x, dtype=np.float64),
-}
-"""Float64 NumPy twins of ``models.ACTIVATIONS`` (``gelu`` is the exact ``x Φ(x)``)."""
-
-_NUMPY_DERIVATIVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "relu": lambda x: (x > 0).astype(np.float64),
-    "tanh": lambda x: 1.0 / np.cosh(x) ** 2,
-    "erf": lambda x: (2.0 / math.sqrt(math.pi)) * np.exp(-(x**2)),
-    "gelu": lambda x: special.ndtr(x) + x * np.exp(-0.5 * x**2) / _SQRT_2PI,
-    "softplus": special.expit,
-    "sin": np.cos,
-    "identity": lambda x: np.ones_like(x, dtype=np.float64),
-}
-"""Closed-form derivatives ``σ'`` (ReLU: the step ``1[x > 0]``, ``0`` at ``0`` as ``jax.grad``)."""
-
 _RULES = ("legendre", "hermite")
 _PANEL_NODES, _PANEL_WEIGHTS = np.polynomial.legendre.leggauss(32)
-
-
-def _as_float64(out: Any, what: str) -> np.ndarray:
-    dtype = getattr(out, "dtype", None)
-    if (
-        dtype is not None
-        and np.issubdtype(np.dtype(dtype), np.floating)
-        and np.dtype(dtype).itemsize < 8
-    ):
-        warnings.warn(
-            f"{what} returned {np.dtype(dtype)} values; results are only accurate to that "
-            "precision (enable jax_enable_x64 or pass a float64 NumPy function)",
-            stacklevel=4,
-        )
-    return np.asarray(out, dtype=np.float64)
-
-
-def _numpy_activation(activation: Activation) -> Callable[[np.ndarray], np.ndarray]:
-    """Float64 ``σ``: the NumPy twin for names, else the callable itself (cast to float64)."""
-    if isinstance(activation, str):
-        resolve_activation(activation)  # raises the standard error for unknown names
-        return _NUMPY_ACTIVATIONS[activation]
-    fn = resolve_activation(activation)
-    return lambda x: _as_float64(fn(x), "activation")
-
-
-def activation_derivative(activation: Activation) -> Callable[[np.ndarray], np.ndarray]:
-    """``σ'`` as a float64 function of a NumPy array.
-
-    Closed forms for the names in ``models.ACTIVATIONS``; for a callable, ``jax.vmap(jax.grad(σ))``.
-
-    Raises:
-      ValueError / TypeError: as ``models.resolve_activation``.
-    """
-    if isinstance(activation, str):
-        resolve_activation(activation)
-        return _NUMPY_DERIVATIVES[activation]
-    fn = resolve_activation(activation)
-    import jax
-    import jax.numpy as jnp
-
-    grad = jax.vmap(jax.grad(lambda z: jnp.sum(fn(z))))
-
-    def derivative(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        flat = jnp.asarray(x.reshape(-1), dtype=jnp.result_type(float))
-        return _as_float64(grad(flat), "activation derivative").reshape(x.shape)
-
-    return derivative
 
 
 def hermite_polynomials(
@@ -255,7 +182,7 @@ def hermite_coefficients(
     so ``K`` in the hundreds neither overflows nor underflows.
 
     Args:
-      activation: name in ``models.ACTIVATIONS`` or a callable (NumPy or JAX, elementwise).
+      activation: name in ``activations.ACTIVATIONS`` or a callable (NumPy or JAX, elementwise).
       max_degree: largest degree ``K ≥ 0``.
       normalized: orthonormal ``a_n`` (True) or ``He``-coefficients ``c_n`` (False).
       derivative: expand ``σ'`` instead of ``σ`` (closed form for names, ``jax.grad`` for
@@ -274,7 +201,7 @@ def hermite_coefficients(
       array([ 0.39894228,  0.5       ,  0.28209479,  0.        , -0.08143375])
     """
     K = val.check_positive_int(max_degree, "max_degree", minimum=0)
-    fn = activation_derivative(activation) if derivative else _numpy_activation(activation)
+    fn = numpy_derivative(activation) if derivative else numpy_activation(activation)
     a, _ = _coefficients_and_norm(
         fn, K, rule=rule, quadrature_degree=quadrature_degree, breakpoints=breakpoints
     )
@@ -344,7 +271,7 @@ def hermite_ratio(
     tol = val.check_positive_float(zero_tol, "zero_tol")
     k0, k1 = two_layer_power_series(activation, K, **quadrature)
     _, norm_sq = _coefficients_and_norm(
-        _numpy_activation(activation),
+        numpy_activation(activation),
         0,
         rule=quadrature.get("rule", "legendre"),
         quadrature_degree=quadrature.get("quadrature_degree"),
@@ -450,7 +377,7 @@ def two_layer_kernels(
     if method != "quadrature" and name in _CLOSED_FORMS:
         dd, k1 = _CLOSED_FORMS[name](u_arr)
         return u_arr * dd, np.asarray(k1, dtype=np.float64)
-    fns = [activation_derivative(activation), _numpy_activation(activation)]
+    fns = [numpy_derivative(activation), numpy_activation(activation)]
     dd, k1 = _pair_expectations(fns, u_arr.reshape(-1))
     return (u_arr.reshape(-1) * dd).reshape(u_arr.shape), k1.reshape(u_arr.shape)
 

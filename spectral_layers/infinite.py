@@ -45,27 +45,33 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import warnings
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
+from scipy.interpolate import CubicSpline
 
 from spectral_layers import _validation as val
+from spectral_layers import nt_compat
 from spectral_layers._rows import map_rows
-from spectral_layers.models import (
-    PARAMETERIZATIONS,
-    Activation,
-    MLPSpec,
-    layer_name,
-    make_spec,
-    resolve_activation,
-)
+from spectral_layers.activations import QUADRATURE_RULES, dual_kernels, nt_activation
+from spectral_layers.models import MLPSpec, Network, layer_name
+from spectral_layers.sharding import sharded_rows
 
-QUADRATURE_RULES = ("trapezoid", "gauss_hermite")
+__all__ = [
+    "DEFAULT_NT_QUADRATURE_DEGREE",
+    "DEFAULT_QUADRATURE_DEGREE",
+    "SPLINE_NODES",
+    "check_against_nt",
+    "infinite_layer_ntk",
+    "nt_layer_ntk",
+    "nt_ntk",
+    "relative_frobenius_error",
+    "sphere_layer_kernels",
+    "sphere_layer_ntk",
+]
 
 DEFAULT_QUADRATURE_DEGREE = 64
 """Nodes per variable of the quadrature for activations without a closed form.
@@ -102,153 +108,6 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 class _Quadrature:
     degree: int
     rule: str
-
-
-# --------------------------------------------------------------------------------------------------
-# dual activations: (Σ12, Σ11, Σ22) -> (E[φ(u)φ(v)], E[φ'(u)φ'(v)])
-
-
-def _safe_correlation(c, q1, q2):
-    """``ρ = c / sqrt(q1 q2)`` clipped to ``[-1, 1]``, ``0`` where a variance is zero (no NaN)."""
-    norm = jnp.sqrt(q1 * q2)
-    positive = norm > 0
-    rho = jnp.where(positive, c / jnp.where(positive, norm, 1), 0)
-    return jnp.clip(rho, -1, 1), norm
-
-
-def relu_dual(c, q1, q2):
-    r"""ReLU dual kernels (Cho & Saul, 2009, arc-cosine kernels of degree 1 and 0).
-
-    With ``cos θ = c / sqrt(q1 q2)``:
-    ``E[relu(u) relu(v)] = sqrt(q1 q2) (sin θ + (π − θ) cos θ) / (2π)
-    = (sqrt(q1 q2 − c²) + (π − θ) c) / (2π)`` and ``E[1(u>0) 1(v>0)] = (π − θ) / (2π)``, with
-    ``θ = atan2(sqrt(q1 q2 − c²), c)``. ``q1 q2 − c²`` is evaluated as ``(r − c)(r + c)``,
-    ``r = sqrt(q1 q2)``, clipped at 0: exactly 0 when ``c = q1 = q2`` (identical points; written as
-    ``q1 q2 − c c`` a fused multiply-add leaves a rounding residual, and ``θ`` then ~1e-8 instead of
-    0). ``θ = π/2`` when both vanish (a zero-variance input), as in NT.
-    """
-    r = jnp.sqrt(q1 * q2)
-    s = jnp.sqrt(jnp.maximum((r - c) * (r + c), 0))
-    theta = jnp.where((s == 0) & (c == 0), jnp.pi / 2, jnp.arctan2(s, c))
-    k_dot = (jnp.pi - theta) / (2 * jnp.pi)
-    k = s / (2 * jnp.pi) + k_dot * c
-    return k, k_dot
-
-
-def erf_dual(c, q1, q2):
-    r"""erf dual kernels (Williams, 1997; the derivative kernel by a Gaussian integral).
-
-    ``E[erf(u) erf(v)] = (2/π) arcsin(2c / sqrt((1 + 2 q1)(1 + 2 q2)))``. With
-    ``erf'(z) = (2/sqrt π) e^{-z²}``: ``E[erf'(u) erf'(v)] = (4/π) E[e^{-u²-v²}] =
-    (4/π) det(I + 2Σ)^{-1/2}``, ``det(I + 2Σ) = (1 + 2 q1)(1 + 2 q2) − 4c²``. Clipping ``|c|`` to
-    ``sqrt(q1 q2)`` keeps the determinant ``≥ 1 + 2 q1 + 2 q2``; ``arcsin`` is a stable ``arctan2``.
-    """
-    rho, norm = _safe_correlation(c, q1, q2)
-    c = rho * norm
-    det = jnp.maximum((1 + 2 * q1) * (1 + 2 * q2) - 4 * c * c, 1)
-    k = (2 / jnp.pi) * jnp.arctan2(2 * c, jnp.sqrt(det))
-    k_dot = (4 / jnp.pi) / jnp.sqrt(det)
-    return k, k_dot
-
-
-@functools.lru_cache(maxsize=64)
-def quadrature_rule(rule: str, degree: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""Nodes ``ξ_a`` and weights ``w_a`` (sum one) with ``E_{ξ~N(0,1)} g(ξ) ≈ Σ_a w_a g(ξ_a)``.
-
-    * ``"trapezoid"`` (default): ``degree`` equispaced nodes on ``[-T, T]``,
-      ``T = (2π (degree − 1))^{1/3}``, weights ``∝ e^{-ξ²/2}``. For ``g`` analytic in the strip
-      ``|Im ξ| < a`` the error is ``O(e^{-2πa/h}) + O(e^{-T²/2})``, ``h = 2T / (degree − 1)``
-      (Trefethen & Weideman, 2014, "The exponentially convergent trapezoidal rule", SIAM Rev.
-      56(3)); this ``T`` balances the two terms for ``a ≈ 1``. Far better than Gauss–Hermite for
-      activations with complex poles near the real axis (tanh: ``a = π/2``), for which the
-      Gauss–Hermite error only decays like ``e^{-a sqrt(2 degree)}``.
-    * ``"gauss_hermite"``: probabilists' Gauss–Hermite (``numpy.polynomial.hermite_e.hermegauss``),
-      exact for polynomials of degree ``< 2 degree``; the rule of NT's ``ElementwiseNumerical``.
-    """
-    if rule == "gauss_hermite":
-        nodes, weights = np.polynomial.hermite_e.hermegauss(degree)
-    elif degree == 1:
-        nodes, weights = np.zeros(1), np.ones(1)
-    else:
-        half_width = (2 * np.pi * (degree - 1)) ** (1 / 3)
-        nodes = np.linspace(-half_width, half_width, degree)
-        weights = np.exp(-(nodes**2) / 2)
-        weights /= weights.sum()
-        nodes /= np.sqrt(np.sum(weights * nodes**2))  # exact second moment (truncation ~e^{-T²/2})
-    nodes, weights = nodes.astype(np.float64), weights / weights.sum()
-    nodes.setflags(write=False)  # cached: read-only
-    weights.setflags(write=False)
-    return nodes, weights
-
-
-def activation_derivative(
-    phi: Callable[[jax.Array], jax.Array],
-) -> Callable[[jax.Array], jax.Array]:
-    """``φ'`` of an elementwise activation by forward-mode autodiff.
-
-    ``jax.jvp(φ, (z,), (1,))``: for an elementwise ``φ`` the same numbers as ``jax.grad``
-    vectorised over every entry (``jnp.vectorize(jax.grad(φ))``), in one pass and with one trace.
-    """
-
-    def d_phi(z):
-        return jax.jvp(phi, (z,), (jnp.ones_like(z),))[1]
-
-    return d_phi
-
-
-def quadrature_dual(phi, c, q1, q2, degree: int, rule: str = "trapezoid", d_phi=None):
-    r"""``E[φ(u)φ(v)]`` and ``E[φ'(u)φ'(v)]`` by tensor-product quadrature after a Cholesky step.
-
-    The Cholesky factor of ``[[q1, c], [c, q2]]`` gives ``u = sqrt(q1) ξ``,
-    ``v = sqrt(q2) (ρ ξ + sqrt(1 − ρ²) η)`` with ``ξ, η`` independent standard normal and
-    ``ρ = c / sqrt(q1 q2)`` clipped to ``[-1, 1]``, so
-    ``E[g(u) g(v)] ≈ Σ_ab w_a w_b g(u_a) g(v_ab)`` with the 1-D rule
-    ``quadrature_rule(rule, degree)`` in each variable. At ``ρ = ±1`` the inner sum collapses to the
-    1-D rule (the weights sum to one): no NaN on the diagonal.
-
-    Args:
-      phi: elementwise activation.
-      c, q1, q2: covariance and variances, broadcastable to a common shape ``S``.
-      degree: nodes per variable (cost ``O(degree²)`` evaluations per entry).
-      rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``quadrature_rule``).
-      d_phi: derivative of ``phi``; default ``activation_derivative(phi)``.
-
-    Returns:
-      ``(K, K_dot)``, each of shape ``S``.
-    """
-    d_phi = activation_derivative(phi) if d_phi is None else d_phi
-    rho, _ = _safe_correlation(c, q1, q2)
-    shape = jnp.broadcast_shapes(jnp.shape(c), jnp.shape(q1), jnp.shape(q2))
-    dtype = jnp.result_type(c, q1, q2)
-    nodes, weights = (jnp.asarray(a, dtype) for a in quadrature_rule(rule, degree))
-    s1 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(q1, 0)), shape)
-    s2 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(q2, 0)), shape)[..., None]
-    rho_c = jnp.sqrt(jnp.maximum(1 - rho * rho, 0))[..., None]
-    s2_rho, s2_rho_c = s2 * rho[..., None], s2 * rho_c
-
-    def outer_node(acc, node):  # one ξ_a at a time: memory O(|S| · degree), not O(|S| · degree²)
-        xi_a, w_a = node
-        v_b = s2_rho * xi_a + s2_rho_c * nodes  # (..., b)
-        u = s1 * xi_a
-        k = acc[0] + w_a * phi(u) * jnp.sum(weights * phi(v_b), axis=-1)
-        k_dot = acc[1] + w_a * d_phi(u) * jnp.sum(weights * d_phi(v_b), axis=-1)
-        return (k, k_dot), None
-
-    zero = jnp.zeros(shape, dtype)
-    (k, k_dot), _ = jax.lax.scan(outer_node, (zero, zero), (nodes, weights))
-    return k, k_dot
-
-
-def _dual_fn(activation: Activation, quad: _Quadrature):
-    """``(dual, closed)``: ``dual(c, q1, q2) -> (E[φ(u)φ(v)], E[φ'(u)φ'(v)])``; ``closed`` says
-    whether it is a closed form (else quadrature)."""
-    if isinstance(activation, str) and activation == "relu":
-        return relu_dual, True
-    if isinstance(activation, str) and activation == "erf":
-        return erf_dual, True
-    phi = resolve_activation(activation)
-    d_phi = activation_derivative(phi)
-    return lambda c, q1, q2: quadrature_dual(phi, c, q1, q2, quad.degree, quad.rule, d_phi), False
 
 
 def _dual_with_variances(dual, closed: bool, cov, var1, var2):
@@ -312,7 +171,7 @@ def _layer_kernels(g0, g0_1, g0_2, coef, activation, depth: int, quad: _Quadratu
     identical points keep ``ρ = 1`` exactly (``arccos`` is ill-conditioned there) when their Gram
     entry equals their squared norm.
     """
-    dual, closed = _dual_fn(activation, quad)
+    dual, closed = dual_kernels(activation, quad.degree, quad.rule)
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in (g0, g0_1, g0_2)))
     dtype = jnp.result_type(g0, g0_1, g0_2)
     coef = {k: jnp.asarray(v, dtype) for k, v in coef.items()}
@@ -349,19 +208,10 @@ def _layer_kernels(g0, g0_1, g0_2, coef, activation, depth: int, quad: _Quadratu
     return out
 
 
-def _spec(in_dim, network: dict[str, Any]) -> MLPSpec:
-    """``MLPSpec`` through ``make_spec`` (validation); ``width`` is required for ``"standard"``."""
-    network = dict(network)
-    if network.get("width") is None:
-        val.check_choice(network.get("parameterization"), "parameterization", PARAMETERIZATIONS)
-        if network["parameterization"] == "standard":
-            raise ValueError(
-                "width is required for parameterization='standard': its layer kernels grow "
-                "linearly with the hidden width (neural-tangents' convention, see the "
-                "spectral_layers.infinite docstring); pass the finite network's width"
-            )
-        network["width"] = 1  # irrelevant in the NTK parameterisation
-    return make_spec(in_dim, **network)
+def _network(network: Any) -> Network:
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a spectral_layers.Network, got {type(network).__name__}")
+    return network
 
 
 def _quadrature(degree, rule) -> _Quadrature:
@@ -373,42 +223,35 @@ def infinite_layer_ntk(
     x1: Float[Array, "n1 d"],
     x2: Float[Array, "n2 d"] | None = None,
     *,
-    depth: int,
-    activation: Activation = "relu",
-    use_bias: bool = False,
-    parameterization: str = "ntk",
-    sigma_w: float = 1.0,
-    sigma_b: float = 1.0,
-    input_scaling: str = "fan_in",
-    width: int | tuple[int, ...] | None = None,
+    network: Network,
     quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
     quadrature_rule: str = "trapezoid",
     block_size: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "n1 n2"]]:
     r"""Infinite-width per-layer NTK ``κ^(ℓ)(x1_i, x2_j)`` of an ``init_mlp`` network (paper Eq. 1).
 
     NTK parameterisation: ``κ^(ℓ) = Σ^(ℓ) · Π_{k=ℓ}^{L-2} σ_w² Σ̇^(k)``; ``Σ_ℓ κ^(ℓ)`` is the NTK of
     Jacot et al. (2018) / Arora et al. (2019), NT's ``stax`` ``kernel_fn(x1, x2, "ntk")``. See the
-    module docstring for the derivation and for the standard parameterisation (needs ``width``).
+    module docstring for the derivation and for the standard parameterisation (needs ``network.width``).
 
     Args:
       x1: inputs ``(n1, d)``, any norm, float32 or float64.
       x2: second inputs ``(n2, d)``; default ``x1``.
-      depth: number of Dense layers ``L >= 1``.
-      activation: as in ``init_mlp``. ``"relu"``, ``"erf"``: closed forms; anything else (a callable
-        included, differentiated by autodiff): quadrature, ``O(n1 n2 degree²)`` evaluations of
-        ``φ`` and ``φ'`` (on the sphere, ``infinite_layer_kernel_fn`` on a grid of cosines plus
-        interpolation is far cheaper for large ``n``).
-      use_bias, parameterization, sigma_w, sigma_b, input_scaling: as in ``init_mlp``.
-      width: hidden width(s); used, and required, only with ``parameterization="standard"``.
+      network: the ``Network``. ``"relu"``, ``"erf"``: closed forms; any other activation (a callable
+        included, differentiated by autodiff): quadrature, ``O(n1 n2 degree²)`` evaluations of ``φ`` and
+        ``φ'`` (on the sphere, ``sphere_layer_ntk`` interpolates on a grid of cosines: far cheaper for large
+        ``n``). ``width`` is used, and required, only with ``parameterization="standard"``.
       quadrature_degree: nodes per variable of the quadrature (``DEFAULT_QUADRATURE_DEGREE`` has the
         measured accuracy).
-      quadrature_rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``quadrature_rule``).
+      quadrature_rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``activations.quadrature_rule``).
       block_size: if given, rows of the result are computed ``block_size`` at a time (``lax.map``),
         bounding the memory of intermediates; the result is the same.
-      mesh: a ``jax.sharding.Mesh`` (``sharding.make_mesh()``): rows are computed on its devices in
-        parallel and the result stays sharded by rows (``spectral_layers.sharding``).
+      mesh: any ``jax.sharding.Mesh`` (``sharding.make_mesh()``, ``jax.make_mesh(...)``; one or several
+        processes): rows are computed on its devices in parallel and the result stays sharded by rows
+        (``spectral_layers.sharding``; ``sharding.gather`` fetches it). Any ``n1``.
+      mesh_axis: the mesh axis name (or names) the rows are sharded over; default the mesh's first axis.
 
     Returns:
       ``{"layer_0": κ^(0), …, "layer_{L-1}": κ^(L-1)}``, each ``(n1, n2)`` in the inputs' dtype.
@@ -418,14 +261,14 @@ def infinite_layer_ntk(
 
     Example:
       >>> x = jax.random.normal(jax.random.key(0), (5, 3))
-      >>> k = infinite_layer_ntk(x, depth=3)
-      >>> sorted(k), k["layer_0"].shape
+      >>> k = infinite_layer_ntk(x, network=Network(depth=3))
+      >>> list(k), k["layer_0"].shape
       (['layer_0', 'layer_1', 'layer_2'], (5, 5))
     """
     x1 = val.check_inputs(x1, "x1")
     same = x2 is None
     x2 = x1 if same else val.check_inputs(x2, "x2", in_dim=x1.shape[1])
-    spec = _spec(x1.shape[1], _network_kwargs(locals()))
+    spec = _network(network).spec(x1.shape[1])
     quad = _quadrature(quadrature_degree, quadrature_rule)
     if block_size is not None:
         block_size = val.check_positive_int(block_size, "block_size")
@@ -433,31 +276,25 @@ def infinite_layer_ntk(
     args = (_coefficients(spec), spec.activation, spec.depth, quad, block_size)
     x1, x2 = x1.astype(dtype), x2.astype(dtype)
     if mesh is not None:
-        from spectral_layers.sharding import sharded_rows
-
-        def rows(blk, x2_full):
-            return _infinite_rows(blk[0], blk[1], x2_full, same, *args)
-
-        out = sharded_rows(rows, (x1, jnp.arange(x1.shape[0])), x2, mesh=mesh)
+        rows = _sharded_rows_fn(same, *args[1:])
+        out = sharded_rows(
+            rows, (x1, jnp.arange(x1.shape[0])), x2, args[0], mesh=mesh, axis=mesh_axis
+        )
     else:
         out = _infinite_jit(x1, None if same else x2, *args)
     return {layer_name(i): k for i, k in enumerate(out)}
 
 
-_NETWORK_ARGS = (
-    "depth",
-    "activation",
-    "use_bias",
-    "parameterization",
-    "sigma_w",
-    "sigma_b",
-    "input_scaling",
-    "width",
-)
+@functools.lru_cache(maxsize=64)
+def _sharded_rows_fn(same, activation, depth, quad, block_size):
+    """The per-device block of ``infinite_layer_ntk`` (one function per setting: compilation reused)."""
 
+    def rows(block, x2, coef):
+        return _infinite_rows(
+            block[0], block[1], x2, same, coef, activation, depth, quad, block_size
+        )
 
-def _network_kwargs(args: dict[str, Any]) -> dict[str, Any]:
-    return {name: args[name] for name in _NETWORK_ARGS}
+    return rows
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
@@ -491,40 +328,36 @@ def _infinite_rows(x1, idx1, x2, same, coef, activation, depth, quad, block_size
     return map_rows(rows, (x1, sq1, idx1), block_size)
 
 
-def infinite_layer_kernel_fn(
+# --------------------------------------------------------------------------------------------------
+# the unit sphere: kernels as functions of the cosine
+
+
+def sphere_layer_kernels(
     u: Float[Array, "..."],
     *,
     dim: int,
-    depth: int,
-    activation: Activation = "relu",
-    use_bias: bool = False,
-    parameterization: str = "ntk",
-    sigma_w: float = 1.0,
-    sigma_b: float = 1.0,
-    input_scaling: str = "fan_in",
-    width: int | tuple[int, ...] | None = None,
+    network: Network,
     quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
     quadrature_rule: str = "trapezoid",
 ) -> dict[str, Float[Array, "..."]]:
-    r"""Layer kernels on the unit sphere ``S^{dim-1}`` as functions of the cosine ``u = ⟨x, x'⟩``.
+    r"""Values ``k_ℓ(u)`` of the layer kernels on the unit sphere ``S^{dim-1}`` at cosines ``u``.
 
     For ``‖x‖ = ‖x'‖ = 1`` each ``κ^(ℓ)`` is a dot-product kernel ``κ^(ℓ)(x, x') = k_ℓ(⟨x, x'⟩)``
-    (input to Mercer / Gegenbauer eigenvalues); this returns ``k_ℓ(u)``, equal to
+    (input to Mercer / Gegenbauer eigenvalues, ``spectra``); this returns ``k_ℓ(u)``, equal to
     ``infinite_layer_ntk`` on unit-norm inputs. ``dim`` matters with ``input_scaling="fan_in"``: the
     first layer then sees ``⟨x, x'⟩ / dim``.
 
     Args:
       u: cosines in ``[-1, 1]``, any shape (values outside it beyond rounding raise ``ValueError``).
       dim: input dimension ``d``.
-      depth, activation, use_bias, parameterization, sigma_w, sigma_b, input_scaling, width,
-        quadrature_degree, quadrature_rule: as in ``infinite_layer_ntk``.
+      network, quadrature_degree, quadrature_rule: as in ``infinite_layer_ntk``.
 
     Returns:
       ``{layer_name: k_ℓ(u)}``, arrays of shape ``u.shape`` in the floating dtype of ``u``.
     """
     u = _check_cosines(u)
     dim = val.check_positive_int(dim, "dim")
-    spec = _spec(dim, _network_kwargs(locals()))
+    spec = _network(network).spec(dim)
     quad = _quadrature(quadrature_degree, quadrature_rule)
     out = _kernel_fn_jit(u, _coefficients(spec), spec.activation, spec.depth, quad)
     return {layer_name(i): k for i, k in enumerate(out)}
@@ -554,25 +387,61 @@ def _kernel_fn_jit(u, coef, activation, depth, quad):
     return tuple(_layer_kernels(jnp.clip(u, -1, 1), one, one, coef, activation, depth, quad))
 
 
+SPLINE_NODES = 4097
+"""Cosine grid of ``sphere_layer_ntk`` for quadrature-based layer kernels."""
+
+
+def sphere_layer_ntk(
+    x1: Float[Array, "n1 d"],
+    x2: Float[Array, "n2 d"] | None = None,
+    *,
+    network: Network,
+    spline_nodes: int = SPLINE_NODES,
+    quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
+    quadrature_rule: str = "trapezoid",
+) -> dict[str, Float[np.ndarray, "n1 n2"]]:
+    r"""Infinite-width layer kernels on points of the unit sphere, fast for any activation (float64 NumPy).
+
+    ReLU and erf use the closed forms of ``infinite_layer_ntk`` directly. Other activations need a 2-D
+    quadrature per pair of points (``n1 n2 × degree²`` evaluations); on the sphere every layer kernel is a
+    function of ``u = ⟨x, x'⟩`` only, so it is evaluated on ``spline_nodes`` equispaced cosines
+    (``sphere_layer_kernels``) and interpolated by a cubic spline (``scipy.interpolate.CubicSpline``;
+    interpolation error ``O(h⁴)``, ``h = 2 / (spline_nodes − 1)``: measured 3e-15 relative Frobenius against
+    ``infinite_layer_ntk`` for tanh and GELU on 40 points of S⁹, tested).
+
+    Args:
+      x1: unit-norm inputs ``(n1, d)``.
+      x2: unit-norm inputs ``(n2, d)``; default ``x1``.
+      network, quadrature_degree, quadrature_rule: as in ``infinite_layer_ntk``.
+      spline_nodes: size of the cosine grid (≥ 4).
+
+    Returns:
+      ``{layer_name: κ^(ℓ)}``, float64 NumPy arrays ``(n1, n2)``.
+    """
+    network = _network(network)
+    x1 = val.check_inputs(x1, "x1")
+    x2_ = x1 if x2 is None else val.check_inputs(x2, "x2", in_dim=x1.shape[1])
+    spline_nodes = val.check_positive_int(spline_nodes, "spline_nodes", minimum=4)
+    norms = np.linalg.norm(np.asarray(jnp.concatenate([x1, x2_]), dtype=np.float64), axis=1)
+    if np.abs(norms - 1).max() > 1e-6:
+        raise ValueError(f"x1 and x2 must have unit norm (points on the sphere), got norms {norms}")
+    if isinstance(network.activation, str) and network.activation in ("relu", "erf"):
+        kernels = infinite_layer_ntk(
+            x1, x2, network=network, quadrature_degree=quadrature_degree,
+            quadrature_rule=quadrature_rule,
+        )  # fmt: skip
+        return {k: np.asarray(v) for k, v in kernels.items()}
+    grid = np.linspace(-1.0, 1.0, spline_nodes)
+    values = sphere_layer_kernels(
+        jnp.asarray(grid), dim=x1.shape[1], network=network, quadrature_degree=quadrature_degree,
+        quadrature_rule=quadrature_rule,
+    )  # fmt: skip
+    u = np.clip(np.asarray(x1 @ x2_.T, dtype=np.float64), -1.0, 1.0)
+    return {k: CubicSpline(grid, np.asarray(v, dtype=np.float64))(u) for k, v in values.items()}
+
+
 # --------------------------------------------------------------------------------------------------
 # neural-tangents cross-check
-
-
-def _nt_activation(stax, activation: Activation, degree: int, numerical: bool):
-    """The ``stax`` layer of an activation: NT's closed form, else ``ElementwiseNumerical``."""
-    closed = {
-        "relu": stax.Relu,
-        "erf": stax.Erf,
-        "gelu": lambda: stax.Gelu(approximate=False),
-        "sin": stax.Sin,
-        "identity": stax.Identity,
-    }
-    if isinstance(activation, str) and activation in closed and not numerical:
-        return closed[activation]()
-    phi = resolve_activation(activation)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # NT warns at every ElementwiseNumerical
-        return stax.ElementwiseNumerical(phi, deg=degree)
 
 
 def _nt_layers(stax, spec: MLPSpec, degree: int, numerical: bool) -> list:
@@ -591,22 +460,25 @@ def _nt_layers(stax, spec: MLPSpec, degree: int, numerical: bool) -> list:
             )
         )
         if i < spec.depth - 1:
-            layers.append(_nt_activation(stax, spec.activation, degree, numerical))
+            layers.append(nt_activation(stax, spec.activation, degree, numerical))
     return layers
+
+
+def _nt_setup(x1, x2, network, nt_quadrature_degree, numerical):
+    """``(stax, x1, x2, spec, layers)``: checked inputs and the ``stax`` layers of the network."""
+    stax = nt_compat.import_neural_tangents().stax
+    x1 = val.check_inputs(x1, "x1")
+    x2 = None if x2 is None else val.check_inputs(x2, "x2", in_dim=x1.shape[1])
+    spec = _network(network).spec(x1.shape[1])
+    degree = val.check_positive_int(nt_quadrature_degree, "nt_quadrature_degree")
+    return stax, x1, x2, spec, _nt_layers(stax, spec, degree, bool(numerical))
 
 
 def nt_layer_ntk(
     x1: Float[Array, "n1 d"],
     x2: Float[Array, "n2 d"] | None = None,
     *,
-    depth: int,
-    activation: Activation = "relu",
-    use_bias: bool = False,
-    parameterization: str = "ntk",
-    sigma_w: float = 1.0,
-    sigma_b: float = 1.0,
-    input_scaling: str = "fan_in",
-    width: int | tuple[int, ...] | None = None,
+    network: Network,
     nt_quadrature_degree: int = DEFAULT_NT_QUADRATURE_DEGREE,
     numerical: bool = False,
 ) -> dict[str, Float[Array, "n1 n2"]]:
@@ -619,8 +491,7 @@ def nt_layer_ntk(
     layer 0 gets ``W_std = σ_w sqrt(d)`` (stax always divides by ``sqrt(fan_in)``).
 
     Args:
-      x1, x2, depth, activation, use_bias, parameterization, sigma_w, sigma_b, input_scaling, width:
-        as in ``infinite_layer_ntk``.
+      x1, x2, network: as in ``infinite_layer_ntk``.
       nt_quadrature_degree: ``deg`` of ``stax.ElementwiseNumerical`` (Gauss–Hermite), used for the
         activations NT has no closed form for (tanh, softplus, callables).
       numerical: use ``ElementwiseNumerical`` for every activation, even those NT has in closed form
@@ -632,14 +503,7 @@ def nt_layer_ntk(
     Raises:
       nt_compat.NeuralTangentsUnavailable: if neural-tangents cannot be imported.
     """
-    from spectral_layers import nt_compat
-
-    stax = nt_compat.import_neural_tangents().stax
-    x1 = val.check_inputs(x1, "x1")
-    x2 = None if x2 is None else val.check_inputs(x2, "x2", in_dim=x1.shape[1])
-    spec = _spec(x1.shape[1], _network_kwargs(locals()))
-    degree = val.check_positive_int(nt_quadrature_degree, "nt_quadrature_degree")
-    layers = _nt_layers(stax, spec, degree, bool(numerical))
+    stax, x1, x2, spec, layers = _nt_setup(x1, x2, network, nt_quadrature_degree, numerical)
     tails = []
     for i in range(spec.depth):
         _, _, tail_fn = stax.serial(*layers[2 * i :])
@@ -651,6 +515,27 @@ def nt_layer_ntk(
         tails.append(tail_fn(k.replace(ntk=jnp.zeros_like(k.nngp))).ntk)
     tails.append(jnp.zeros_like(tails[0]))
     return {layer_name(i): tails[i] - tails[i + 1] for i in range(spec.depth)}
+
+
+def nt_ntk(
+    x1: Float[Array, "n1 d"],
+    x2: Float[Array, "n2 d"] | None = None,
+    *,
+    network: Network,
+    nt_quadrature_degree: int = DEFAULT_NT_QUADRATURE_DEGREE,
+    numerical: bool = False,
+) -> Float[Array, "n1 n2"]:
+    """The full infinite-width NTK ``Θ = Σ_ℓ κ^(ℓ)`` from neural-tangents' ``stax`` (one ``kernel_fn``).
+
+    The same ``stax`` network as ``nt_layer_ntk``, evaluated once (jitted): an independent reference for
+    the sum of this module's layer kernels.
+
+    Raises:
+      nt_compat.NeuralTangentsUnavailable: if neural-tangents cannot be imported.
+    """
+    stax, x1, x2, _, layers = _nt_setup(x1, x2, network, nt_quadrature_degree, numerical)
+    _, _, kernel_fn = stax.serial(*layers)
+    return jax.jit(kernel_fn, static_argnames=("get",))(x1, x2, get="ntk")
 
 
 def relative_frobenius_error(a: jax.Array, b: jax.Array) -> float:
@@ -665,20 +550,18 @@ def check_against_nt(
     x1: Float[Array, "n1 d"],
     x2: Float[Array, "n2 d"] | None = None,
     *,
+    network: Network,
     quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
     quadrature_rule: str = "trapezoid",
     nt_quadrature_degree: int = DEFAULT_NT_QUADRATURE_DEGREE,
     numerical: bool = False,
-    **network: Any,
 ) -> dict[str, float]:
     """Per-layer relative Frobenius error of ``infinite_layer_ntk`` against ``nt_layer_ntk``.
 
     Args:
-      x1, x2: inputs.
+      x1, x2, network: as in ``infinite_layer_ntk``.
       quadrature_degree, quadrature_rule: this module's quadrature (``infinite_layer_ntk``).
       nt_quadrature_degree, numerical: NT's side (``nt_layer_ntk``).
-      **network: ``depth``, ``activation``, ``use_bias``, ``parameterization``, ``sigma_w``,
-        ``sigma_b``, ``input_scaling``, ``width``, as in ``infinite_layer_ntk``.
 
     Returns:
       ``{layer_name: ‖κ − κ_NT‖_F / ‖κ_NT‖_F}``: rounding level (1e-15…1e-9 in float64, the largest
@@ -689,9 +572,13 @@ def check_against_nt(
       nt_compat.NeuralTangentsUnavailable: if neural-tangents cannot be imported.
     """
     ours = infinite_layer_ntk(
-        x1, x2, quadrature_degree=quadrature_degree, quadrature_rule=quadrature_rule, **network
+        x1,
+        x2,
+        network=network,
+        quadrature_degree=quadrature_degree,
+        quadrature_rule=quadrature_rule,
     )
     ref = nt_layer_ntk(
-        x1, x2, nt_quadrature_degree=nt_quadrature_degree, numerical=numerical, **network
+        x1, x2, network=network, nt_quadrature_degree=nt_quadrature_degree, numerical=numerical
     )
     return {name: relative_frobenius_error(ours[name], ref[name]) for name in ours}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import flax.linen as nn
@@ -32,41 +32,26 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
+from spectral_layers.activations import Activation, resolve_activation
 
-Activation = str | Callable[[jax.Array], jax.Array]
+__all__ = [
+    "INPUT_SCALINGS",
+    "MLP",
+    "PARAMETERIZATIONS",
+    "MLPApply",
+    "MLPSpec",
+    "Network",
+    "dense_apply",
+    "init_mlp",
+    "init_mlp_seeds",
+    "layer_name",
+    "make_spec",
+]
+
 Params = Mapping[str, Mapping[str, jax.Array]]
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-    "erf": jax.scipy.special.erf,
-    "gelu": lambda z: jax.nn.gelu(z, approximate=False),
-    "softplus": jax.nn.softplus,
-    "sin": jnp.sin,
-    "identity": lambda z: z,
-}
-"""Named activations. ``gelu`` is the exact (erf) GELU, as in neural-tangents' ``stax.Gelu``."""
 
 PARAMETERIZATIONS = ("ntk", "standard")
 INPUT_SCALINGS = ("fan_in", "none")
-
-
-def resolve_activation(activation: Activation) -> Callable[[jax.Array], jax.Array]:
-    """Returns the activation function for a name in ``ACTIVATIONS`` or a callable.
-
-    Raises:
-      ValueError: for an unknown name.
-      TypeError: for anything that is neither a string nor a callable.
-    """
-    if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)} or a callable, got {activation!r}"
-            )
-        return ACTIVATIONS[activation]
-    if callable(activation):
-        return activation
-    raise TypeError(f"activation must be a string or a callable, got {type(activation).__name__}")
 
 
 def layer_name(index: int) -> str:
@@ -109,21 +94,19 @@ class MLPSpec:
         """Fan-in ``n_ℓ`` of every layer."""
         return (self.in_dim, *self.widths[:-1])
 
-    def weight_scale(self, index: int) -> float:
-        """Multiplier ``s_ℓ`` of ``h W`` in the forward pass (``σ_w/sqrt(n_ℓ)`` in the NTK parameterisation)."""
-        if self.parameterization == "standard":
-            return 1.0
+    def _fan_in_scale(self, index: int) -> float:
+        """``σ_w / sqrt(n_ℓ)`` (``σ_w`` for layer 0 with ``input_scaling="none"``)."""
         if index == 0 and self.input_scaling == "none":
             return self.sigma_w
         return self.sigma_w / math.sqrt(self.fan_ins[index])
 
+    def weight_scale(self, index: int) -> float:
+        """Multiplier ``s_ℓ`` of ``h W`` in the forward pass (``σ_w/sqrt(n_ℓ)`` in the NTK parameterisation)."""
+        return 1.0 if self.parameterization == "standard" else self._fan_in_scale(index)
+
     def weight_init_std(self, index: int) -> float:
-        """Standard deviation of the initial weights of layer ``index``."""
-        if self.parameterization == "ntk":
-            return 1.0
-        if index == 0 and self.input_scaling == "none":
-            return self.sigma_w
-        return self.sigma_w / math.sqrt(self.fan_ins[index])
+        """Standard deviation of the initial weights of layer ``index`` (``1`` in the NTK parameterisation)."""
+        return 1.0 if self.parameterization == "ntk" else self._fan_in_scale(index)
 
     @property
     def bias_scale(self) -> float:
@@ -134,6 +117,94 @@ class MLPSpec:
     def bias_init_std(self) -> float:
         """Standard deviation of the initial biases."""
         return 1.0 if self.parameterization == "ntk" else self.sigma_b
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """The one description of a fully connected network that every part of the package takes.
+
+    Everything of ``init_mlp`` but the input dimension (so that one ``Network`` serves inputs of any ``d``)
+    and the parameter values: the finite networks (``init``, ``init_seeds``), the infinite-width kernels
+    (``infinite_layer_ntk(x, network=...)``), the sphere kernels, the neural-tangents cross-check and the
+    per-layer spectra (``spectra.layer_mercer_eigenvalues``) all take it, and every experiment config holds
+    one as its ``network`` field. Validated on construction.
+
+    Attributes:
+      depth: number of Dense layers ``L >= 1`` (the paper's "4-layer network" is ``depth=4``).
+      width: hidden width ``m`` (all hidden layers) or a tuple of ``depth - 1`` hidden widths; ``None`` means
+        infinite width: allowed for the infinite-width kernels in the NTK parameterisation only.
+      activation: name in ``activations.ACTIVATIONS`` or a callable.
+      use_bias: whether layers have biases.
+      parameterization: ``"ntk"`` (paper §5.4) or ``"standard"`` (module docstring).
+      sigma_w: weight scale ``σ_w``.
+      sigma_b: bias scale ``σ_b`` (ignored without bias).
+      input_scaling: ``"fan_in"`` (stax convention) or ``"none"`` (paper §5.4, no ``1/sqrt(d)`` on layer 0).
+    """
+
+    depth: int = 4
+    width: int | tuple[int, ...] | None = None
+    activation: Activation = "relu"
+    use_bias: bool = False
+    parameterization: Literal["ntk", "standard"] = "ntk"
+    sigma_w: float = 1.0
+    sigma_b: float = 1.0
+    input_scaling: Literal["fan_in", "none"] = "fan_in"
+
+    def __post_init__(self):
+        if isinstance(self.width, list):
+            object.__setattr__(self, "width", tuple(self.width))
+        make_spec(1, **{**self.kwargs(), "width": 1 if self.width is None else self.width})
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``init_mlp`` (``width`` may be ``None``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def spec(self, in_dim: int) -> MLPSpec:
+        """The ``MLPSpec`` for ``in_dim`` input features.
+
+        Raises:
+          ValueError: if ``width`` is ``None`` with ``parameterization="standard"``, whose layer kernels grow
+            linearly with the hidden width (neural-tangents' convention, ``spectral_layers.infinite``).
+        """
+        kwargs = self.kwargs()
+        if self.width is None:
+            if self.parameterization == "standard":
+                raise ValueError(
+                    "network.width is required for parameterization='standard': its layer kernels "
+                    "grow linearly with the hidden width (neural-tangents' convention, see the "
+                    "spectral_layers.infinite docstring); pass the finite network's width"
+                )
+            kwargs["width"] = 1  # irrelevant in the NTK parameterisation
+        return make_spec(in_dim, **kwargs)
+
+    def replace(self, **changes: Any) -> Network:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def init(self, key: jax.Array, in_dim: int, *, dtype: Any = None):
+        """``init_mlp(key, in_dim, **self.kwargs())``: ``(apply_fn, params)`` of one network."""
+        return init_mlp(key, in_dim, dtype=dtype, **self._finite_kwargs())
+
+    def init_seeds(
+        self,
+        key: jax.Array,
+        num_seeds: int,
+        in_dim: int,
+        *,
+        seed_indices: Any = None,
+        dtype: Any = None,
+    ):
+        """``init_mlp_seeds`` for this network: parameters of many seeds stacked on a leading axis."""
+        return init_mlp_seeds(
+            key, num_seeds, in_dim, seed_indices=seed_indices, dtype=dtype, **self._finite_kwargs()
+        )
+
+    def _finite_kwargs(self) -> dict[str, Any]:
+        if self.width is None:
+            raise ValueError(
+                "network.width is None (infinite width): a finite network needs a width"
+            )
+        return self.kwargs()
 
 
 def dense_apply(spec: MLPSpec, index: int, layer_params: Mapping[str, jax.Array], h: jax.Array):

@@ -61,6 +61,16 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+__all__ = [
+    "INSTALL_HINT",
+    "NT_VERSION",
+    "NeuralTangentsUnavailable",
+    "filled_names",
+    "import_neural_tangents",
+    "nt_available",
+    "stax",
+]
+
 NT_VERSION = "0.6.5"
 INSTALL_HINT = f"pip install --no-deps neural-tangents=={NT_VERSION}"
 

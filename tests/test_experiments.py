@@ -106,24 +106,36 @@ def test_cli_overrides_and_parsing():
             "--set",
             "degrees=1,2",
             "--set",
-            "use_bias=true",
+            "network.use_bias=true",
+            "--set",
+            "network.width=24",
         ]
     )
     cfg = fw.parse_config(mod.EXPERIMENT, args)
-    assert (cfg.num_seeds, cfg.seed, cfg.degrees, cfg.use_bias, cfg.dim) == (3, 7, (1, 2), True, 10)
+    assert (cfg.num_seeds, cfg.seed, cfg.degrees, cfg.network.use_bias, cfg.dim) == (
+        3,
+        7,
+        (1, 2),
+        True,
+        10,
+    )
+    # one setting of the network changes, the others keep the experiment's (smoke) values
+    assert cfg.network == mod.EXPERIMENT.config("smoke").network.replace(use_bias=True, width=24)
     assert fw.config_from_dict(type(cfg), json.loads(json.dumps(fw.config_to_dict(cfg)))) == cfg
 
 
 @pytest.mark.parametrize(
     "override,match",
     [
-        ("width=0", "width"),
+        ("network.width=0", "width"),
         ("degrees=-1,2", "degrees"),
         ("dim=1", "in_dim|dim"),
         ("num_points=0", "num_points"),
-        ("activation=swish9", "activation"),
+        ("network.activation=swish9", "activation"),
         ("nonsense=1", "unknown"),
-        ("width=abc", "width"),
+        ("network.nonsense=1", "unknown"),
+        ("width=1", "unknown"),
+        ("network.width=abc", "width"),
     ],
 )
 def test_bad_config_fails_before_work(override, match, tmp_path, capsys):

@@ -45,7 +45,7 @@ def test_last_layer_prediction_is_exact(smoke):
     # f is linear in the last layer's weights, so e(t) = (I − ηG/n)^t e(0) holds exactly for
     # gradient descent on that layer: autodiff training vs the eigendecomposition of layer_ntk.
     cfg, res = smoke
-    last = cfg.depth - 1
+    last = cfg.network.depth - 1
     r_meas, r_pred = res["r_measured"][:, last], res["r_empirical"][:, last]
     assert r_meas.shape == (cfg.num_seeds, len(res["steps"]), len(cfg.degrees))
     np.testing.assert_allclose(r_meas, r_pred, rtol=0, atol=1e-10 * r_meas[:, 0].max())
@@ -62,7 +62,7 @@ def test_learning_rate_normalises_the_infinite_kernel(smoke):
     np.testing.assert_allclose(
         res["learning_rates"] * res["lambda_max_infinite"] / cfg.num_points, cfg.lr_factor
     )
-    assert res["stability"].shape == (cfg.num_seeds, cfg.depth + 1)
+    assert res["stability"].shape == (cfg.num_seeds, cfg.network.depth + 1)
     assert (res["stability"] > 0).all()
 
 
@@ -89,7 +89,7 @@ def test_summary_rows(smoke):
         ("lr_factor=2", "lr_factor"),
         ("degrees=2,1", "degrees"),
         ("steps=0", "steps"),
-        ("depth=1", "depth"),
+        ("network.depth=1", "depth"),
         ("target_rms=0", "target_rms"),
         ("dim=2", "dim"),
     ],

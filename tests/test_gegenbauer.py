@@ -6,8 +6,6 @@ and closed forms.
 """
 
 import math
-import sys
-import types
 from fractions import Fraction
 
 import numpy as np
@@ -279,42 +277,6 @@ def test_power_series_tail_bound_holds():
     bound = gegenbauer.power_series_tail_bound(tail_mass, d, M + 1)
     assert (exact - trunc >= 0).all() and (exact - trunc <= bound).all()
     assert gegenbauer.sphere_moment(2, d) == pytest.approx(1 / d, rel=1e-14)  # E[t²] = 1/d
-
-
-def test_layer_hook_contract(monkeypatch):
-    """``layer_gegenbauer_eigenvalues`` calls infinite_layer_kernel_fn per layer."""
-    calls = {}
-
-    def fake_kernel_fn(u, *, dim, depth, activation, **kw):
-        calls.update(dim=dim, depth=depth, activation=activation, **kw)
-        return {"layer_0": u**2, "layer_1": np.exp(u)}
-
-    fake = types.ModuleType("spectral_layers.infinite")
-    fake.infinite_layer_kernel_fn = fake_kernel_fn
-    monkeypatch.setitem(sys.modules, "spectral_layers.infinite", fake)
-    out = gegenbauer.layer_gegenbauer_eigenvalues(
-        4, 5, depth=2, activation="tanh", kernel_kwargs={"input_scaling": "none"}
-    )
-    assert calls == {"dim": 4, "depth": 2, "activation": "tanh", "input_scaling": "none"}
-    np.testing.assert_allclose(
-        out["layer_0"], gegenbauer.gegenbauer_eigenvalues(lambda t: t**2, 4, 5)
-    )
-    np.testing.assert_allclose(out["layer_1"], gegenbauer.gegenbauer_eigenvalues(np.exp, 4, 5))
-
-
-def test_layer_hook_matches_two_layer_kernels():
-    """With the real infinite.py: the §5.4 two-layer network's layer kernels have the eigenvalues of
-    ``hermite.two_layer_kernels`` (ReLU and erf closed forms)."""
-    pytest.importorskip("spectral_layers.infinite")
-    from spectral_layers import hermite
-
-    for act in ("relu", "erf"):
-        out = gegenbauer.layer_gegenbauer_eigenvalues(
-            3, 10, depth=2, activation=act, kernel_kwargs={"input_scaling": "none"}
-        )
-        m = hermite.corollary1_margins(act, 3, 10, method="quadrature")
-        np.testing.assert_allclose(out["layer_0"], m.mu0, atol=1e-15)
-        np.testing.assert_allclose(out["layer_1"], m.mu1, atol=1e-15)
 
 
 def test_bad_input():

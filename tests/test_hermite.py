@@ -16,7 +16,7 @@ from scipy import integrate, special
 from spectral_layers import gegenbauer, hermite
 
 ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "softplus", "sin")
-NUMPY_SIGMA = {  # independent float64 definitions (same functions as models.ACTIVATIONS)
+NUMPY_SIGMA = {  # independent float64 definitions (same functions as activations.ACTIVATIONS)
     "relu": lambda x: np.maximum(x, 0.0),
     "tanh": np.tanh,
     "erf": special.erf,
@@ -211,7 +211,7 @@ def test_derivative_coefficients_conventions(name):
     cd = hermite.hermite_coefficients(name, 11, normalized=False, derivative=True)
     np.testing.assert_allclose(cd, np.arange(1, 13) * c[1:], atol=1e-14)
     # The derivative through jax.grad of the callable gives the same coefficients.
-    from spectral_layers.models import ACTIVATIONS as JAX_ACTIVATIONS
+    from spectral_layers.activations import ACTIVATIONS as JAX_ACTIVATIONS
 
     bj = hermite.hermite_coefficients(JAX_ACTIVATIONS[name], 10, derivative=True)
     np.testing.assert_allclose(bj, b[:11], atol=1e-14)

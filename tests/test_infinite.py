@@ -11,6 +11,7 @@ import spectral_layers as sl
 from spectral_layers import infinite as inf
 from spectral_layers import nt_compat
 from spectral_layers.models import init_mlp_seeds
+from tests._net import check_nt, inf_ntk, sphere_kernels
 
 NT_AVAILABLE = nt_compat.nt_available()
 needs_nt = pytest.mark.skipif(
@@ -52,7 +53,7 @@ def test_closed_forms_match_nt_per_layer(act, network):
     """ReLU (Cho & Saul) and erf (Williams) per layer vs NT's stax Relu/Erf, head/tail split."""
     x1, x2 = _data()
     for xb in (x2, None) if network is NETWORKS[0] else (x2,):
-        errs = inf.check_against_nt(x1, xb, depth=4, activation=act, **network)
+        errs = check_nt(x1, xb, depth=4, activation=act, **network)
         assert list(errs) == [f"layer_{i}" for i in range(4)]
         # 1e-6 (brief); measured ≤ 1e-13 with x2 and ~1e-8 for the Gram, whose diagonal is exact
         # here (ρ = 1) but not in NT: arccos near ρ = 1 turns a rounding error ε of ρ into
@@ -78,7 +79,7 @@ def test_quadrature_matches_nt_elementwise_numerical(act, network):
     e^{-(π/2) sqrt(2 deg)}). Two different rules agreeing to 1e-8 bounds both errors.
     """
     x1, x2 = _sphere(7, 4, seed=1), _sphere(5, 4, seed=2)
-    errs = inf.check_against_nt(
+    errs = check_nt(
         x1, x2, depth=3, activation=act, nt_quadrature_degree=80, numerical=True, **network
     )
     assert max(errs.values()) < 1e-8, errs
@@ -89,7 +90,7 @@ def test_same_gauss_hermite_rule_as_nt_agrees_to_rounding():
     """With ``quadrature_rule="gauss_hermite"`` both codes evaluate the same sum (NT's rule, mapped
     to probabilists' nodes): agreement to rounding even at an unconverged degree on large inputs."""
     x1, x2 = _data()
-    errs = inf.check_against_nt(
+    errs = check_nt(
         2 * x1, x2, depth=3, activation="tanh", use_bias=True, input_scaling="none",
         quadrature_degree=12, quadrature_rule="gauss_hermite", nt_quadrature_degree=12,
     )  # fmt: skip
@@ -100,9 +101,7 @@ def test_same_gauss_hermite_rule_as_nt_agrees_to_rounding():
 def test_gelu_quadrature_vs_nt_closed_form():
     """GELU by our quadrature vs NT's closed-form Gelu (Tsuchida et al., 2020): independent."""
     x1, x2 = _data()
-    errs = inf.check_against_nt(
-        x1, x2, depth=4, activation="gelu", use_bias=True, input_scaling="none"
-    )
+    errs = check_nt(x1, x2, depth=4, activation="gelu", use_bias=True, input_scaling="none")
     # variances reach ~5 here (‖x‖ = 2, no 1/sqrt(d)); the default degree 64 is then ~1e-9
     # (measured 2e-10; error table in DEFAULT_QUADRATURE_DEGREE)
     assert max(errs.values()) < 1e-8, errs
@@ -119,7 +118,7 @@ def test_sum_over_layers_is_nt_full_ntk():
             stax.Dense(1, W_std=1.3, b_std=0.7), nt_act,
             stax.Dense(1, W_std=1.3, b_std=0.7),
         )  # fmt: skip
-        ours = inf.infinite_layer_ntk(x1, x2, depth=3, activation=act, use_bias=True,
+        ours = inf_ntk(x1, x2, depth=3, activation=act, use_bias=True,
                                       sigma_w=1.3, sigma_b=0.7)  # fmt: skip
         np.testing.assert_allclose(sum(ours.values()), kernel_fn(x1, x2, "ntk"), rtol=1e-12)
 
@@ -149,7 +148,7 @@ def test_ntk_recursion_one_layer_deeper(bias):
     x1, x2 = _data()
     z = jnp.concatenate([x1, x2])  # one Gram holds the cross block and both diagonals
     n1, sb2 = x1.shape[0], sb**2 if bias else 0.0
-    kernels = {depth: inf.infinite_layer_ntk(z, depth=depth, **kw) for depth in (1, 2, 3, 4)}
+    kernels = {depth: inf_ntk(z, depth=depth, **kw) for depth in (1, 2, 3, 4)}
     for depth in (1, 2, 3):
         shallow = {n: np.asarray(v) for n, v in kernels[depth].items()}
         deep = {n: np.asarray(v)[:n1, n1:] for n, v in kernels[depth + 1].items()}
@@ -172,10 +171,10 @@ def test_first_layer_and_linear_network():
     x1, x2 = _data()
     d = x1.shape[1]
     g = np.asarray(x1 @ x2.T)
-    k = inf.infinite_layer_ntk(x1, x2, depth=1, use_bias=True, sigma_w=1.3, sigma_b=0.7)
+    k = inf_ntk(x1, x2, depth=1, use_bias=True, sigma_w=1.3, sigma_b=0.7)
     np.testing.assert_allclose(k["layer_0"], 1.69 * g / d + 0.49, rtol=1e-14)
     # linear, NTK parameterisation, no bias: Σ^(ℓ) = σ_w^{2(ℓ+1)} g/d, D^(ℓ) = σ_w^{2(L-1-ℓ)}
-    lin = inf.infinite_layer_ntk(x1, x2, depth=4, activation="identity", sigma_w=1.3)
+    lin = inf_ntk(x1, x2, depth=4, activation="identity", sigma_w=1.3)
     for i in range(4):
         np.testing.assert_allclose(lin[f"layer_{i}"], 1.69**4 * g / d, rtol=1e-12)
 
@@ -188,12 +187,12 @@ def test_relu_diagonal_closed_form(scaling, sw):
     x, _ = _data()
     depth = 5
     c0 = np.sum(np.asarray(x) ** 2, axis=1) / (x.shape[1] if scaling == "fan_in" else 1)
-    k = inf.infinite_layer_ntk(x, depth=depth, sigma_w=sw, input_scaling=scaling)
+    k = inf_ntk(x, depth=depth, sigma_w=sw, input_scaling=scaling)
     for i in range(depth):
         np.testing.assert_allclose(
             np.diag(k[f"layer_{i}"]), sw ** (2 * depth) * 2.0 ** (1 - depth) * c0, rtol=1e-12
         )
-    kf = inf.infinite_layer_kernel_fn(1.0, dim=4, depth=depth, sigma_w=sw, input_scaling=scaling)
+    kf = sphere_kernels(1.0, dim=4, depth=depth, sigma_w=sw, input_scaling=scaling)
     c0 = 1 / 4 if scaling == "fan_in" else 1
     for i in range(depth):
         np.testing.assert_allclose(kf[f"layer_{i}"], sw ** (2 * depth) * 2.0 ** (1 - depth) * c0)
@@ -207,8 +206,8 @@ def test_standard_vs_ntk_parameterisation(act):
     d, sw, widths = x1.shape[1], 1.3, (20, 30, 40)
     for scaling, n0 in (("fan_in", d), ("none", 1)):
         kw = dict(depth=4, activation=act, sigma_w=sw, input_scaling=scaling)
-        ntk = inf.infinite_layer_ntk(x1, x2, **kw)
-        std = inf.infinite_layer_ntk(x1, x2, parameterization="standard", width=widths, **kw)
+        ntk = inf_ntk(x1, x2, **kw)
+        std = inf_ntk(x1, x2, parameterization="standard", width=widths, **kw)
         for i, n in enumerate((n0, *widths)):
             np.testing.assert_allclose(std[f"layer_{i}"], n / sw**2 * ntk[f"layer_{i}"], rtol=1e-12)
 
@@ -219,8 +218,8 @@ def test_erf_closed_form_vs_quadrature():
     1e-15)."""
     x1, x2 = _data()
     network = dict(use_bias=True, sigma_w=1.3, sigma_b=0.7, input_scaling="none")
-    closed = inf.infinite_layer_ntk(x1, x2, depth=3, activation="erf", **network)
-    quad = inf.infinite_layer_ntk(x1, x2, depth=3, activation=jax.scipy.special.erf,
+    closed = inf_ntk(x1, x2, depth=3, activation="erf", **network)
+    quad = inf_ntk(x1, x2, depth=3, activation=jax.scipy.special.erf,
                                   quadrature_degree=128, **network)  # fmt: skip
     for name in closed:
         assert rel(quad[name], closed[name]) < 1e-11
@@ -231,12 +230,10 @@ def test_relu_closed_form_vs_quadrature_first_order():
     Σ̇ integrates a step function, so the tensor rule's error is O(h) = O(1/degree) (measured
     1.9e-2, 8.8e-3, 4.4e-3 at degrees 64, 128, 256): doubling the degree must halve the error."""
     x1, x2 = _data()
-    closed = inf.infinite_layer_ntk(x1, x2, depth=3, activation="relu")
+    closed = inf_ntk(x1, x2, depth=3, activation="relu")
     errs = []
     for degree in (64, 128):
-        q = inf.infinite_layer_ntk(
-            x1, x2, depth=3, activation=jax.nn.relu, quadrature_degree=degree
-        )
+        q = inf_ntk(x1, x2, depth=3, activation=jax.nn.relu, quadrature_degree=degree)
         errs.append(max(rel(q[n], closed[n]) for n in closed))
     assert errs[-1] < 1.2e-2
     assert 1.6 < errs[0] / errs[1] < 2.5, errs
@@ -251,10 +248,8 @@ def test_quadrature_self_convergence():
     x = _sphere(7, 10)
     for scaling, tol in (("fan_in", 1e-10), ("none", 1e-8)):
         kw = dict(depth=4, activation="tanh", use_bias=True, input_scaling=scaling)
-        ref = inf.infinite_layer_ntk(
-            x, quadrature_degree=240, quadrature_rule="gauss_hermite", **kw
-        )
-        k = inf.infinite_layer_ntk(x, **kw)
+        ref = inf_ntk(x, quadrature_degree=240, quadrature_rule="gauss_hermite", **kw)
+        k = inf_ntk(x, **kw)
         assert max(rel(k[n], ref[n]) for n in k) < tol
 
 
@@ -269,14 +264,14 @@ def test_quadrature_self_convergence():
 def test_kernel_fn_equals_ntk_on_sphere(network):
     """On S^{d-1}, κ^(ℓ)(x, x') = k_ℓ(⟨x, x'⟩) with the same dim (fan_in divides by it)."""
     x1, x2 = _sphere(7, 4, seed=3), _sphere(5, 4, seed=4)
-    k = inf.infinite_layer_ntk(x1, x2, depth=3, **network)
+    k = inf_ntk(x1, x2, depth=3, **network)
     u = jnp.clip(x1 @ x2.T, -1, 1)
-    kf = inf.infinite_layer_kernel_fn(u, dim=4, depth=3, **network)
+    kf = sphere_kernels(u, dim=4, depth=3, **network)
     for name in k:
         assert kf[name].shape == u.shape
         np.testing.assert_allclose(kf[name], k[name], rtol=1e-12, atol=1e-14)
     # dim matters with fan_in only
-    other = inf.infinite_layer_kernel_fn(u, dim=7, depth=3, **network)
+    other = sphere_kernels(u, dim=7, depth=3, **network)
     fan_in = network["input_scaling"] == "fan_in"
     assert np.allclose(other["layer_0"], kf["layer_0"], rtol=1e-12) != fan_in
 
@@ -285,14 +280,14 @@ def test_kernel_fn_equals_ntk_on_sphere(network):
 def test_no_nan_at_correlation_one(act):
     """u = ±1, identical points, antipodal points and a zero input give finite kernels."""
     u = jnp.array([-1.0, -1.0 + 1e-16, 0.0, 1.0 - 1e-16, 1.0])
-    kf = inf.infinite_layer_kernel_fn(u, dim=3, depth=4, activation=act, input_scaling="none")
+    kf = sphere_kernels(u, dim=3, depth=4, activation=act, input_scaling="none")
     assert all(bool(jnp.isfinite(v).all()) for v in kf.values())
     x = (
         _data()[0]
         .at[:4]
         .set(jnp.array([[0.6, 0.8, 0, 0], [0.6, 0.8, 0, 0], [-0.6, -0.8, 0, 0], [0, 0, 0, 0]]))
     )  # identical, antipodal and zero (Σ = 0) inputs
-    k = inf.infinite_layer_ntk(x, depth=4, activation=act)
+    k = inf_ntk(x, depth=4, activation=act)
     assert all(bool(jnp.isfinite(v).all()) for v in k.values())
     np.testing.assert_allclose(k["layer_1"][0, 0], k["layer_1"][0, 1], rtol=1e-12)
 
@@ -303,22 +298,22 @@ def test_blocked_equals_unblocked(act, cross):
     x1, x2 = _data()
     xb = x2 if cross else None
     kw = dict(depth=3, activation=act, use_bias=True, quadrature_degree=16)
-    full = inf.infinite_layer_ntk(x1, xb, **kw)
-    blocked = inf.infinite_layer_ntk(x1, xb, block_size=3, **kw)
+    full = inf_ntk(x1, xb, **kw)
+    blocked = inf_ntk(x1, xb, block_size=3, **kw)
     for name in full:
         np.testing.assert_allclose(blocked[name], full[name], rtol=1e-13, atol=1e-15)
 
 
 def test_dtype_follows_inputs_and_jit():
     x1, x2 = _data()
-    k64 = inf.infinite_layer_ntk(x1, x2, depth=3)
-    k32 = inf.infinite_layer_ntk(x1.astype(jnp.float32), x2.astype(jnp.float32), depth=3)
+    k64 = inf_ntk(x1, x2, depth=3)
+    k32 = inf_ntk(x1.astype(jnp.float32), x2.astype(jnp.float32), depth=3)
     for name in k64:
         assert k64[name].dtype == jnp.float64 and k32[name].dtype == jnp.float32
         assert rel(k32[name], k64[name]) < 1e-5
-    kf = inf.infinite_layer_kernel_fn(jnp.linspace(-1, 1, 5, dtype=jnp.float32), dim=3, depth=3)
+    kf = sphere_kernels(jnp.linspace(-1, 1, 5, dtype=jnp.float32), dim=3, depth=3)
     assert all(v.dtype == jnp.float32 for v in kf.values())
-    jitted = jax.jit(lambda a, b: inf.infinite_layer_ntk(a, b, depth=3))
+    jitted = jax.jit(lambda a, b: inf_ntk(a, b, depth=3))
     for name, v in jitted(x1, x2).items():
         np.testing.assert_allclose(v, k64[name], rtol=1e-14)
 
@@ -326,7 +321,7 @@ def test_dtype_follows_inputs_and_jit():
 def test_symmetric_psd():
     x = _sphere(7, 4)
     for act in ("relu", "erf"):
-        for g in inf.infinite_layer_ntk(x, depth=4, activation=act, use_bias=True).values():
+        for g in inf_ntk(x, depth=4, activation=act, use_bias=True).values():
             np.testing.assert_allclose(g, g.T, rtol=0, atol=1e-14)
             assert np.linalg.eigvalsh(np.asarray(g)).min() > -1e-12 * np.abs(g).max()
 
@@ -350,31 +345,31 @@ def test_symmetric_psd():
 def test_bad_settings_raise(kwargs, exc, match):
     x1, _ = _data()
     with pytest.raises(exc, match=match):
-        inf.infinite_layer_ntk(x1, **kwargs)
+        inf_ntk(x1, **kwargs)
 
 
 def test_bad_inputs_raise():
     x1, x2 = _data()
     with pytest.raises(ValueError, match="x2"):
-        inf.infinite_layer_ntk(x1, x2[:, :3], depth=2)
+        inf_ntk(x1, x2[:, :3], depth=2)
     with pytest.raises(ValueError, match="x1"):
-        inf.infinite_layer_ntk(x1.at[0, 0].set(jnp.nan), depth=2)
+        inf_ntk(x1.at[0, 0].set(jnp.nan), depth=2)
     with pytest.raises(ValueError, match="x2"):
-        inf.infinite_layer_ntk(x1, x2.at[1, 1].set(jnp.inf), depth=2)
+        inf_ntk(x1, x2.at[1, 1].set(jnp.inf), depth=2)
     with pytest.raises(ValueError, match="x1"):
-        inf.infinite_layer_ntk(x1[0], depth=2)
+        inf_ntk(x1[0], depth=2)
     with pytest.raises(ValueError, match="x1"):
-        inf.infinite_layer_ntk(jnp.zeros((0, 4)), depth=2)
+        inf_ntk(jnp.zeros((0, 4)), depth=2)
     with pytest.raises(TypeError, match="x1"):
-        inf.infinite_layer_ntk(None, depth=2)
+        inf_ntk(None, depth=2)
     with pytest.raises(ValueError, match="u must lie"):
-        inf.infinite_layer_kernel_fn(jnp.array([0.5, 1.1]), dim=3, depth=2)
+        sphere_kernels(jnp.array([0.5, 1.1]), dim=3, depth=2)
     with pytest.raises(ValueError, match="u contains"):
-        inf.infinite_layer_kernel_fn(jnp.array([jnp.nan]), dim=3, depth=2)
+        sphere_kernels(jnp.array([jnp.nan]), dim=3, depth=2)
     with pytest.raises(ValueError, match="dim"):
-        inf.infinite_layer_kernel_fn(0.5, dim=0, depth=2)
+        sphere_kernels(0.5, dim=0, depth=2)
     with pytest.raises(TypeError, match="u must"):
-        inf.infinite_layer_kernel_fn(None, dim=3, depth=2)
+        sphere_kernels(None, dim=3, depth=2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,6 +410,6 @@ def test_wide_networks_converge_to_infinite_width(network):
     depth, width = 3, 2048
     mean = _seed_mean_layer_ntk(x, width, 48, 8, jax.random.key(7), depth=depth, **network)
     kw = dict(width=width) if network.get("parameterization") == "standard" else {}
-    limit = inf.infinite_layer_ntk(x, depth=depth, **network, **kw)
+    limit = inf_ntk(x, depth=depth, **network, **kw)
     errs = {n: rel(mean[n], limit[n]) for n in limit}
     assert max(errs.values()) < 2e-2, errs

@@ -119,7 +119,7 @@ def test_main_writes_everything_and_replots(name, smoke_runs, data_root):
     assert meta["config"]["data_dir"] == str(data_root[0]) and meta["checks"]
     cfg = cfg_of(out, name)
     num_panels = 2 * (len(cfg.pc_kinds) if cfg.target == "pc" else 1)
-    shape = (cfg.num_seeds, num_panels, len(cfg.degrees), cfg.depth)
+    shape = (cfg.num_seeds, num_panels, len(cfg.degrees), cfg.network.depth)
     assert res["contributions"].shape == shape
     assert res["infinite"].shape == shape[1:]
     assert np.all(res["contributions"] > 0) and np.all(res["infinite"] > 0)
@@ -203,8 +203,8 @@ def test_eigenvector_contributions_match_jacobian_grams(data_root, smoke_runs):
     cfg = cfg_of(out, "fig6_mnist_eigvec")
     x = mnist_points(data_root, res)
     k_init = jax.random.split(jax.random.key(cfg.seed))[1]
-    apply_fn, _ = init_mlp(k_init, x.shape[1], width=cfg.width, **realdata.network_kwargs(cfg))
-    params = jax.tree.map(lambda a: a[0], realdata.init_params(cfg, k_init, [0], x.shape[1]))
+    # seed s draws with fold_in(k_init, s) (the framework's convention)
+    apply_fn, params = init_mlp(jax.random.fold_in(k_init, 0), x.shape[1], **cfg.network.kwargs())
     grams = [np.asarray(g) for g in layer_ntk(apply_fn, params, x, method="jacobian").values()]
     lam, vecs = np.linalg.eigh(sum(grams))
     cols = [len(lam) - k for k in res["degrees"]]  # rank k (1 = largest) in ascending order
@@ -243,8 +243,8 @@ def test_smoke_scale_runs_without_files():
         ("fig3_mnist_radial", "degrees=0,1", "degrees"),
         ("fig3_mnist_radial", "degrees=2,2", "degrees"),
         ("fig3_mnist_radial", "num_points=2", "num_points"),
-        ("fig3_mnist_radial", "width=0", "width"),
-        ("fig3_mnist_radial", "depth=1", "depth"),
+        ("fig3_mnist_radial", "network.width=0", "width"),
+        ("fig3_mnist_radial", "network.depth=1", "depth"),
         ("fig3_mnist_radial", "split=validation", "split"),
         ("fig3_mnist_radial", "normalize=l2", "normalize"),
         ("fig5_mnist_pc", "pc_kinds=sin,tan", "pc_kinds"),
@@ -265,7 +265,17 @@ def test_missing_or_too_small_dataset_fails_clearly(data_root, tmp_path):
     root, _ = data_root
     mod = _module("fig3_mnist_radial")
     with pytest.raises(DatasetUnavailableError, match="does not exist"):
-        mod.main(["--scale", "smoke", "--out", str(tmp_path), "--data-dir", str(tmp_path / "no")])
+        mod.main(
+            [
+                "--scale",
+                "smoke",
+                "--out",
+                str(tmp_path),
+                "--data-dir",
+                str(tmp_path / "no"),
+                "--debug",
+            ]
+        )
     with pytest.raises(DatasetUnavailableError, match="min_points=200"):
         mod.main(
             [
@@ -277,6 +287,7 @@ def test_missing_or_too_small_dataset_fails_clearly(data_root, tmp_path):
                 str(root),
                 "--set",
                 "num_points=200",
+                "--debug",
             ]
         )
     assert not list(tmp_path.glob("*.json"))

@@ -105,3 +105,42 @@ def test_bad_inputs():
         targets.project_out_lower_degrees(x, x[:, 0], 3)
     with pytest.raises(ValueError, match="centers"):
         targets.sphere_target(x, 2)
+
+
+def test_target_sq_norm_matches_product_quadrature_on_s2():
+    # Reference: Gauss–Legendre in cos ϑ × trapezoid in φ on S² (exact for polynomials of degree
+    # ≤ 2k here).
+    rng = np.random.default_rng(2)
+    c = rng.normal(size=(3, 3))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    t, w = np.polynomial.legendre.leggauss(12)
+    phi = 2 * np.pi * np.arange(24) / 24
+    ct, ph = np.meshgrid(t, phi, indexing="ij")
+    st = np.sqrt(1 - ct**2)
+    x = np.stack([st * np.cos(ph), st * np.sin(ph), ct], -1).reshape(-1, 3)
+    weights = (np.repeat(w, 24) / 2 / 24).ravel()
+    for k in (1, 2, 4):
+        g = np.asarray(targets.gegenbauer_sum_target(x, k, c))
+        assert targets.gegenbauer_target_sq_norm(c, k) == pytest.approx(weights @ g**2, rel=1e-12)
+
+
+def test_projection_matches_pivoted_qr():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(400, 5))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    B = targets.polynomial_features(x, 2)  # degrees < k = 3 (21 monomials, rank 20 on S⁴)
+    y = rng.normal(size=400)
+    r = targets.project_out_lower_degrees(x, y, 3)
+    # Characterisation of the orthogonal projection: the residual is orthogonal to the span, and
+    # a function in the span (1 + x_0 - 2 x_1 x_2 + x_3², degree 2) is removed entirely.
+    assert np.abs(B.T @ r).max() < 1e-12 * np.linalg.norm(y) * np.sqrt(400)
+    p = 1 + x[:, 0] - 2 * x[:, 1] * x[:, 2] + x[:, 3] ** 2
+    assert np.abs(targets.project_out_lower_degrees(x, p, 3)).max() < 1e-12
+    # Reference: pivoted QR (LAPACK geqp3 via scipy), rank from R's diagonal.
+    import scipy.linalg
+
+    Q, R, _ = scipy.linalg.qr(B, mode="economic", pivoting=True)
+    Q = Q[:, np.abs(np.diag(R)) > 1e-10 * abs(R[0, 0])]
+    np.testing.assert_allclose(r, y - Q @ (Q.T @ y), atol=1e-12)
+    with pytest.raises(ValueError, match="needs more than"):
+        targets.project_out_lower_degrees(x[:20], y[:20], 3)

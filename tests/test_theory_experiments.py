@@ -11,10 +11,13 @@ import pytest
 from experiments import theory_concentration as conc
 from experiments import theory_hermite as herm
 from experiments import theory_spectra as spec
+from spectral_layers import estimators, targets
 from spectral_layers import gegenbauer as gb
-from spectral_layers.infinite import infinite_layer_kernel_fn
+from spectral_layers.models import Network
+from tests._net import mercer, sphere_kernels
 
 RELU_NONE = dict(use_bias=False, parameterization="ntk", input_scaling="none")
+NET = Network(depth=4, input_scaling="none")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -68,8 +71,8 @@ def test_nt_full_ntk_matches_closed_form_two_layer_relu():
     u = np.array([-1.0, -0.6, 0.0, 0.3, 0.9, 1.0])
     a = np.pi - np.arccos(u)
     theta = u * a / (2 * np.pi) + (np.sqrt(1 - u**2) + a * u) / (2 * np.pi)
-    cfg = spec.Config(dims=(3,), activations=("relu",), depth=2, max_degree=4)
-    got = spec._nt_full_ntk(cfg, 3, "relu", u)
+    cfg = spec.Config(dims=(3,), activations=("relu",), network=NET.replace(depth=2), max_degree=4)
+    got = spec.nt_full_ntk(cfg, 3, "relu", u)
     np.testing.assert_allclose(got, theta, rtol=1e-12, atol=1e-12)
 
 
@@ -81,22 +84,26 @@ def test_first_layer_kernel_is_u_times_derivative_of_last(activation):
     u = np.array([-0.7, -0.2, 0.1, 0.45, 0.8])
     h = 1e-5
     last = "layer_2"
-    plus = np.asarray(infinite_layer_kernel_fn(u + h, **kw)[last])
-    minus = np.asarray(infinite_layer_kernel_fn(u - h, **kw)[last])
-    first = np.asarray(infinite_layer_kernel_fn(u, **kw)["layer_0"])
+    plus = np.asarray(sphere_kernels(u + h, **kw)[last])
+    minus = np.asarray(sphere_kernels(u - h, **kw)[last])
+    first = np.asarray(sphere_kernels(u, **kw)["layer_0"])
     np.testing.assert_allclose(first, u * (plus - minus) / (2 * h), rtol=1e-7, atol=1e-9)
-    cfg = spec.Config(dims=(5,), activations=(activation,), depth=3, max_degree=4)
+    cfg = spec.Config(
+        dims=(5,), activations=(activation,), network=NET.replace(depth=3), max_degree=4
+    )
     assert spec.price_gap(cfg, activation, 5) < 1e-12
 
 
 def test_price_gap_detects_a_bias():
     # With a bias, Σ^(0) = u + 1 is not proportional to u: the identity and the check must fail.
-    cfg = spec.Config(dims=(5,), activations=("relu",), depth=3, max_degree=4, use_bias=True)
+    cfg = spec.Config(
+        dims=(5,), activations=("relu",), network=NET.replace(depth=3, use_bias=True), max_degree=4
+    )
     assert spec.price_gap(cfg, "relu", 5) > 1e-2
 
 
 def test_relu_depth2_spectra_match_exact_ratio():
-    cfg = spec.Config(dims=(3,), activations=("relu",), depth=2, max_degree=10)
+    cfg = spec.Config(dims=(3,), activations=("relu",), network=NET.replace(depth=2), max_degree=10)
     mu, at_one = spec.layer_spectra(cfg, 3, "relu", 2)
     k = np.arange(11)
     even = (k % 2 == 0) | (k == 1)
@@ -109,7 +116,9 @@ def test_relu_depth2_spectra_match_exact_ratio():
 
 
 def _fabricated_spectra(ratio2, ratio_l, K: int = 6, L: int = 3) -> tuple[dict, spec.Config]:
-    cfg = spec.Config(dims=(3,), activations=("tanh",), depth=L, max_degree=K, nt_check=False)
+    cfg = spec.Config(
+        dims=(3,), activations=("tanh",), network=NET.replace(depth=L), max_degree=K, nt_check=False
+    )
     k = np.arange(K + 1, dtype=float)
     base = 0.5**k
     mu = np.zeros((1, 1, L, K + 1))
@@ -194,16 +203,14 @@ def test_paper_estimator_is_exact_for_a_pure_harmonic_at_every_n():
     # Mercer ratio μ_k^(0)/μ_k^(L-1) for every n, and T g = μ_k g pointwise.
     depth, k = 4, 3
     kw = dict(dim=2, depth=depth, activation="relu", **RELU_NONE)
-    mu = gb.layer_gegenbauer_eigenvalues(
-        2, 6, depth=depth, activation="relu", kernel_kwargs=RELU_NONE
-    )
+    mu = mercer(2, 6, depth=depth, activation="relu", **RELU_NONE)
     centres = np.array([0.3, 2.0, 4.1])
 
     def g(theta):
         return np.cos(k * (theta[..., None] - centres)).sum(-1)  # Σ_l P_k(⟨x, x_l⟩), P_k = T_k
 
     def kernel(layer):
-        return lambda u: np.asarray(infinite_layer_kernel_fn(u, **kw)[layer])
+        return lambda u: np.asarray(sphere_kernels(u, **kw)[layer])
 
     rng = np.random.default_rng(0)
     for n in (1, 7, 60):
@@ -211,14 +218,14 @@ def test_paper_estimator_is_exact_for_a_pure_harmonic_at_every_n():
         t1 = _circle_operator(kernel("layer_0"), g, theta_i)
         t2 = _circle_operator(kernel("layer_3"), g, theta_i)
         np.testing.assert_allclose(t1, mu["layer_0"][k] * g(theta_i), rtol=1e-10, atol=1e-13)
-        ratio = conc.paper_estimate(g(theta_i), t1, t2)
+        ratio = estimators.paper_estimate(g(theta_i), t1, t2)
         assert ratio == pytest.approx(mu["layer_0"][k] / mu["layer_3"][k], rel=1e-10)
 
 
 def test_paper_estimator_mixed_target_matches_quadrature():
     # T_ℓ h = Σ_j μ_j^(ℓ) h_j for h = Σ_j h_j of distinct degrees (what run() uses), by quadrature.
     kw = dict(dim=2, depth=3, activation="relu", **RELU_NONE)
-    mu = gb.layer_gegenbauer_eigenvalues(2, 4, depth=3, activation="relu", kernel_kwargs=RELU_NONE)
+    mu = mercer(2, 4, depth=3, activation="relu", **RELU_NONE)
     degrees = (1, 2, 4)
 
     def parts(theta):
@@ -227,30 +234,11 @@ def test_paper_estimator_mixed_target_matches_quadrature():
     theta_i = np.random.default_rng(1).uniform(0, 2 * np.pi, 9)
     for layer in ("layer_0", "layer_2"):
         got = _circle_operator(
-            lambda u, layer=layer: np.asarray(infinite_layer_kernel_fn(u, **kw)[layer]),
+            lambda u, layer=layer: np.asarray(sphere_kernels(u, **kw)[layer]),
             lambda th: parts(th).sum(0),
             theta_i,
         )
         np.testing.assert_allclose(got, mu[layer][list(degrees)] @ parts(theta_i), rtol=1e-10)
-
-
-def test_target_sq_norm_matches_product_quadrature_on_s2():
-    # Reference: Gauss–Legendre in cos ϑ × trapezoid in φ on S² (exact for polynomials of degree
-    # ≤ 2k here).
-    from spectral_layers.targets import gegenbauer_sum_target
-
-    rng = np.random.default_rng(2)
-    c = rng.normal(size=(3, 3))
-    c /= np.linalg.norm(c, axis=1, keepdims=True)
-    t, w = np.polynomial.legendre.leggauss(12)
-    phi = 2 * np.pi * np.arange(24) / 24
-    ct, ph = np.meshgrid(t, phi, indexing="ij")
-    st = np.sqrt(1 - ct**2)
-    x = np.stack([st * np.cos(ph), st * np.sin(ph), ct], -1).reshape(-1, 3)
-    weights = (np.repeat(w, 24) / 2 / 24).ravel()
-    for k in (1, 2, 4):
-        g = np.asarray(gegenbauer_sum_target(x, k, c))
-        assert conc.target_sq_norm(c, k) == pytest.approx(weights @ g**2, rel=1e-12)
 
 
 def test_blocked_gram_forms_equal_the_full_gram():
@@ -262,42 +250,16 @@ def test_blocked_gram_forms_equal_the_full_gram():
     # erf: a smooth kernel, so rounding differences of ⟨x_i, x_j⟩ between the blocked and the full
     # matmul stay at rounding level (ReLU's arccos amplifies them to ~1e-8 near u = 1).
     cfg = conc.Config(
-        dim=4, depth=3, activation="erf", block_size=16, num_points=(8, 50), degree=2,
-        mixed_degrees=(1, 2),
+        dim=4, network=NET.replace(depth=3, activation="erf"), block_size=16, num_points=(8, 50),
+        degree=2, mixed_degrees=(1, 2),
     )  # fmt: skip
     x = np.asarray(sample_sphere(jax.random.key(3), 50, 4))
     Y = np.random.default_rng(3).normal(size=(3, 50))
-    full = infinite_layer_ntk(x, depth=3, activation="erf", **RELU_NONE)
+    full = infinite_layer_ntk(x, network=NET.replace(depth=3, activation="erf"))
     want = np.stack(
         [np.einsum("tn,nm,tm->t", Y, np.asarray(full[f"layer_{l}"]), Y) for l in (0, 2)]
     )
     np.testing.assert_allclose(conc.gram_quadratic_forms(cfg, x, Y), want, rtol=1e-12)
-
-
-def test_projection_is_the_orthogonal_projection_onto_lower_degrees():
-    from spectral_layers import targets
-
-    rng = np.random.default_rng(6)
-    x = rng.normal(size=(400, 5))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    B = targets.polynomial_features(x, 2)  # degrees < k = 3 (21 monomials, rank 20 on S⁴)
-    y = rng.normal(size=400)
-    r = conc.project_out_lower_degrees(x, y, 3)
-    # Characterisation of the orthogonal projection: the residual is orthogonal to the span, and
-    # a function in the span (1 + x_0 - 2 x_1 x_2 + x_3², degree 2) is removed entirely.
-    assert np.abs(B.T @ r).max() < 1e-12 * np.linalg.norm(y) * np.sqrt(400)
-    p = 1 + x[:, 0] - 2 * x[:, 1] * x[:, 2] + x[:, 3] ** 2
-    assert np.abs(conc.project_out_lower_degrees(x, p, 3)).max() < 1e-12
-    # Reference: pivoted QR (LAPACK geqp3 via scipy), rank from R's diagonal.
-    import scipy.linalg
-
-    Q, R, _ = scipy.linalg.qr(B, mode="economic", pivoting=True)
-    Q = Q[:, np.abs(np.diag(R)) > 1e-10 * abs(R[0, 0])]
-    np.testing.assert_allclose(r, y - Q @ (Q.T @ y), atol=1e-12)
-    # The library's SVD route gives the same projection (its residual is orthogonal to ~1e-8).
-    np.testing.assert_allclose(r, targets.project_out_lower_degrees(x, y, 3), atol=1e-7)
-    with pytest.raises(ValueError, match="needs more than"):
-        conc.project_out_lower_degrees(x[:20], y[:20], 3)
 
 
 def test_gram_form_expectation_has_the_diagonal_term():
@@ -312,7 +274,7 @@ def test_gram_form_expectation_has_the_diagonal_term():
 
     mu_k = gb.gegenbauer_eigenvalues(kernel, 3, k)[k]
     c = np.array([[0.0, 0.0, 1.0], [0.6, 0.8, 0.0]])
-    sq_norm = conc.target_sq_norm(c, k)
+    sq_norm = targets.gegenbauer_target_sq_norm(c, k)
     z = rng.normal(size=(trials, n, 3))
     x = z / np.linalg.norm(z, axis=-1, keepdims=True)
     g = gb.gegenbauer_polynomial(k, 3, np.clip(x @ c.T, -1, 1)).sum(-1)  # (trials, n)
@@ -323,21 +285,13 @@ def test_gram_form_expectation_has_the_diagonal_term():
     assert abs(q.mean() - n * (n - 1) * mu_k * sq_norm) > 10 * q.std(ddof=1) / math.sqrt(trials)
 
 
-def test_fitted_slope_of_an_exact_power_law():
-    n = np.array([64, 128, 256, 512])
-    err = np.stack([n**-0.5, 2 * n**-0.5])
-    s, lo, hi = conc.fitted_slope(n, err)
-    assert s == pytest.approx(-0.5, abs=1e-12)
-    assert lo == pytest.approx(-0.5, abs=1e-12) and hi == pytest.approx(-0.5, abs=1e-12)
-
-
 def _fabricated_concentration(
     paper_pure_err: float, mixed_power: float
 ) -> tuple[dict, conc.Config]:
     cfg = conc.Config()
     n = np.array(cfg.num_points, dtype=float)
     rng = np.random.default_rng(5)
-    S, L, K = 30, cfg.depth, 4
+    S, L, K = 30, cfg.network.depth, 4
     mercer = np.array([[1.0, 0.5, 0.2, 0.05, 0.02]]) * np.array([[4.0], [2.0], [1.5], [1.0]])
     kappa_one = np.array([3.0, 2.0, 1.5, 1.0])
     res = {
@@ -394,7 +348,7 @@ def test_concentration_verdicts_follow_the_data():
         (herm, "max_degree=1", "max_degree"),
         (herm, "agree_tol=0.7", "agree_tol"),
         (spec, "dims=1,3", "dims|in_dim"),
-        (spec, "depth=1", "depth"),
+        (spec, "network.depth=1", "depth"),
         (spec, "max_degree=1", "max_degree"),
         (spec, "activations=tanh,nope", "activation"),
         (conc, "num_points=64", "num_points"),
@@ -404,7 +358,7 @@ def test_concentration_verdicts_follow_the_data():
         (conc, "layers=0,4", "layers"),
         (conc, "layers=3,-1", "layers"),
         (conc, "delta=1.5", "delta"),
-        (conc, "activation=swish9", "activation"),
+        (conc, "network.activation=swish9", "activation"),
     ],
 )
 def test_bad_config_fails_before_work(module, override, match, tmp_path, capsys):
@@ -417,6 +371,12 @@ def test_bad_config_fails_before_work(module, override, match, tmp_path, capsys)
 
 def test_concentration_rejects_a_vanishing_eigenvalue_before_sampling():
     # Two-layer ReLU: μ_3^(1) = 0 (odd degree ≥ 3), so the pure-harmonic ratio is undefined.
-    cfg = conc.Config(depth=2, degree=3, num_points=(16, 32), num_seeds=1, mixed_degrees=(1, 2))
+    cfg = conc.Config(
+        network=NET.replace(depth=2),
+        degree=3,
+        num_points=(16, 32),
+        num_seeds=1,
+        mixed_degrees=(1, 2),
+    )
     with pytest.raises(ValueError, match="vanishes"):
         conc.run(cfg)
