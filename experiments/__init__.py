@@ -11,7 +11,7 @@ SPHERE = (
     "sphere_gelu_d10",
 )
 
-TRAINING = ("fig4_layer_training",)
+TRAINING = ("fig4_layer_training", "training_width")
 
 REALDATA = ("fig3_mnist_radial", "fig5_mnist_pc", "fig6_mnist_eigvec", "fig7_cifar_pc")
 

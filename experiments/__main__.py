@@ -3,11 +3,14 @@
 Command::
 
     python -m experiments [--scale smoke|default|paper] [--out figures/] [--only fig1,fig4] [--force]
-                          [--data-dir DIR] [--no-progress]
+                          [--data-dir DIR] [--no-progress] [--mesh] [--debug]
 
 An experiment whose saved results (``<out>/<name>.json``) were produced with the same config and the same
 code (a hash of the package and experiment sources) is skipped unless ``--force``. A failing experiment is
-reported and the others still run; the exit code is non-zero if any failed. A summary table (experiment,
+reported and the others still run: an expected error (missing or corrupt dataset, invalid config;
+``_framework.EXPECTED_ERRORS``) as one line ``error: <experiment>: …`` on stderr (with its traceback only
+under ``--debug``), any other failure with its traceback. The exit code is 0 if all succeeded, 2 if the
+only failures were expected errors, 1 otherwise. A summary table (experiment,
 status, wall time) is printed at the end. Also installed as the console script
 ``spectral-layers-experiments``.
 """
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=None, help="local dataset directory")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-report", action="store_true", help="do not write REPORT.md")
+    p.add_argument("--mesh", action="store_true", help="shard Grams over every device")
+    p.add_argument("--debug", action="store_true", help="tracebacks of expected errors too")
     args = p.parse_args(argv)
     names = _select(args.only)
     rows = []
@@ -84,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         exp = importlib.import_module(f"experiments.{name}").EXPERIMENT
         cli = ["--scale", args.scale, "--out", str(args.out)]
-        if args.no_progress:
-            cli.append("--no-progress")
+        cli.append("--debug")  # expected errors reach the runner as exceptions
+        for flag in ("no_progress", "mesh"):
+            if getattr(args, flag):
+                cli.append("--" + flag.replace("_", "-"))
         if args.force:
             cli.append("--force")
         if args.data_dir is not None and exp.uses_data:
@@ -94,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             fw.main(exp, cli)
             rows.append((name, "ok", time.perf_counter() - t0))
-        except (Exception, SystemExit) as e:  # one failure must not stop the others
+        except fw.EXPECTED_ERRORS as e:  # one failure must not stop the others
+            if args.debug:
+                traceback.print_exc()
+            print(f"error: {name}: {fw.error_line(e)}", file=sys.stderr, flush=True)
+            rows.append((name, f"error: {fw.error_line(e)}"[:80], time.perf_counter() - t0))
+        except (Exception, SystemExit) as e:
             traceback.print_exc()
             rows.append(
                 (
@@ -113,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, status, wall in rows:
         print(f"{name:<{width}}  {wall:9.1f}  {status}")
     failed = [r for r in rows if r[1].startswith("FAILED")]
-    print(f"\n{len(rows) - len(failed)} succeeded, {len(failed)} failed")
-    return 1 if failed else 0
+    errors = [r for r in rows if r[1].startswith("error:")]
+    print(
+        f"\n{len(rows) - len(failed) - len(errors)} succeeded, {len(failed) + len(errors)} failed"
+    )
+    return 1 if failed else 2 if errors else 0
 
 
 if __name__ == "__main__":

@@ -12,12 +12,25 @@ and ``main(argv=None)`` that calls ``framework.main(EXPERIMENT, argv)``. The CLI
 
     python -m experiments.<name> [--scale smoke|default|paper] [--out DIR] [--seeds N] [--seed S]
                                  [--set FIELD=VALUE ...] [--plot-only] [--x64] [--force] [--no-progress]
-                                 [--data-dir DIR]
+                                 [--data-dir DIR] [--mesh] [--distributed [--coordinator HOST:PORT
+                                 --num-processes N --process-id I]] [--debug]
 
 Results go to ``DIR/<name>.npz`` + ``DIR/<name>.json`` (config, versions, device, git revision, wall time,
 seeds), written atomically; figures to ``DIR/<name>.pdf`` and ``.png``. Seed loops checkpoint finished seeds to
 ``DIR/<name>.partial.npz``: a killed run restarted with the same config resumes from there and gives the same
 numbers (seed ``s`` always uses ``jax.random.fold_in(key(seed), s)``, whatever the chunking).
+
+Scale-out: ``--mesh`` shards the experiment's Grams and contributions over every device (``RunContext.mesh``,
+passed as ``mesh=`` to ``layer_ntk`` / ``layer_contributions``); ``--distributed`` first joins JAX's
+distributed runtime (``spectral_layers.distributed.initialize``: the cluster is detected as
+``jax.distributed.initialize`` does, or given by ``--coordinator/--num-processes/--process-id``) and implies
+``--mesh`` over the devices of all processes; every process runs the experiment, only process 0 writes
+results, checkpoints and figures (a multi-process run does not resume from a checkpoint).
+``python -m experiments.launch`` starts such a run as local processes on one machine.
+
+Errors: an expected error (a dataset missing, corrupt or failing its checksum, ``DatasetError``; an invalid
+config or argument, ``ValueError`` / ``TypeError``; ``--plot-only`` without saved results) prints one line
+``error: …`` on stderr and exits with status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -36,8 +49,21 @@ from typing import Any
 
 import numpy as np
 
+from spectral_layers.data import DatasetError
+
 SCALES = ("smoke", "default", "paper")
 DEFAULT_OUT = Path("figures")
+EXPECTED_ERRORS = (DatasetError, ValueError, TypeError, FileNotFoundError)
+"""Errors of the user's input or environment: one ``error:`` line and exit status 2 (traceback: ``--debug``)."""
+
+
+def error_line(e: BaseException) -> str:
+    """``e``'s message on one line (``error: …`` on the command line)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    text = ""
+    for i, line in enumerate(lines):
+        text += ("" if i == 0 else " " if lines[i - 1].endswith(":") else "; ") + line
+    return text or type(e).__name__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +130,29 @@ def define(
 
 @dataclasses.dataclass
 class RunContext:
-    """What ``run`` gets besides its config: where to checkpoint, whether to show progress."""
+    """What ``run`` gets besides its config: where to checkpoint, whether to show progress, the mesh."""
 
     name: str
     out_dir: Path | None = None
     progress: bool = True
     force: bool = False
+    mesh: Any = None  # a jax.sharding.Mesh: pass mesh=ctx.mesh to layer_ntk / layer_contributions
+    writer: bool = True  # this process writes checkpoints (process 0 of a multi-process run)
+    resume: bool = (
+        True  # resume from a checkpoint (off in multi-process runs: every process must agree)
+    )
+
+    def gather(self, tree: Any) -> Any:
+        """``tree`` unchanged without a mesh; with one, its arrays as NumPy arrays in every process.
+
+        Wrap a ``layer_ntk(..., mesh=ctx.mesh)`` result in it before NumPy code: across processes a
+        row-sharded Gram is held by no single process (``spectral_layers.sharding.gather``).
+        """
+        if self.mesh is None:
+            return tree
+        from spectral_layers.sharding import gather
+
+        return gather(tree)
 
     def seed_loop(
         self,
@@ -131,7 +174,7 @@ class RunContext:
         partial = None if self.out_dir is None else self.out_dir / f"{self.name}.partial.npz"
         key = config_hash(cfg)
         done: dict[str, np.ndarray] = {}
-        if partial is not None and partial.exists() and not self.force:
+        if partial is not None and partial.exists() and not self.force and self.resume:
             saved = load_npz(partial)
             if str(saved.pop("__config_hash__")) == key:
                 done = saved
@@ -148,13 +191,13 @@ class RunContext:
             idx = np.arange(s0, min(s0 + chunk, num_seeds))
             out = {k: np.asarray(v) for k, v in fn(idx).items()}
             done = out if not done else {k: np.concatenate([done[k], out[k]]) for k in out}
-            if partial is not None:
+            if partial is not None and self.writer:
                 save_npz(partial, {**done, "__config_hash__": np.array(key)})
         return done
 
     def finish(self) -> None:
         """Removes the seed checkpoint once the final results are saved."""
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.writer:
             (self.out_dir / f"{self.name}.partial.npz").unlink(missing_ok=True)
 
 
@@ -362,6 +405,21 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
         default=None,
         help="local dataset directory (real-data experiments)",
     )
+    p.add_argument(
+        "--mesh",
+        action="store_true",
+        help="shard Grams and contributions over every device (all processes with --distributed)",
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join JAX's distributed runtime first (cluster auto-detected unless the flags below are "
+        "given); implies --mesh; only process 0 writes results",
+    )
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="with --distributed")
+    p.add_argument("--num-processes", type=int, default=None, help="with --distributed")
+    p.add_argument("--process-id", type=int, default=None, help="with --distributed")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an expected error")
     return p
 
 
@@ -386,14 +444,47 @@ def parse_config(exp: Experiment, args: argparse.Namespace):
 
 
 def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Entry point of every experiment module: run (or ``--plot-only``), save results, save the figure."""
+    """Entry point of every experiment module: run (or ``--plot-only``), save results, save the figure.
+
+    Expected errors (``EXPECTED_ERRORS``) print one line ``error: …`` on stderr and exit with status 2,
+    unless ``--debug`` (then they propagate with their traceback).
+    """
+    parser = build_parser(exp)
+    args = parser.parse_args(argv)
+    try:
+        return _main(exp, args)
+    except EXPECTED_ERRORS as e:
+        if args.debug:
+            raise
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _join_runtime(args: argparse.Namespace) -> None:
+    import jax
+
+    from spectral_layers import distributed
+
+    if jax.distributed.is_initialized():
+        return
+    loopback = args.coordinator is not None and args.coordinator.split(":")[0] in (
+        "127.0.0.1",
+        "localhost",
+    )
+    distributed.initialize(
+        args.coordinator,
+        args.num_processes,
+        args.process_id,
+        coordinator_bind_address=args.coordinator if loopback else None,
+    )
+
+
+def _main(exp: Experiment, args: argparse.Namespace) -> dict[str, np.ndarray]:
     import jax
 
     from experiments.plotting import save_figure
     from experiments.results import environment_metadata, load_results, save_results
 
-    parser = build_parser(exp)
-    args = parser.parse_args(argv)
     out_dir: Path = args.out
     stem = out_dir / exp.name
     if args.plot_only:
@@ -402,16 +493,35 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
         save_figure(exp.plot(results, cfg), out_dir, exp.name)
         print(f"[{exp.name}] replotted {stem}.pdf/.png from {stem}.npz", file=sys.stderr)
         return results
-    try:
-        cfg = parse_config(exp, args)
-    except (ValueError, TypeError) as e:
-        parser.error(str(e))
+    if not args.distributed and any(
+        v is not None for v in (args.coordinator, args.num_processes, args.process_id)
+    ):
+        raise ValueError("--coordinator, --num-processes and --process-id need --distributed")
+    cfg = parse_config(exp, args)
+    if args.distributed:
+        _join_runtime(args)
     x64 = exp.x64_default if args.x64 is None else args.x64
     jax.config.update("jax_enable_x64", bool(x64))
-    ctx = RunContext(exp.name, out_dir=out_dir, progress=not args.no_progress, force=args.force)
+    mesh = None
+    if args.mesh or args.distributed:
+        from spectral_layers.sharding import make_mesh
+
+        mesh = make_mesh()
+    writer = jax.process_index() == 0
+    ctx = RunContext(
+        exp.name,
+        out_dir=out_dir,
+        progress=not args.no_progress and writer,
+        force=args.force,
+        mesh=mesh,
+        writer=writer,
+        resume=jax.process_count() == 1,
+    )
     t0 = time.perf_counter()
     results = exp.run(cfg, ctx)
     wall = time.perf_counter() - t0
+    if not writer:
+        return results
     meta = {
         "experiment": exp.name,
         "scale": args.scale,
@@ -420,6 +530,8 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
         "code_hash": code_hash(),
         "wall_time_s": round(wall, 3),
         "seeds": list(range(getattr(cfg, "num_seeds", 0))),
+        "mesh_devices": 0 if mesh is None else int(mesh.devices.size),
+        "processes": jax.process_count(),
         **environment_metadata(),
     }
     if exp.summarize is not None:
@@ -427,8 +539,13 @@ def main(exp: Experiment, argv: list[str] | None = None) -> dict[str, np.ndarray
     save_results(stem, results, meta)
     ctx.finish()
     save_figure(exp.plot(results, cfg), out_dir, exp.name)
+    where = (
+        ""
+        if mesh is None
+        else f" on {mesh.devices.size} devices, {jax.process_count()} process(es)"
+    )
     print(
-        f"[{exp.name}] {args.scale} scale in {wall:.1f} s -> {stem}.npz/.json/.pdf/.png",
+        f"[{exp.name}] {args.scale} scale in {wall:.1f} s{where} -> {stem}.npz/.json/.pdf/.png",
         file=sys.stderr,
     )
     return results

@@ -240,7 +240,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
         apply_fn, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=seed_indices)
-        grams = layer_ntk(apply_fn, params, x, stacked=True)
+        grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
         out = {
             k: [] for k in ("r_measured", "r_empirical", "r_infinite", "stability", "kernel_change")
         }
@@ -257,7 +257,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
             lam_emp = np.linalg.eigvalsh(np.asarray(g_emp, np.float64))[:, -1]
             out["stability"].append(lr * lam_emp / n)
             # How far training left the kernel regime: ‖G_T − G_0‖_F / ‖G_0‖_F of the trained Gram.
-            g_end = tr.trained_gram(layer_ntk(apply_fn, final, x, stacked=True), layers)
+            g_end = tr.trained_gram(
+                ctx.gather(layer_ntk(apply_fn, final, x, stacked=True, mesh=ctx.mesh)), layers
+            )
             out["kernel_change"].append(
                 np.linalg.norm(np.asarray(g_end - g_emp), axis=(1, 2))
                 / np.linalg.norm(np.asarray(g_emp), axis=(1, 2))

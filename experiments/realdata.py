@@ -281,7 +281,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 
         def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
             _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
-            grams = layer_ntk(apply_fn, params, x, stacked=True)
+            grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
             full = sum(grams.values())
             own, lams = [], []
             for s in range(len(seed_indices)):
@@ -307,9 +307,15 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
             _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
             if cfg.contribution_method == "gram":
-                c = contrib.quadratic_forms(layer_ntk(apply_fn, params, x, stacked=True), y_flat)
+                c = contrib.quadratic_forms(
+                    ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh)), y_flat
+                )
             else:
-                c = contrib.layer_contributions(apply_fn, params, x, y_flat, stacked=True)
+                c = ctx.gather(
+                    contrib.layer_contributions(
+                        apply_fn, params, x, y_flat, stacked=True, mesh=ctx.mesh
+                    )
+                )
             c = contrib.stack_layers(c)  # (s, P·K, L)
             return {"contributions": c.reshape(len(seed_indices), num_p, num_k, -1)}
 

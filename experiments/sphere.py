@@ -118,7 +118,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
         _, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=seed_indices)
         c = contrib.stack_layers(
-            contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True)
+            ctx.gather(
+                contrib.layer_contributions(apply_fn, params, x, y_all, stacked=True, mesh=ctx.mesh)
+            )
         )
         return {"contributions_raw": c[:, :num_k], "contributions_projected": c[:, num_k:]}
 

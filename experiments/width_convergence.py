@@ -90,7 +90,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
             apply_fn, params = cfg.network.replace(width=w).init_seeds(
                 jax.random.fold_in(k_init, w), 0, cfg.dim, seed_indices=seed_indices
             )
-            g = layer_ntk(apply_fn, params, x, stacked=True)
+            g = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
             grams.append(np.stack([np.asarray(v) for v in g.values()], axis=1))  # (s, L, n, n)
         return {"grams": np.stack(grams, axis=1)}  # (s, W, L, n, n)
 

@@ -3,7 +3,8 @@
 The modules follow the paper's structure, each importing only the ones above it:
 
 * ``activations``: named activations (JAX and float64 NumPy forms, derivatives, dual kernels, the NT layer);
-* ``models``: ``Network`` (the one network description), ``init_mlp`` (Flax linen MLP), layer discovery;
+* ``models``: ``Network`` (the one network description), ``init_mlp`` (Flax linen MLP);
+* ``layers``: the layers of any model (modules owning parameters) in call order, ``from_nnx``;
 * ``empirical``: ``layer_ntk`` (per-layer empirical NTK Grams), ``full_ntk``;
 * ``infinite``: ``infinite_layer_ntk`` (per-layer infinite-width kernels), sphere kernels, the
   neural-tangents cross-check;
@@ -14,8 +15,9 @@ The modules follow the paper's structure, each importing only the ones above it:
 * ``contributions``: ``yᵀG^(ℓ)y`` (Gram-free), relative contributions, intervals over seeds;
   ``estimators``: ratio estimators and their convergence statistics;
 * ``training``: layer-isolated training and its kernel prediction;
-* ``data``: MNIST / Fashion-MNIST / CIFAR-10 loaders; ``sharding``: Grams across devices;
-  ``nt_compat``: neural-tangents on recent JAX.
+* ``data``: MNIST / Fashion-MNIST / CIFAR-10 loaders; ``sharding``: Grams and contributions across devices
+  (any mesh); ``distributed``: several processes on JAX's distributed runtime; ``nt_compat``: neural-tangents
+  on recent JAX.
 
 Experiment protocols, saved results and plotting live in the ``experiments`` package.
 """
@@ -25,11 +27,13 @@ from spectral_layers import (
     contributions,
     data,
     data_targets,
+    distributed,
     empirical,
     estimators,
     gegenbauer,
     hermite,
     infinite,
+    layers,
     models,
     nt_compat,
     sharding,
@@ -43,7 +47,7 @@ from spectral_layers.contributions import (
     quadratic_forms,
     relative_contributions,
 )
-from spectral_layers.empirical import full_ntk, layer_ntk, mlp_layer_features
+from spectral_layers.empirical import FallbackWarning, full_ntk, layer_ntk, mlp_layer_features
 from spectral_layers.gegenbauer import gegenbauer_eigenvalues, multiplicity
 from spectral_layers.hermite import hermite_coefficients
 from spectral_layers.infinite import (
@@ -53,6 +57,7 @@ from spectral_layers.infinite import (
     sphere_layer_kernels,
     sphere_layer_ntk,
 )
+from spectral_layers.layers import discover_layers, from_nnx, layer_names
 from spectral_layers.models import (
     MLP,
     MLPApply,
@@ -60,10 +65,9 @@ from spectral_layers.models import (
     Network,
     init_mlp,
     init_mlp_seeds,
-    layer_names,
     make_spec,
 )
-from spectral_layers.sharding import make_mesh
+from spectral_layers.sharding import gather, make_mesh
 from spectral_layers.spectra import layer_mercer_eigenvalues
 from spectral_layers.training import train_layers
 
@@ -72,6 +76,7 @@ __version__ = "0.2.0"
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "FallbackWarning",
     "MLPApply",
     "MLPSpec",
     "Network",
@@ -80,9 +85,13 @@ __all__ = [
     "contributions",
     "data",
     "data_targets",
+    "discover_layers",
+    "distributed",
     "empirical",
     "estimators",
+    "from_nnx",
     "full_ntk",
+    "gather",
     "gegenbauer",
     "gegenbauer_eigenvalues",
     "hermite",
@@ -95,6 +104,7 @@ __all__ = [
     "layer_mercer_eigenvalues",
     "layer_names",
     "layer_ntk",
+    "layers",
     "make_mesh",
     "make_spec",
     "mlp_layer_features",

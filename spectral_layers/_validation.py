@@ -56,6 +56,34 @@ def check_inputs(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
     return arr
 
 
+def check_batch(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
+    """Checks that ``x`` is a finite, non-empty floating array ``(n, ...)`` whose first axis indexes examples.
+
+    With ``in_dim`` (a network built by ``init_mlp``) the shape must be ``(n, in_dim)`` (``check_inputs``).
+
+    Raises:
+      TypeError: if ``x`` is not array-like.
+      ValueError: on a 0-d or empty array or non-finite values.
+    """
+    if in_dim is not None:
+        return check_inputs(x, name, in_dim=in_dim)
+    if x is None:
+        raise TypeError(f"{name} must be an array of shape (n, ...), got None")
+    try:
+        arr = jax.numpy.asarray(x)
+    except TypeError as e:
+        raise TypeError(f"{name} must be an array of shape (n, ...), got {type(x).__name__}") from e
+    if arr.ndim == 0 or arr.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty array of shape (n, ...), got shape {arr.shape}"
+        )
+    if not jax.numpy.issubdtype(arr.dtype, jax.numpy.floating):
+        arr = arr.astype(jax.numpy.result_type(float))
+    if is_concrete(arr) and not bool(np.isfinite(np.asarray(arr)).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return arr
+
+
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     """Checks that ``value`` is an integer ``>= minimum`` and returns it as ``int``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

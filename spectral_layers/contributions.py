@@ -24,7 +24,9 @@ import scipy.stats
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers.models import MLPApply, layer_names
+from spectral_layers.layers import Group, check_params, discover_layers
+from spectral_layers.models import MLPApply
+from spectral_layers.sharding import sharded_sum
 
 __all__ = [
     "blocked_quadratic_forms",
@@ -107,52 +109,110 @@ def blocked_quadratic_forms(
 
 def layer_contributions(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
-    params: Mapping[str, Any],
-    x: Float[Array, "n d"],
+    params: Any,
+    x: Float[Array, "n ..."],
     y: Float[Array, "*t n"],
     *,
     stacked: bool = False,
+    group: Group | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` for every layer, without forming Grams (module docstring).
 
+    With a ``mesh`` the examples are sharded over its devices: each device computes the gradient of
+    ``⟨y_B, f(X_B)⟩`` over its block ``B`` of examples, the per-device gradients are added (``psum``; the
+    gradient is a sum over examples), and only then squared, ``c_ℓ = ‖Σ_B ∇_{θ_ℓ} ⟨y_B, f(X_B)⟩‖²``.
+
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``.
-      params: dict of layer subtrees (leading seed axis on every leaf if ``stacked``).
-      x: inputs ``(n, d)``.
+      params: any pytree of parameter arrays (leading seed axis on every leaf if ``stacked``).
+      x: inputs ``(n, ...)``.
       y: targets ``(n,)`` or ``(t, n)``.
       stacked: params hold a batch of seeds on a leading axis (vmapped in one call).
+      group: ``group(path) -> layer name`` to merge or split layers (``layers.discover_layers``).
+      mesh: any ``jax.sharding.Mesh`` (one or several processes, ``spectral_layers.sharding``); the result
+        is replicated on its devices. Any ``n``.
+      mesh_axis: the mesh axis name (or names) the examples are sharded over; default the first axis.
 
     Returns:
-      ``{layer: c}`` of shape ``[s,] [t]``, ordered like the layers.
+      ``{layer: c}`` of shape ``[s,] [t]``, layers in call order.
     """
-    names = layer_names(params)
+    leaves, treedef = check_params(params), jax.tree.structure(params)
     in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
-    x = val.check_inputs(x, "x", in_dim=in_dim)
+    x = val.check_batch(x, "x", in_dim=in_dim)
     y = jnp.asarray(y)
     if y.ndim not in (1, 2) or y.shape[-1] != x.shape[0]:
         raise ValueError(f"y must have shape (n,) or (t, n) with n = {x.shape[0]}, got {y.shape}")
     if val.is_concrete(y) and not bool(np.isfinite(np.asarray(y)).all()):
         raise ValueError("y contains NaN or inf values")
-    out = _contributions_jit(apply_fn, params, x, y, stacked)
-    return {name: out[name] for name in names}
+    layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
+    if mesh is None:
+        out = _contributions_jit(apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked)
+    else:
+        out = _contributions_sharded(
+            apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked, mesh, mesh_axis
+        )
+    return dict(zip(layer_map.names, out, strict=True))
 
 
-def _sq_norms_of_grad(apply_fn, params, x, y_n):
-    grads = jax.grad(lambda p: jnp.vdot(y_n, apply_fn(p, x)))(params)
-    return {name: sum(jnp.sum(g**2) for g in jax.tree.leaves(sub)) for name, sub in grads.items()}
+def _group_sq_norms(groups, grads):
+    """``Σ ‖g‖²`` over the gradient leaves of each layer (``groups``: leaf indices per layer)."""
+    return [sum(jnp.sum(grads[i] ** 2) for i in g) for g in groups]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _contributions_jit(apply_fn, params, x, y, stacked):
-    y = y.astype(jnp.result_type(x, *jax.tree.leaves(params)))
-    per_target = (
-        _sq_norms_of_grad if y.ndim == 1 else jax.vmap(_sq_norms_of_grad, (None, None, None, 0))
+def _sq_norms_of_grad(apply_fn, treedef, groups, leaves, x, y_n):
+    grads = jax.grad(lambda lv: jnp.vdot(y_n, apply_fn(jax.tree.unflatten(treedef, lv), x)))(leaves)
+    return _group_sq_norms(groups, grads)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6))
+def _contributions_jit(apply_fn, treedef, groups, leaves, x, y, stacked):
+    y = y.astype(jnp.result_type(x, *leaves))
+
+    def per_target(lv, y_n):
+        return _sq_norms_of_grad(apply_fn, treedef, groups, lv, x, y_n)
+
+    def one(lv):
+        return per_target(lv, y) if y.ndim == 1 else jax.vmap(per_target, (None, 0))(lv, y)
+
+    return jax.vmap(one)(leaves) if stacked else one(leaves)
+
+
+def _contributions_sharded(apply_fn, treedef, groups, leaves, x, y, stacked, mesh, mesh_axis):
+    """Per-device gradients of ``⟨y_B, f(X_B)⟩`` summed across devices, then squared (``sharded_sum``)."""
+    dtype = jnp.result_type(x, *leaves)
+    y_nt = jnp.asarray(y, dtype).T  # (n,) or (n, t): examples first, to shard them
+    partial_grads, finalize = _sharded_fns(
+        apply_fn, treedef, groups, stacked, y.ndim, jnp.dtype(dtype)
+    )
+    return sharded_sum(
+        partial_grads, (x, y_nt), list(leaves), mesh=mesh, axis=mesh_axis, finalize=finalize
     )
 
-    def one(p):
-        return per_target(apply_fn, p, x, y)
 
-    return jax.vmap(one)(params) if stacked else one(params)
+@functools.lru_cache(maxsize=64)
+def _sharded_fns(apply_fn, treedef, groups, stacked, y_ndim, dtype):
+    """Per-device partial gradients and the squared norms of their sum per layer (one pair per setting,
+    so the compilation is reused)."""
+
+    def grad_one(lv, x_b, y_b):
+        return jax.grad(lambda q: jnp.vdot(y_b, apply_fn(jax.tree.unflatten(treedef, q), x_b)))(lv)
+
+    def partial_grads(rows, weight, lv):
+        x_b, y_b = rows
+        y_b = (y_b.T * weight).astype(dtype)  # padding rows get weight 0
+        per_target = grad_one if y_ndim == 1 else jax.vmap(grad_one, (None, None, 0))
+        if stacked:
+            return jax.vmap(per_target, (0, None, None))(lv, x_b, y_b)
+        return per_target(lv, x_b, y_b)
+
+    def norms(grads):
+        return _group_sq_norms(groups, grads)
+
+    finalize = norms if y_ndim == 1 else jax.vmap(norms)  # per target
+    finalize = jax.vmap(finalize) if stacked else finalize  # per seed
+    return partial_grads, finalize
 
 
 def layer_gram_diagonals(
@@ -202,12 +262,24 @@ def _diagonals_jit(apply_fn, params, x, stacked, chunk):
 def relative_contributions(
     contributions: Mapping[str, jax.Array | np.ndarray], reference: str | None = None
 ) -> dict[str, np.ndarray]:
-    """``c_ℓ / c_ref`` for every layer; the reference defaults to the last layer (paper appendix §13)."""
+    """``c_ℓ / c_ref`` for every layer; the reference defaults to the last layer (paper appendix §13).
+
+    Raises:
+      ValueError: ``reference`` is not a layer, or its contribution is zero or not finite anywhere (the
+        ratio would be inf/NaN).
+    """
     names = list(contributions)
     reference = names[-1] if reference is None else reference
     if reference not in contributions:
         raise ValueError(f"reference must be one of {names}, got {reference!r}")
     ref = np.asarray(contributions[reference])
+    if not np.isfinite(ref).all():
+        raise ValueError(f"the reference layer {reference!r} has a non-finite contribution: {ref}")
+    if (ref == 0).any():
+        raise ValueError(
+            f"the reference layer {reference!r} has a zero contribution (c_ref = 0): the relative "
+            "contributions c_ℓ / c_ref are undefined; choose another reference layer or target"
+        )
     return {name: np.asarray(c) / ref for name, c in contributions.items()}
 
 

@@ -228,6 +228,7 @@ def infinite_layer_ntk(
     quadrature_rule: str = "trapezoid",
     block_size: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "n1 n2"]]:
     r"""Infinite-width per-layer NTK ``κ^(ℓ)(x1_i, x2_j)`` of an ``init_mlp`` network (paper Eq. 1).
 
@@ -247,8 +248,10 @@ def infinite_layer_ntk(
       quadrature_rule: ``"trapezoid"`` or ``"gauss_hermite"`` (``activations.quadrature_rule``).
       block_size: if given, rows of the result are computed ``block_size`` at a time (``lax.map``),
         bounding the memory of intermediates; the result is the same.
-      mesh: a ``jax.sharding.Mesh`` (``sharding.make_mesh()``): rows are computed on its devices in
-        parallel and the result stays sharded by rows (``spectral_layers.sharding``).
+      mesh: any ``jax.sharding.Mesh`` (``sharding.make_mesh()``, ``jax.make_mesh(...)``; one or several
+        processes): rows are computed on its devices in parallel and the result stays sharded by rows
+        (``spectral_layers.sharding``; ``sharding.gather`` fetches it). Any ``n1``.
+      mesh_axis: the mesh axis name (or names) the rows are sharded over; default the mesh's first axis.
 
     Returns:
       ``{"layer_0": κ^(0), …, "layer_{L-1}": κ^(L-1)}``, each ``(n1, n2)`` in the inputs' dtype.
@@ -273,14 +276,25 @@ def infinite_layer_ntk(
     args = (_coefficients(spec), spec.activation, spec.depth, quad, block_size)
     x1, x2 = x1.astype(dtype), x2.astype(dtype)
     if mesh is not None:
-
-        def rows(blk, x2_full):
-            return _infinite_rows(blk[0], blk[1], x2_full, same, *args)
-
-        out = sharded_rows(rows, (x1, jnp.arange(x1.shape[0])), x2, mesh=mesh)
+        rows = _sharded_rows_fn(same, *args[1:])
+        out = sharded_rows(
+            rows, (x1, jnp.arange(x1.shape[0])), x2, args[0], mesh=mesh, axis=mesh_axis
+        )
     else:
         out = _infinite_jit(x1, None if same else x2, *args)
     return {layer_name(i): k for i, k in enumerate(out)}
+
+
+@functools.lru_cache(maxsize=64)
+def _sharded_rows_fn(same, activation, depth, quad, block_size):
+    """The per-device block of ``infinite_layer_ntk`` (one function per setting: compilation reused)."""
+
+    def rows(block, x2, coef):
+        return _infinite_rows(
+            block[0], block[1], x2, same, coef, activation, depth, quad, block_size
+        )
+
+    return rows
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))

@@ -45,7 +45,6 @@ __all__ = [
     "init_mlp",
     "init_mlp_seeds",
     "layer_name",
-    "layer_names",
     "make_spec",
 ]
 
@@ -58,31 +57,6 @@ INPUT_SCALINGS = ("fan_in", "none")
 def layer_name(index: int) -> str:
     """Name of the parameter subtree of layer ``index``: ``layer_{index}``."""
     return f"layer_{index}"
-
-
-def layer_names(params: Mapping[str, Any]) -> list[str]:
-    """Names of the layer subtrees of ``params``, in layer order (``layer_0, layer_1, …``).
-
-    Raises:
-      TypeError: if ``params`` is not a mapping of layer subtrees.
-    """
-    if not isinstance(params, Mapping) or not params:
-        raise TypeError(
-            "params must be a non-empty dict of per-layer subtrees {'layer_0': {...}, ...}, "
-            f"got {type(params).__name__}"
-        )
-    for key, sub in params.items():
-        if not isinstance(sub, Mapping):
-            raise TypeError(
-                f"params must be a dict of per-layer subtrees; params[{key!r}] is a "
-                f"{type(sub).__name__}, not a dict"
-            )
-
-    def order(name: str) -> tuple[int, int | str]:
-        prefix, _, suffix = name.rpartition("_")
-        return (0, int(suffix)) if prefix and suffix.isdigit() else (1, name)
-
-    return sorted(params, key=order)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,24 @@ with ``y(t)`` the network outputs on the training points (``residual_components`
 ``predict_residuals`` gives the kernel prediction of ``e(t)`` and ``project_residual`` its
 components; ``halving_time`` summarises each component's convergence speed.
 
+Kernel tracking (``train_layers(..., track=True)``, ``kernel_track``): how far training leaves the
+kernel regime. At every logged step it records, for every layer ℓ (all layers, trained or frozen),
+
+* the relative movement ``‖G_ℓ(t) − G_ℓ(0)‖_F / ‖G_ℓ(0)‖_F`` of the layer Gram on the training
+  points (0 for all t in the lazy, infinite-width limit; ``O(m^{-1/2})`` at width ``m`` for NTK
+  parameterisation, Jacot et al. 2018; Lee et al. 2019, Theorem 2.1);
+* the contributions ``c_ℓ,i(t) = y_iᵀ G_ℓ(t) y_i`` of each target component, Gram-free as
+  ``‖∇_{θ_ℓ} ⟨y_i, f(X)⟩‖²`` (``contributions.layer_contributions``, paper appendix §13);
+* the kernel–target alignment (Cristianini, Shawe-Taylor, Elisseeff & Kandola, "On kernel-target
+  alignment", NIPS 2001/2002) of each layer Gram and of the full NTK ``Σ_ℓ G_ℓ`` with the target:
+
+      A(G, y) = ⟨G, y yᵀ⟩_F / (‖G‖_F ‖y yᵀ‖_F) = yᵀ G y / (‖G‖_F ‖y‖²)  ∈ [0, 1] for PSD G.
+
+Only ``G(0)`` is kept (``L`` matrices ``n × n``); ``G(t)`` is recomputed at each logged step and
+reduced to the Frobenius norms at once, ``block_size`` rows at a time if given (memory
+``O(block_size · n)`` per layer besides ``G(0)`` and the layer features; each block costs one more
+forward and backward pass over the ``n`` points).
+
 Frozen parameters are never touched: only the trained subtrees enter ``jax.grad`` and the optax
 optimiser; the frozen subtrees are passed through unchanged, so they are bit-identical after
 training (no ``set_to_zero`` update is added to them).
@@ -45,12 +63,40 @@ import optax
 from jaxtyping import Array, Float, Int
 
 from spectral_layers import _validation as val
-from spectral_layers.models import MLPApply, layer_names
+from spectral_layers._rows import map_rows
+from spectral_layers.contributions import layer_contributions
+from spectral_layers.empirical import layer_ntk
+from spectral_layers.layers import Group, check_params, discover_layers, replace_leaves
+from spectral_layers.models import MLPApply
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 Layers = None | str | int | Iterable[str | int]
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelTrack:
+    """Kernel statistics of every layer at the logged steps (module docstring; ``kernel_track``).
+
+    Leading axes ``*s`` (seeds, with ``stacked=True``) and ``t`` (logged steps; absent for
+    ``kernel_track`` at a single parameter set). The layer axis follows ``layers``.
+
+    Attributes:
+      movement: ``‖G_ℓ(t) − G_ℓ(0)‖_F / ‖G_ℓ(0)‖_F``, shape ``(*s, t, L)``.
+      contributions: ``c_ℓ,i(t) = y_iᵀ G_ℓ(t) y_i`` for each tracked component ``y_i``, shape
+        ``(*s, t, k, L)`` (paper appendix §13).
+      alignment: ``A(G_ℓ(t), y) = yᵀ G_ℓ y / (‖G_ℓ‖_F ‖y‖²)`` with the training target ``y``
+        (Cristianini et al. 2002), shape ``(*s, t, L)``.
+      ntk_alignment: ``A(Σ_ℓ G_ℓ(t), y)`` of the full NTK, shape ``(*s, t)``.
+      layers: the layer names of the last axis, in layer order (the order of ``layer_ntk``).
+    """
+
+    movement: Float[Array, "*s t L"]
+    contributions: Float[Array, "*s t k L"]
+    alignment: Float[Array, "*s t L"]
+    ntk_alignment: Float[Array, "*s t"]
+    layers: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +110,11 @@ class TrainResult:
         ``(num_logs,)`` (numpy int).
       losses: full-batch loss ``L = 1/(2n) Σ_i (f(x_i) − y_i)²`` at the logged steps, shape
         ``(num_logs,)`` (``(s, num_logs)`` stacked).
-      params: the final parameters (same structure as the input ``params``; frozen subtrees are
+      params: the final parameters (same structure as the input ``params``; frozen leaves are
         the input arrays themselves).
       layers: the names of the trained layers, in layer order.
+      track: with ``track=True``, the ``KernelTrack`` of every layer at the logged steps;
+        ``None`` otherwise.
     """
 
     outputs: Float[Array, "*s t n"]
@@ -74,13 +122,14 @@ class TrainResult:
     losses: Float[Array, "*s t"]
     params: dict[str, Any]
     layers: tuple[str, ...]
+    track: KernelTrack | None = None
 
 
-def resolve_layers(params: Mapping[str, Any], layers: Layers = None) -> tuple[str, ...]:
+def resolve_layers(names: Iterable[str], layers: Layers = None) -> tuple[str, ...]:
     """Names of the layers selected by ``layers``, in layer order.
 
     Args:
-      params: dict of per-layer subtrees ``{"layer_0": …, …}``.
+      names: all layer names in layer order (``layer_names``, or a ``layer_ntk`` result's keys).
       layers: ``None`` or ``"all"`` (every layer), a layer name (``"layer_1"``), an index into
         the layers in order (``0``, ``-1`` for the last), or an iterable of names/indices.
 
@@ -88,7 +137,7 @@ def resolve_layers(params: Mapping[str, Any], layers: Layers = None) -> tuple[st
       ValueError: for an unknown name, an index out of range, or an empty selection.
       TypeError: for anything else.
     """
-    names = layer_names(params)
+    names = list(names)
     if layers is None or (isinstance(layers, str) and layers == "all"):
         return tuple(names)
     items = [layers] if isinstance(layers, str | int | np.integer) else layers
@@ -134,8 +183,7 @@ def trained_gram(
         raise TypeError(
             f"grams must be a non-empty dict {{layer_name: G}}, got {type(grams).__name__}"
         )
-    # resolve_layers orders names with layer_names, which wants a dict of subtrees: placeholders.
-    chosen = resolve_layers({name: {} for name in grams}, layers)
+    chosen = resolve_layers(grams, layers)  # the grams' own (call) order
     return functools.reduce(jnp.add, [jnp.asarray(grams[name]) for name in chosen])
 
 
@@ -158,6 +206,10 @@ def train_layers(
     key: jax.Array | None = None,
     stacked: bool = False,
     progress: bool = False,
+    group: Group | None = None,
+    track: bool = False,
+    track_components: Float[Array, "k n"] | None = None,
+    track_block_size: int | None = None,
 ) -> TrainResult:
     """Trains only the parameters of ``layers`` on the squared loss, the rest frozen (paper §5.7).
 
@@ -184,7 +236,8 @@ def train_layers(
         on random minibatches of ``batch_size`` points drawn without replacement at every step),
         ``"adam"`` (``optax.adam`` with its defaults, full batch unless ``batch_size`` is given),
         or any ``optax.GradientTransformation`` (then ``learning_rate`` must be ``None``).
-      learning_rate: step size ``η > 0`` (required for the named optimisers).
+      learning_rate: step size ``η > 0`` (required for the named optimisers); with
+        ``stacked=True`` also one step size per seed, shape ``(s,)``.
       steps: number of optimisation steps ``>= 1``.
       log_every: outputs are recorded at step 0, every ``log_every`` steps, and at the last step.
       batch_size: minibatch size ``b <= n`` (required for ``"sgd"``, not allowed for ``"gd"``).
@@ -193,24 +246,35 @@ def train_layers(
         ``init_mlp_seeds``) or one key per seed. Required with ``batch_size``, unused otherwise.
       stacked: ``params`` holds a batch of seeds on a leading axis.
       progress: show a tqdm progress bar over the logging chunks.
+      group: ``group(path) -> layer name`` to merge or split layers (``layers.discover_layers``).
+      track: record a ``KernelTrack`` of every layer at the logged steps (module docstring):
+        ``G(0)`` is computed once at step 0 and kept; at each logged step ``G(t)`` is recomputed
+        with ``layer_ntk`` and reduced to norms, and the contributions come from
+        ``layer_contributions`` (Gram-free). Costs about one Gram of every layer per logged step.
+      track_components: target components ``y_1, …, y_k`` whose contributions are tracked, shape
+        ``(k, n)``; default ``y[None]`` (the training target).
+      track_block_size: rows of ``G(t)`` computed at a time while tracking (bounded memory for
+        large ``n``); ``None`` computes each ``G_ℓ(t)`` whole.
 
     Returns:
-      A ``TrainResult`` (outputs, logged steps, losses, final params, trained layer names).
+      A ``TrainResult`` (outputs, logged steps, losses, final params, trained layer names, and the
+      ``KernelTrack`` with ``track=True``).
 
     Raises:
       ValueError / TypeError: naming the argument, on an unknown layer or optimiser, a
         non-positive learning rate, ``steps``/``log_every`` < 1, mismatched shapes,
         ``batch_size > n``, non-finite inputs or targets, or a missing key.
     """
-    names = layer_names(params)
-    trained = resolve_layers(params, layers)
+    leaves, treedef = check_params(params), jax.tree.structure(params)
     in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
-    x = val.check_inputs(x, "x", in_dim=in_dim)
+    x = val.check_batch(x, "x", in_dim=in_dim)
+    num_seeds = _check_stacked(params, stacked)
+    layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
+    trained = resolve_layers(layer_map.names, layers)
     n = x.shape[0]
     y = _check_targets(y, n)
     steps = val.check_positive_int(steps, "steps")
     log_every = val.check_positive_int(log_every, "log_every")
-    num_seeds = _check_stacked(params, stacked)
 
     if isinstance(optimizer, optax.GradientTransformation):
         if learning_rate is not None:
@@ -223,7 +287,7 @@ def train_layers(
         val.check_choice(optimizer, "optimizer", OPTIMIZERS)
         if learning_rate is None:
             raise TypeError(f"learning_rate is required for optimizer={optimizer!r}")
-        lr = val.check_positive_float(learning_rate, "learning_rate")
+        lr = _check_learning_rate(learning_rate, num_seeds)
         if optimizer == "sgd" and batch_size is None:
             raise ValueError("optimizer='sgd' needs a batch_size (use 'gd' for full batch)")
         if optimizer == "gd" and batch_size is not None:
@@ -236,31 +300,101 @@ def train_layers(
     else:
         keys = None
 
-    dtype = jnp.result_type(x, *jax.tree.leaves(params))
+    if not isinstance(track, bool):
+        raise TypeError(f"track must be a bool, got {track!r}")
+    if not track and (track_components is not None or track_block_size is not None):
+        raise ValueError("track_components and track_block_size need track=True")
+    if track_block_size is not None:
+        track_block_size = val.check_positive_int(track_block_size, "track_block_size")
+
+    dtype = jnp.result_type(x, *leaves)
     x = x.astype(dtype)
     y = y.astype(dtype)
+    comps = None
+    if track:
+        comps = (
+            y[None] if track_components is None else _check_track_components(track_components, n)
+        )
+        comps = comps.astype(dtype)
     lr_arr = None if lr is None else jnp.asarray(lr, dtype)
-    train = {name: params[name] for name in trained}
-    frozen = {name: params[name] for name in names if name not in trained}
+    train_idx = tuple(sorted(i for name in trained for i in layer_map.indices(name)))
+    frozen_idx = tuple(i for i in range(len(leaves)) if i not in train_idx)
+    train = [leaves[i] for i in train_idx]
+    frozen = [leaves[i] for i in frozen_idx]
     num_full, remainder = divmod(steps, log_every)
 
-    static = _Static(apply_fn, optimizer, batch_size, stacked)
-    if progress:
-        outputs, train = _run_with_progress(
-            static, train, frozen, keys, lr_arr, x, y, log_every, num_full, remainder
-        )
-    else:
-        outputs, train = _run_all(
-            static, train, frozen, keys, lr_arr, x, y, log_every, num_full, remainder
-        )
+    static = _Static(
+        apply_fn,
+        optimizer,
+        batch_size,
+        stacked,
+        treedef,
+        train_idx,
+        frozen_idx,
+        track,
+        track_block_size,
+    )
+    run = _run_with_progress if progress else _run_all
+    outputs, train, stats = run(
+        static, train, frozen, keys, lr_arr, x, y, comps, log_every, num_full, remainder
+    )
     losses = 0.5 * jnp.mean((outputs - y) ** 2, axis=-1)
-    final = {name: train[name] if name in train else params[name] for name in names}
+    final = jax.tree.unflatten(treedef, replace_leaves(leaves, train_idx, train))
     return TrainResult(
         outputs=outputs,
         steps=logged_steps(steps, log_every),
         losses=losses,
         params=final,
         layers=trained,
+        track=None if stats is None else _to_track(stats, layer_map.names),
+    )
+
+
+def _check_learning_rate(learning_rate: Any, num_seeds: int | None) -> float | np.ndarray:
+    """One positive step size, or (stacked) one per seed."""
+    if np.ndim(learning_rate) == 0 or isinstance(learning_rate, bool):
+        return val.check_positive_float(learning_rate, "learning_rate")
+    lr = np.asarray(learning_rate)
+    if num_seeds is None or lr.shape != (num_seeds,):
+        expected = "a number" if num_seeds is None else f"a number or shape ({num_seeds},)"
+        raise ValueError(f"learning_rate must be {expected}, got shape {lr.shape}")
+    if not np.issubdtype(lr.dtype, np.floating) and not np.issubdtype(lr.dtype, np.integer):
+        raise TypeError(f"learning_rate must be real, got dtype {lr.dtype}")
+    if not (np.isfinite(lr).all() and (lr > 0).all()):
+        raise ValueError(f"learning_rate must be finite and > 0 for every seed, got {lr}")
+    return lr.astype(float)
+
+
+def _lr_axis(lr) -> int | None:
+    """``vmap`` axis of the learning rate: 0 for one rate per seed, else broadcast."""
+    return 0 if lr is not None and jnp.ndim(lr) == 1 else None
+
+
+def _check_track_components(comps: Any, n: int) -> jax.Array:
+    try:
+        comps = jnp.asarray(comps)
+    except TypeError as e:
+        raise TypeError(
+            f"track_components must be an array of shape (k, n), got {type(comps).__name__}"
+        ) from e
+    if comps.ndim != 2 or comps.shape[0] == 0 or comps.shape[1] != n:
+        raise ValueError(
+            f"track_components must have shape (k, n) with n = {n} (from x), got {comps.shape}"
+        )
+    if not jnp.issubdtype(comps.dtype, jnp.floating):
+        comps = comps.astype(jnp.result_type(float))
+    if val.is_concrete(comps) and not bool(np.isfinite(np.asarray(comps)).all()):
+        raise ValueError("track_components contains NaN or inf values")
+    return comps
+
+
+def _to_track(stats: Mapping[str, jax.Array], names: Iterable[str]) -> KernelTrack:
+    return KernelTrack(
+        movement=stats["movement"],
+        contributions=stats["contributions"],
+        alignment=stats["alignment"],
+        ntk_alignment=stats["ntk_alignment"],
+        layers=tuple(names),
     )
 
 
@@ -287,6 +421,11 @@ class _Static:
     optimizer: str | optax.GradientTransformation
     batch_size: int | None
     stacked: bool
+    treedef: Any
+    train_idx: tuple[int, ...]
+    frozen_idx: tuple[int, ...]
+    track: bool = False
+    track_block_size: int | None = None
 
 
 def _check_targets(y: Any, n: int) -> jax.Array:
@@ -350,8 +489,13 @@ def _make_tx(optimizer, lr) -> optax.GradientTransformation:
     return optax.sgd(lr)
 
 
-def _merge(train, frozen):
-    return {**frozen, **train}
+def _merge(static: _Static, train, frozen):
+    leaves = [None] * (len(static.train_idx) + len(static.frozen_idx))
+    for i, leaf in zip(static.train_idx, train, strict=True):
+        leaves[i] = leaf
+    for i, leaf in zip(static.frozen_idx, frozen, strict=True):
+        leaves[i] = leaf
+    return jax.tree.unflatten(static.treedef, leaves)
 
 
 def _chunk(static: _Static, num_steps, carry, frozen, key, lr, x, y):
@@ -361,7 +505,7 @@ def _chunk(static: _Static, num_steps, carry, frozen, key, lr, x, y):
 
     def loss_fn(train, xb, yb):
         # L = 1/(2b) Σ_{i∈B} (f(x_i) − y_i)², b = n for full batch (module docstring).
-        return 0.5 * jnp.mean((static.apply_fn(_merge(train, frozen), xb) - yb) ** 2)
+        return 0.5 * jnp.mean((static.apply_fn(_merge(static, train, frozen), xb) - yb) ** 2)
 
     def body(carry, _):
         train, opt_state, step = carry
@@ -375,66 +519,240 @@ def _chunk(static: _Static, num_steps, carry, frozen, key, lr, x, y):
         return (optax.apply_updates(train, updates), opt_state, step + 1), None
 
     carry, _ = jax.lax.scan(body, carry, None, length=num_steps)
-    return carry, static.apply_fn(_merge(carry[0], frozen), x)
+    return carry, static.apply_fn(_merge(static, carry[0], frozen), x)
 
 
 def _init_single(static: _Static, train, frozen, lr, x):
     tx = _make_tx(static.optimizer, lr)
     carry = (train, tx.init(train), jnp.zeros((), jnp.int32))
-    return carry, static.apply_fn(_merge(train, frozen), x)
+    return carry, static.apply_fn(_merge(static, train, frozen), x)
 
 
-def _all_single(static, log_every, num_full, remainder, train, frozen, key, lr, x, y):
+def _track_init(static: _Static, train, frozen, x, y, comps):
+    """``G(0)`` of every layer and the statistics at step 0 (``None, None`` without tracking)."""
+    if not static.track:
+        return None, None
+    params = _merge(static, train, frozen)
+    grams0 = layer_ntk(static.apply_fn, params, x)
+    return grams0, _kernel_stats(
+        static.apply_fn, params, x, y, comps, grams0, static.track_block_size
+    )
+
+
+def _track_step(static: _Static, train, frozen, grams0, x, y, comps):
+    if not static.track:
+        return None
+    params = _merge(static, train, frozen)
+    return _kernel_stats(static.apply_fn, params, x, y, comps, grams0, static.track_block_size)
+
+
+def _all_single(static, log_every, num_full, remainder, train, frozen, key, lr, x, y, comps):
     carry, f0 = _init_single(static, train, frozen, lr, x)
+    grams0, s0 = _track_init(static, train, frozen, x, y, comps)
 
-    def outer(carry, _):
-        return _chunk(static, log_every, carry, frozen, key, lr, x, y)
+    def chunk(carry, num_steps):
+        carry, f = _chunk(static, num_steps, carry, frozen, key, lr, x, y)
+        return carry, (f, _track_step(static, carry[0], frozen, grams0, x, y, comps))
 
-    carry, fs = jax.lax.scan(outer, carry, None, length=num_full)
-    outputs = [f0[None], fs]
+    carry, (fs, ss) = jax.lax.scan(lambda c, _: chunk(c, log_every), carry, None, length=num_full)
+    parts = [(f0[None], _expand(s0)), (fs, ss)]
     if remainder:
-        carry, f_last = _chunk(static, remainder, carry, frozen, key, lr, x, y)
-        outputs.append(f_last[None])
-    return jnp.concatenate(outputs, axis=0), carry[0]
+        carry, (f_last, s_last) = chunk(carry, remainder)
+        parts.append((f_last[None], _expand(s_last)))
+    outputs = jnp.concatenate([p[0] for p in parts], axis=0)
+    stats = (
+        None if s0 is None else jax.tree.map(lambda *a: jnp.concatenate(a), *[p[1] for p in parts])
+    )
+    return outputs, carry[0], stats
 
 
-@functools.partial(jax.jit, static_argnums=(0, 7, 8, 9))
-def _run_all(static, train, frozen, keys, lr, x, y, log_every, num_full, remainder):
+def _expand(stats):
+    return None if stats is None else jax.tree.map(lambda a: a[None], stats)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 8, 9, 10))
+def _run_all(static, train, frozen, keys, lr, x, y, comps, log_every, num_full, remainder):
     fn = functools.partial(_all_single, static, log_every, num_full, remainder)
     if static.stacked:
-        return jax.vmap(fn, in_axes=(0, 0, 0, None, None, None))(train, frozen, keys, lr, x, y)
-    return fn(train, frozen, keys, lr, x, y)
+        return jax.vmap(fn, in_axes=(0, 0, 0, _lr_axis(lr), None, None, None))(
+            train, frozen, keys, lr, x, y, comps
+        )
+    return fn(train, frozen, keys, lr, x, y, comps)
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _init_jit(static, train, frozen, lr, x):
-    fn = functools.partial(_init_single, static)
+def _init_jit(static, train, frozen, lr, x, y, comps):
+    def fn(train, frozen, lr):
+        carry, f0 = _init_single(static, train, frozen, lr, x)
+        grams0, s0 = _track_init(static, train, frozen, x, y, comps)
+        return carry, f0, grams0, s0
+
     if static.stacked:
-        return jax.vmap(fn, in_axes=(0, 0, None, None))(train, frozen, lr, x)
-    return fn(train, frozen, lr, x)
+        return jax.vmap(fn, in_axes=(0, 0, _lr_axis(lr)))(train, frozen, lr)
+    return fn(train, frozen, lr)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _chunk_jit(static, num_steps, carry, frozen, keys, lr, x, y):
-    fn = functools.partial(_chunk, static, num_steps)
+def _chunk_jit(static, num_steps, carry, frozen, grams0, keys, lr, x, y, comps):
+    def fn(carry, frozen, grams0, key, lr):
+        carry, f = _chunk(static, num_steps, carry, frozen, key, lr, x, y)
+        return carry, f, _track_step(static, carry[0], frozen, grams0, x, y, comps)
+
     if static.stacked:
-        return jax.vmap(fn, in_axes=(0, 0, 0, None, None, None))(carry, frozen, keys, lr, x, y)
-    return fn(carry, frozen, keys, lr, x, y)
+        return jax.vmap(fn, in_axes=(0, 0, 0, 0, _lr_axis(lr)))(carry, frozen, grams0, keys, lr)
+    return fn(carry, frozen, grams0, keys, lr)
 
 
-def _run_with_progress(static, train, frozen, keys, lr, x, y, log_every, num_full, remainder):
+def _run_with_progress(
+    static, train, frozen, keys, lr, x, y, comps, log_every, num_full, remainder
+):
     from tqdm.auto import tqdm
 
-    carry, f0 = _init_jit(static, train, frozen, lr, x)
-    outputs = [f0]
+    carry, f0, grams0, s0 = _init_jit(static, train, frozen, lr, x, y, comps)
+    outputs, stats = [f0], [s0]
     sizes = [log_every] * num_full + ([remainder] if remainder else [])
     with tqdm(total=sum(sizes), unit="step", desc="train_layers") as bar:
         for size in sizes:
-            carry, f = _chunk_jit(static, size, carry, frozen, keys, lr, x, y)
+            carry, f, s = _chunk_jit(static, size, carry, frozen, grams0, keys, lr, x, y, comps)
             outputs.append(jax.block_until_ready(f))
+            stats.append(s)
             bar.update(size)
     axis = 1 if static.stacked else 0
-    return jnp.stack(outputs, axis=axis), carry[0]
+    stacked_stats = None if s0 is None else jax.tree.map(lambda *a: jnp.stack(a, axis), *stats)
+    return jnp.stack(outputs, axis=axis), carry[0], stacked_stats
+
+
+# --------------------------------------------------------------------------------------------
+# kernel tracking
+
+
+def kernel_track(
+    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    x: Float[Array, "n ..."],
+    y: Float[Array, " n"],
+    reference: Mapping[str, Float[Array, "*s n n"]],
+    *,
+    components: Float[Array, "k n"] | None = None,
+    block_size: int | None = None,
+    stacked: bool = False,
+) -> KernelTrack:
+    """Kernel statistics of every layer at one parameter set, relative to reference Grams.
+
+    The same quantities as ``train_layers(..., track=True)`` records at each logged step (module
+    docstring), for parameters saved elsewhere (a checkpoint, the end of one of several training
+    calls): movement ``‖G_ℓ − R_ℓ‖_F / ‖R_ℓ‖_F`` against ``reference`` ``R`` (typically
+    ``layer_ntk`` at initialisation), the Gram-free contributions ``y_iᵀ G_ℓ y_i`` and the
+    kernel–target alignments ``yᵀ G y / (‖G‖_F ‖y‖²)`` (Cristianini et al. 2002).
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> f(x)`` of shape ``(n,)``.
+      params: any pytree of parameters (leading seed axis on every leaf if ``stacked``).
+      x: inputs, shape ``(n, ...)``.
+      y: target of the alignments, shape ``(n,)``.
+      reference: ``{layer: R_ℓ}`` for every layer, ``(n, n)`` (``(s, n, n)`` if ``stacked``).
+      components: components whose contributions are returned, shape ``(k, n)``; default
+        ``y[None]``.
+      block_size: rows of each ``G_ℓ`` computed at a time (``None``: whole Grams).
+      stacked: ``params`` and ``reference`` carry a leading seed axis.
+
+    Returns:
+      A ``KernelTrack`` without the time axis: ``movement`` ``(*s, L)``, ``contributions``
+      ``(*s, k, L)``, ``alignment`` ``(*s, L)``, ``ntk_alignment`` ``(*s,)``.
+    """
+    check_params(params)
+    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    x = val.check_batch(x, "x", in_dim=in_dim)
+    n = x.shape[0]
+    y = _check_targets(y, n)
+    num_seeds = _check_stacked(params, stacked)
+    names = list(discover_layers(apply_fn, params, x, stacked=stacked).names)
+    if not isinstance(reference, Mapping) or set(reference) != set(names):
+        got = list(reference) if isinstance(reference, Mapping) else type(reference).__name__
+        raise ValueError(f"reference must be a dict with the layers {names}, got {got}")
+    shape = (n, n) if num_seeds is None else (num_seeds, n, n)
+    for name in names:
+        if jnp.shape(reference[name]) != shape:
+            raise ValueError(
+                f"reference[{name!r}] must have shape {shape}, got {jnp.shape(reference[name])}"
+            )
+    if block_size is not None:
+        block_size = val.check_positive_int(block_size, "block_size")
+    dtype = jnp.result_type(x, *jax.tree.leaves(params))
+    comps = y[None] if components is None else _check_track_components(components, n)
+    ref = {name: jnp.asarray(reference[name], dtype) for name in names}
+    stats = _kernel_track_jit(
+        apply_fn,
+        params,
+        x.astype(dtype),
+        y.astype(dtype),
+        comps.astype(dtype),
+        ref,
+        block_size,
+        stacked,
+    )
+    return _to_track(stats, names)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 6, 7))
+def _kernel_track_jit(apply_fn, params, x, y, comps, reference, block_size, stacked):
+    def fn(p, r):
+        return _kernel_stats(apply_fn, p, x, y, comps, r, block_size)
+
+    return jax.vmap(fn)(params, reference) if stacked else fn(params, reference)
+
+
+def _kernel_stats(apply_fn, params, x, y, comps, grams0, block_size):
+    """Movement, contributions and alignments of every layer at ``params`` (module docstring).
+
+    The layer axis follows the order of the dict that ``layer_ntk`` returns (inside the trace,
+    where dicts keep their order; a dict that crosses a ``jit`` boundary comes back key-sorted).
+    """
+    names, sq = _gram_sq_norms(apply_fn, params, x, grams0, block_size)
+    # Gram-free c_ℓ = zᵀ G_ℓ z = ‖∇_{θ_ℓ} ⟨z, f(X)⟩‖² for the components and the target itself.
+    c = layer_contributions(apply_fn, params, x, jnp.concatenate([comps, y[None]], axis=0))
+    c = jnp.stack([c[name] for name in names], axis=-1)  # (k + 1, L)
+    ref_norm = jnp.stack([jnp.sqrt(jnp.sum(grams0[name] ** 2)) for name in names])
+    y2 = jnp.sum(y**2)
+    return {
+        "movement": jnp.sqrt(sq["diff"]) / ref_norm,
+        "contributions": c[:-1],
+        # A(G, y) = yᵀ G y / (‖G‖_F ‖y‖²)  (Cristianini et al. 2002)
+        "alignment": c[-1] / (jnp.sqrt(sq["norm"]) * y2),
+        "ntk_alignment": jnp.sum(c[-1]) / (jnp.sqrt(sq["ntk"]) * y2),
+    }
+
+
+def _gram_sq_norms(apply_fn, params, x, grams0, block_size):
+    """``‖G_ℓ − G_ℓ(0)‖_F²``, ``‖G_ℓ‖_F²`` (shape ``(L,)``) and ``‖Σ_ℓ G_ℓ‖_F²``, by row blocks.
+
+    Returns ``(names, norms)`` with ``names`` the layers in ``layer_ntk``'s order. With
+    ``block_size``, each block of rows ``G_ℓ(t)[rows, :]`` is formed, reduced and dropped; every
+    block recomputes the features of all ``n`` points (one more forward and backward pass).
+    """
+    if block_size is None:
+        g = layer_ntk(apply_fn, params, x)
+        names = list(g)
+        return names, {
+            "diff": jnp.stack([jnp.sum((g[k] - grams0[k]) ** 2) for k in names]),
+            "norm": jnp.stack([jnp.sum(g[k] ** 2) for k in names]),
+            "ntk": jnp.sum(functools.reduce(jnp.add, [g[k] for k in names]) ** 2),
+        }
+    names: list[str] = []
+
+    def rows(block):
+        xb, g0b, mask = block  # (b, d), {layer: (b, n)}, (b,): padded rows have mask 0
+        g = layer_ntk(apply_fn, params, xb, x)
+        names[:] = list(g)  # filled while lax.map traces this function
+        diff = jnp.stack([jnp.sum((g[k] - g0b[k]) ** 2, axis=1) for k in names], axis=-1)
+        norm = jnp.stack([jnp.sum(g[k] ** 2, axis=1) for k in names], axis=-1)
+        ntk = jnp.sum(functools.reduce(jnp.add, [g[k] for k in names]) ** 2, axis=1)
+        m = mask[:, None]
+        return {"diff": diff * m, "norm": norm * m, "ntk": ntk * mask}
+
+    mask = jnp.ones(x.shape[0], x.dtype)
+    per_row = map_rows(rows, (x, dict(grams0), mask), block_size)
+    return names, jax.tree.map(lambda a: jnp.sum(a, axis=0), per_row)
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,8 +957,10 @@ def _halving(r, s, fraction):
 
 __all__ = [
     "OPTIMIZERS",
+    "KernelTrack",
     "TrainResult",
     "halving_time",
+    "kernel_track",
     "logged_steps",
     "predict_residuals",
     "project_residual",

@@ -73,3 +73,18 @@ def test_bad_inputs():
         contrib.relative_contributions({"a": 1.0}, reference="b")
     with pytest.raises(ValueError, match="level"):
         contrib.t_interval(np.ones((3, 2)), level=1.5)
+
+
+def test_relative_contributions_rejects_zero_or_non_finite_reference():
+    c = {"layer_0": np.array([1.0, 2.0]), "layer_1": np.array([2.0, 4.0])}
+    np.testing.assert_array_equal(contrib.relative_contributions(c)["layer_0"], [0.5, 0.5])
+    with pytest.raises(ValueError, match="zero contribution"):
+        contrib.relative_contributions({**c, "layer_1": np.array([2.0, 0.0])})
+    with pytest.raises(ValueError, match="non-finite"):
+        contrib.relative_contributions({**c, "layer_1": np.array([np.nan, 1.0])})
+    with pytest.raises(ValueError, match="non-finite"):
+        contrib.relative_contributions(
+            {"layer_0": np.array([np.inf]), "layer_1": np.array([1.0])}, reference="layer_0"
+        )
+    with pytest.raises(ValueError, match="reference"):
+        contrib.relative_contributions(c, reference="layer_9")

@@ -140,8 +140,10 @@ def test_generic_model_jacobian_path():
     g = sl.layer_ntk(apply_fn, params, x1)
     h = np.tanh(np.asarray(x1) @ np.full((3, 4), 0.3))
     np.testing.assert_allclose(g["layer_1"], h @ h.T, rtol=1e-12)
-    with pytest.raises(ValueError, match="structured"):
-        sl.layer_ntk(apply_fn, params, x1, method="structured")
+    j = sl.layer_ntk(apply_fn, params, x1, method="jacobian")
+    assert list(g) == list(j) == ["layer_0", "layer_1"]
+    for name in g:  # the structured engine covers any model (tests/test_any_model.py)
+        np.testing.assert_allclose(g[name], j[name], rtol=1e-12, atol=1e-14)
 
 
 def test_bad_inputs():

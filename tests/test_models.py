@@ -5,21 +5,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spectral_layers.models import init_mlp, init_mlp_seeds, layer_names
+from spectral_layers.layers import layer_names
+from spectral_layers.models import init_mlp, init_mlp_seeds
 
 
 def test_layout_and_shapes():
     f, p = init_mlp(jax.random.key(0), 5, depth=4, width=(7, 8, 9), use_bias=True)
-    assert layer_names(p) == ["layer_0", "layer_1", "layer_2", "layer_3"]
+    assert layer_names(f, p, jnp.ones((2, 5))) == ["layer_0", "layer_1", "layer_2", "layer_3"]
     assert p["layer_0"]["kernel"].shape == (5, 7)
     assert p["layer_2"]["bias"].shape == (9,)
     assert p["layer_3"]["kernel"].shape == (9, 1)
     assert f(p, jnp.ones((6, 5))).shape == (6,)
 
 
-def test_layer_names_numeric_order():
-    params = {f"layer_{i}": {"kernel": jnp.ones(1)} for i in (10, 2, 0, 1)}
-    assert layer_names(params) == ["layer_0", "layer_1", "layer_2", "layer_10"]
+def test_layer_names_call_order():
+    """Call order, not the order of jax's sorted dict keys (layer_10 < layer_2 as strings)."""
+    f, p = init_mlp(jax.random.key(0), 2, depth=12, width=2)
+    p = jax.tree.map(lambda a: a, p)  # tree functions re-sort the dict keys
+    assert layer_names(f, p, jnp.ones((1, 2))) == [f"layer_{i}" for i in range(12)]
 
 
 def test_paper_two_layer_network():

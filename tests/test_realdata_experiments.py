@@ -265,7 +265,17 @@ def test_missing_or_too_small_dataset_fails_clearly(data_root, tmp_path):
     root, _ = data_root
     mod = _module("fig3_mnist_radial")
     with pytest.raises(DatasetUnavailableError, match="does not exist"):
-        mod.main(["--scale", "smoke", "--out", str(tmp_path), "--data-dir", str(tmp_path / "no")])
+        mod.main(
+            [
+                "--scale",
+                "smoke",
+                "--out",
+                str(tmp_path),
+                "--data-dir",
+                str(tmp_path / "no"),
+                "--debug",
+            ]
+        )
     with pytest.raises(DatasetUnavailableError, match="min_points=200"):
         mod.main(
             [
@@ -277,6 +287,7 @@ def test_missing_or_too_small_dataset_fails_clearly(data_root, tmp_path):
                 str(root),
                 "--set",
                 "num_points=200",
+                "--debug",
             ]
         )
     assert not list(tmp_path.glob("*.json"))

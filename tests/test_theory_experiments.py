@@ -116,7 +116,9 @@ def test_relu_depth2_spectra_match_exact_ratio():
 
 
 def _fabricated_spectra(ratio2, ratio_l, K: int = 6, L: int = 3) -> tuple[dict, spec.Config]:
-    cfg = spec.Config(dims=(3,), activations=("tanh",), depth=L, max_degree=K, nt_check=False)
+    cfg = spec.Config(
+        dims=(3,), activations=("tanh",), network=NET.replace(depth=L), max_degree=K, nt_check=False
+    )
     k = np.arange(K + 1, dtype=float)
     base = 0.5**k
     mu = np.zeros((1, 1, L, K + 1))

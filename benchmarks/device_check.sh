@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# One GPU check of spectral-layers, at most ~8 minutes: install, tests, benchmarks, paper-scale figures.
+#
+# Usage (from the repository root, on the GPU machine):
+#
+#     bash benchmarks/device_check.sh [OUTDIR]        # default: $OUT, else device_check_out/
+#
+# Steps, each under its own time limit (skipped once the 8-minute budget is spent):
+#   install      pip install -e ".[cuda]" (jax[cuda12]); if that fails, whatever jax is there is used
+#   devices      the backend and devices JAX sees
+#   tests        the tests whose code runs on the accelerator (Grams, infinite width, contributions,
+#                training, sharding), float64 as in CI
+#   ntk_n*       benchmarks/bench_layer_ntk.py --n 1000 / 5000 / 20000 --skip-slow (MNIST network)
+#   any_model    benchmarks/bench_any_model.py, if present
+#   infinite     benchmarks/bench_infinite.py --n 1000 5000
+#   sharding     benchmarks/bench_sharding.py --n 20000: every device against one
+#   fig1/fig2/fig6  the experiments at --scale paper (fig6 on MNIST from $DATA_DIR, default shared/data;
+#                synthetic images, marked so, when it is absent)
+# Writes OUTDIR/device_check.md (one table: step, status, wall time, headline) and OUTDIR/logs/*.log;
+# figures and results in OUTDIR/figures/. Environment: PYTHON (default python3), DATA_DIR, BUDGET_S (480).
+set -u
+OUTDIR="${1:-${OUT:-device_check_out}}"
+PYTHON="${PYTHON:-python3}"
+BUDGET_S="${BUDGET_S:-480}"
+DATA_DIR="${DATA_DIR:-shared/data}"
+mkdir -p "$OUTDIR/logs" "$OUTDIR/figures"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+START=$(date +%s)
+TABLE="$OUTDIR/device_check.md"
+{
+  echo "# device check, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo
+  echo "| step | status | wall s | headline |"
+  echo "| --- | --- | ---: | --- |"
+} > "$TABLE"
+
+# step NAME LIMIT_S HEADLINE_REGEX COMMAND...: runs COMMAND with a time limit, logs it, adds a table row.
+step() {
+  local name=$1 limit=$2 pattern=$3
+  shift 3
+  local now=$(( $(date +%s) - START ))
+  local left=$(( BUDGET_S - now ))
+  if (( left < 20 )); then
+    echo "| $name | skipped (budget spent) | 0 | |" >> "$TABLE"
+    return
+  fi
+  (( limit > left )) && limit=$left
+  local t0=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@" > "$OUTDIR/logs/$name.log" 2>&1
+  local rc=$?
+  local wall=$(( $(date +%s) - t0 ))
+  local status="ok"
+  (( rc == 124 || rc == 137 )) && status="timeout (${limit} s)"
+  (( rc != 0 && rc != 124 && rc != 137 )) && status="exit $rc"
+  local head
+  head=$(grep -E -- "$pattern" "$OUTDIR/logs/$name.log" | tail -n 3 | tr -s ' ' | tr '\n' ' ' \
+         | sed 's/|/\//g' | cut -c1-300)
+  echo "| $name | $status | $wall | ${head} |" >> "$TABLE"
+  echo "[device_check] $name: $status in ${wall} s" >&2
+}
+
+step install 150 "Successfully installed|already satisfied|ERROR" \
+  "$PYTHON" -m pip install --quiet --progress-bar off -e ".[cuda]"
+step devices 60 "backend" "$PYTHON" -c \
+  "import jax; print('jax', jax.__version__, 'backend', jax.default_backend(), jax.devices())"
+step tests 150 "passed|failed|error" "$PYTHON" -m pytest -q -x -p no:cacheprovider \
+  tests/test_empirical.py tests/test_infinite.py tests/test_contributions.py tests/test_training.py
+for n in 1000 5000 20000; do
+  step "ntk_n$n" 90 "^structured|^floor" "$PYTHON" benchmarks/bench_layer_ntk.py --n "$n" --skip-slow \
+    --repeats 3
+done
+if [[ -f benchmarks/bench_any_model.py ]]; then
+  step any_model 90 "×|x |ratio|engine" "$PYTHON" benchmarks/bench_any_model.py --repeats 3
+else
+  echo "| any_model | skipped (benchmarks/bench_any_model.py absent) | 0 | |" >> "$TABLE"
+fi
+step infinite 60 "^ *(1000|5000)|ours" "$PYTHON" benchmarks/bench_infinite.py --n 1000 5000 --repeats 3
+step sharding 60 "ratio|one device|difference" "$PYTHON" benchmarks/bench_sharding.py --n 20000 \
+  --repeats 3
+FIG=(--scale paper --out "$OUTDIR/figures" --no-progress --force)
+step fig1 90 "scale in" "$PYTHON" -m experiments.fig1_sphere_d2 "${FIG[@]}"
+step fig2 90 "scale in" "$PYTHON" -m experiments.fig2_sphere_d10 "${FIG[@]}"
+if [[ -d "$DATA_DIR" ]]; then
+  step fig6 120 "scale in|error" "$PYTHON" -m experiments.fig6_mnist_eigvec "${FIG[@]}" --data-dir "$DATA_DIR"
+else
+  step fig6_synthetic 120 "scale in|error" "$PYTHON" -m experiments.fig6_mnist_eigvec "${FIG[@]}" \
+    --set data_dir=synthetic
+fi
+echo >> "$TABLE"
+echo "Total $(( $(date +%s) - START )) s. Logs: logs/<step>.log." >> "$TABLE"
+cat "$TABLE"

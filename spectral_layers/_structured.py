@@ -1,0 +1,382 @@
+"""Structured per-layer NTK Grams of any model: one forward and one backward pass, no Jacobian.
+
+For a layer whose parameter ``W`` enters the network through ONE equation ``z = op(A, T(W))`` (``T`` a chain of
+casts/reshapes/broadcasts, ``A`` the other operand), the chain rule gives the per-example gradient
+
+    ∇_W f(x_i) = T*( ∂op/∂(T W) (A_i)ᵀ Δ_i ),      Δ_i = ∂f(x_i)/∂z,
+
+so the layer Gram ``G_ij = ⟨∇_W f(x_i), ∇_W f(x'_j)⟩`` (paper Eq. 1) needs only ``A_i`` and ``Δ_i`` for every
+example, and all of them come from one forward and one backward pass: ``Δ`` is the gradient of ``Σ_i f(x_i)``
+w.r.t. a zero perturbation added to ``z`` (examples do not interact). Rules, by the primitive ``op``:
+
+* ``dot_general`` with ``W`` as one operand and no batch dimension on ``W`` (Dense, DenseGeneral,
+  ``nnx.Linear``, einsum): with ``A_i`` reshaped to ``(s, c)`` (free × contracted axes) and ``Δ_i`` to
+  ``(s, o)``, ``∇_W f(x_i) = Σ_s A_i[s] ⊗ Δ_i[s]`` and
+
+      G_ij = Σ_{s,t} ⟨A_i[s], A'_j[t]⟩ ⟨Δ_i[s], Δ'_j[t]⟩        (s = 1: G = (A A'ᵀ) ∘ (Δ Δ'ᵀ));
+
+* ``conv_general_dilated`` with ``W`` as the kernel (any stride, padding, dilation, ``feature_group_count``):
+  the same identity with ``A_i[s]`` the input patch seen by output position ``s`` (``conv_general_dilated_patches``),
+  summed over feature groups ``g`` (group ``g``'s outputs see only group ``g``'s input channels);
+* ``mul`` (LayerNorm/RMSNorm/BatchNorm scale) and ``add``/``sub`` (biases): explicit per-example gradients
+  ``∇_W f(x_i)`` (the VJP of ``op`` at ``(A_i, Δ_i)``, vmapped), then ``G = J J'ᵀ``; these have few parameters.
+
+For ``dot_general`` and convolutions the engine chooses, per layer, the cheaper of the identity above
+(``2 n n' s² (c + o)`` flops) and explicit per-example gradients (``2 (n + n') s c o / g + 2 n n' P``), by the
+shapes. The identity is used only when ``T`` is an isometry (casts, reshapes, transposes); a broadcast in ``T``
+forces explicit gradients, which are exact for any ``T``.
+
+A parameter read by more than one equation, or by any other primitive (``tanh(W)``, ``W @ W``, a gather, a
+``scan``, a custom-derivative function, ...), makes its whole layer fall back to per-example gradients of
+the original ``apply_fn`` (``vmap(grad)``); ``empirical.layer_ntk`` names those layers in one warning. A
+transform such as ``2 * W`` before a Dense product is itself a rule equation (a ``mul``): its Gram is exact,
+from explicit per-example gradients. A rule applies only when the program's structure proves it, so every
+number equals the Jacobian Gram.
+
+**Why a jaxpr interpreter rather than Flax method interception.** Interception (``nn.intercept_methods``) sees
+module calls, not what a module does with its parameters: it cannot tell whether a Dense kernel was cast,
+reshaped, scaled, or used twice, so it could not prove a rule applies; and it exists for linen only (not for
+NNX or plain JAX functions). The jaxpr (``_jaxpr``) shows every primitive that reads every parameter, for any
+model written in JAX, so the applicability of each rule is checked on the actual computation. The program is
+traced on ONE example (a batch of size 1) and replayed under ``jax.vmap``: every recorded ``A_i``, ``Δ_i`` is
+then per-example by construction, whatever axes the model moves the batch to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from spectral_layers import _jaxpr
+from spectral_layers._rows import map_rows
+from spectral_layers.layers import LayerMap, replace_leaves
+
+__all__ = ["STRATEGIES", "Plan", "Use", "grams", "make_plan"]
+
+STRATEGIES = ("auto", "identity", "explicit")
+_HIGHEST = jax.lax.Precision.HIGHEST
+_CHAIN = frozenset(
+    {
+        "convert_element_type",
+        "reshape",
+        "broadcast_in_dim",
+        "squeeze",
+        "expand_dims",
+        "transpose",
+        "copy",
+    }
+)
+_BIAS = frozenset({"add", "add_any", "sub"})
+_UNUSED = "unused"
+
+
+@dataclasses.dataclass(frozen=True)
+class Use:
+    """The one equation through which a parameter leaf enters the network.
+
+    Attributes:
+      leaf: index of the leaf in ``jax.tree.leaves(params)``.
+      eqn: index of the rule's equation ``z = op(A, T(W))`` in the program.
+      chain: indices of the equations of ``T`` (leaf → operand), in order.
+      pos: operand position of ``T(W)`` in the rule's equation.
+      kind: ``"dense"``, ``"conv"``, ``"scale"`` or ``"bias"``.
+      isometric: ``T`` preserves inner products (no broadcast), so the identity may be used.
+    """
+
+    leaf: int
+    eqn: int
+    chain: tuple[int, ...]
+    pos: int
+    kind: str
+    isometric: bool
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Plan:
+    """How each layer's Gram is computed: ``uses[name]`` (structured) or listed in ``fallback``."""
+
+    program: _jaxpr.Program
+    layers: LayerMap
+    uses: dict[str, tuple[Use, ...]]
+    fallback: tuple[str, ...]
+
+
+def _size(aval) -> int:
+    return int(np.prod(aval.shape, dtype=np.int64))
+
+
+def _rule(eqn: _jaxpr.Eqn, pos: int) -> str | None:
+    if len(eqn.inputs) != 2 or len(eqn.outputs) != 1:
+        return None
+    if not jnp.issubdtype(eqn.out_avals[0].dtype, jnp.floating):
+        return None
+    if eqn.name == "dot_general":
+        _, (lhs_batch, rhs_batch) = eqn.params["dimension_numbers"]
+        return None if (lhs_batch, rhs_batch)[pos] else "dense"
+    if eqn.name == "conv_general_dilated":
+        ok = pos == 1 and eqn.params["batch_group_count"] == 1
+        return "conv" if ok else None
+    if eqn.name == "mul":
+        return "scale"
+    if eqn.name in _BIAS:
+        return "bias"
+    return None
+
+
+def _leaf_use(program: _jaxpr.Program, readers, leaf: int) -> Use | str | None:
+    """The leaf's ``Use``, ``"unused"``, or ``None`` when no rule provably applies."""
+    ref, chain, isometric = leaf, [], True
+    while True:
+        found = readers.get(ref, [])
+        if not found:
+            return _UNUSED
+        if len(found) != 1 or found[0][0] < 0:
+            return None
+        k, pos = found[0]
+        eqn = program.eqns[k]
+        if eqn.name in _CHAIN and len(eqn.inputs) == 1 and len(eqn.outputs) == 1:
+            if not jnp.issubdtype(eqn.out_avals[0].dtype, jnp.floating):
+                return None
+            if _size(eqn.in_avals[0]) != _size(eqn.out_avals[0]):
+                isometric = False
+            chain.append(k)
+            ref = eqn.outputs[0]
+            continue
+        kind = _rule(eqn, pos)
+        return None if kind is None else Use(leaf, k, tuple(chain), pos, kind, isometric)
+
+
+def make_plan(program: _jaxpr.Program, layers: LayerMap) -> Plan:
+    """Finds the rule of every leaf; a layer with any uncovered leaf falls back (module docstring)."""
+    readers = program.readers()
+    uses, fallback = {}, []
+    for name, leaves in zip(layers.names, layers.leaves, strict=True):
+        found = [_leaf_use(program, readers, i) for i in leaves]
+        if any(u is None for u in found):
+            fallback.append(name)
+        else:
+            uses[name] = tuple(u for u in found if isinstance(u, Use))
+    return Plan(program, layers, uses, tuple(fallback))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# features: A_i and Δ_i from one forward and one backward pass
+
+
+def _features(plan: Plan, leaves: Sequence[jax.Array], x: jax.Array):
+    """``(A, Δ)``: ``A[(eqn, pos)]`` the other operand of each rule, ``Δ[eqn]`` its output cotangent, per example."""
+    program = plan.program
+    rule_eqns = sorted({u.eqn for us in plan.uses.values() for u in us})
+    records = sorted(
+        {(u.eqn, 1 - u.pos) for us in plan.uses.values() for u in us if u.kind != "bias"}
+    )
+    zeros = {
+        k: jnp.zeros(program.eqns[k].out_avals[0].shape, program.eqns[k].out_avals[0].dtype)
+        for k in rule_eqns
+    }
+
+    def single(x_1):  # x_1: one example, shape (1, ...)
+        def f(eps):
+            recorded = {}
+
+            def hook(values, k):
+                for kk, p in records:
+                    if kk == k:
+                        recorded[(k, p)] = jnp.asarray(values[p])
+                return [_jaxpr.bind(program.eqns[k], values)[0] + eps[k]]
+
+            hooks = {k: (lambda values, k=k: hook(values, k)) for k in rule_eqns}
+            out = _jaxpr.evaluate(program, [*leaves, x_1], hooks)[0]
+            return jnp.sum(out), recorded
+
+        return jax.grad(f, has_aux=True)(zeros)
+
+    deltas, inputs = jax.vmap(single)(x[:, None])
+    return inputs, deltas
+
+
+# ----------------------------------------------------------------------------------------------------------
+# per-use Gram factors
+
+
+def _dense_dims(plan: Plan, u: Use):
+    eqn = plan.program.eqns[u.eqn]
+    a_aval, w_aval = eqn.in_avals[1 - u.pos], eqn.in_avals[u.pos]
+    contract, _ = eqn.params["dimension_numbers"]
+    a_contract = tuple(contract[1 - u.pos])
+    w_contract = tuple(contract[u.pos])
+    a_free = tuple(d for d in range(len(a_aval.shape)) if d not in a_contract)
+    s = int(np.prod([a_aval.shape[d] for d in a_free], dtype=np.int64))
+    c = int(np.prod([a_aval.shape[d] for d in a_contract], dtype=np.int64))
+    o = int(np.prod([w_aval.shape[d] for d in range(len(w_aval.shape)) if d not in w_contract]))
+    return a_free, a_contract, s, c, o, 1
+
+
+def _conv_dims(plan: Plan, u: Use):
+    eqn = plan.program.eqns[u.eqn]
+    lhs, rhs = eqn.in_avals
+    out = eqn.out_avals[0]
+    dn = eqn.params["dimension_numbers"]
+    groups = eqn.params["feature_group_count"]
+    k = int(np.prod([rhs.shape[d] for d in dn.rhs_spec[2:]], dtype=np.int64))
+    s = _size(out) // out.shape[dn.out_spec[1]]
+    return s, lhs.shape[dn.lhs_spec[1]] * k, out.shape[dn.out_spec[1]], groups
+
+
+def _strategy(plan: Plan, u: Use, n1: int, n2: int, same: bool, strategy: str) -> str:
+    if u.kind in ("scale", "bias") or not u.isometric:
+        return "explicit"
+    if strategy != "auto":
+        return strategy
+    if u.kind == "dense":
+        *_, s, c, o, g = _dense_dims(plan, u)
+    else:
+        s, c, o, g = _conv_dims(plan, u)
+    p = c * o // g
+    identity = 2 * n1 * n2 * s * s * (c + o)
+    explicit = 2 * (n1 + (0 if same else n2)) * s * p + 2 * n1 * n2 * p
+    return "identity" if identity <= explicit else "explicit"
+
+
+def _apply_use(plan: Plan, u: Use, w: jax.Array, a: Any) -> jax.Array:
+    for k in u.chain:
+        w = _jaxpr.bind(plan.program.eqns[k], [w])[0]
+    values = [None, None]
+    values[u.pos], values[1 - u.pos] = w, a
+    return _jaxpr.bind(plan.program.eqns[u.eqn], values)[0]
+
+
+def _other_operand(plan: Plan, u: Use):
+    eqn = plan.program.eqns[u.eqn]
+    ref = eqn.inputs[1 - u.pos]
+    if isinstance(ref, _jaxpr.Lit):
+        return ref.value
+    aval = eqn.in_avals[1 - u.pos]
+    return jnp.zeros(aval.shape, aval.dtype)
+
+
+def _factor(plan: Plan, u: Use, how: str, leaves, inputs, deltas) -> tuple[jax.Array, ...]:
+    """Per-example factors of the use's Gram: ``(J,)`` (explicit) or ``(A, Δ)`` of shape ``(n, s, g, ·)``."""
+    eqn = plan.program.eqns[u.eqn]
+    delta = deltas[u.eqn]
+    n = delta.shape[0]
+    if how == "explicit":
+        w = leaves[u.leaf]
+
+        def one(a, d):
+            _, vjp = jax.vjp(lambda w_: _apply_use(plan, u, w_, a), w)
+            return vjp(d)[0].reshape(-1)
+
+        if u.kind == "bias":
+            return (jax.vmap(one, in_axes=(None, 0))(_other_operand(plan, u), delta),)
+        return (jax.vmap(one)(inputs[(u.eqn, 1 - u.pos)], delta),)
+    a = inputs[(u.eqn, 1 - u.pos)]
+    if u.kind == "dense":
+        a_free, a_contract, s, c, o, _ = _dense_dims(plan, u)
+        a = jnp.transpose(a, (0, *(1 + d for d in a_free), *(1 + d for d in a_contract)))
+        a = a.reshape(n, s, 1, c)
+        if u.pos == 1:  # z = (A free…, W free…)
+            d = delta.reshape(n, s, 1, o)
+        else:  # z = (W free…, A free…)
+            d = jnp.swapaxes(delta.reshape(n, o, s), 1, 2).reshape(n, s, 1, o)
+        return a, d
+    # convolution: patches of the input seen by every output position
+    p = eqn.params
+    dn = p["dimension_numbers"]
+    rhs = eqn.in_avals[1]
+    s, ck, o, g = _conv_dims(plan, u)
+
+    def patches(a_1):
+        return jax.lax.conv_general_dilated_patches(
+            a_1,
+            filter_shape=tuple(rhs.shape[d] for d in dn.rhs_spec[2:]),
+            window_strides=p["window_strides"],
+            padding=p["padding"],
+            lhs_dilation=p["lhs_dilation"],
+            rhs_dilation=p["rhs_dilation"],
+            dimension_numbers=dn,
+            precision=_HIGHEST,
+        )
+
+    pa = jnp.moveaxis(jax.vmap(patches)(a), 1 + dn.out_spec[1], -1).reshape(n, s, g, ck // g)
+    d = jnp.moveaxis(delta, 1 + dn.out_spec[1], -1).reshape(n, s, g, o // g)
+    return pa, d
+
+
+def _combine(left: tuple[jax.Array, ...], right: tuple[jax.Array, ...]) -> jax.Array:
+    if len(left) == 1:
+        return jnp.matmul(left[0], right[0].T, precision=_HIGHEST)
+    (a1, d1), (a2, d2) = left, right
+    if a1.shape[1] == 1 and a1.shape[2] == 1:
+        ka = jnp.matmul(a1[:, 0, 0], a2[:, 0, 0].T, precision=_HIGHEST)
+        kd = jnp.matmul(d1[:, 0, 0], d2[:, 0, 0].T, precision=_HIGHEST)
+        return ka * kd
+    ka = jnp.einsum("isgc,jtgc->ijstg", a1, a2, precision=_HIGHEST)
+    kd = jnp.einsum("isgo,jtgo->ijstg", d1, d2, precision=_HIGHEST)
+    return jnp.sum(ka * kd, axis=(2, 3, 4))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# fallback: per-example gradients of the original apply_fn
+
+
+def _fallback_jacobian(apply_fn, treedef, leaves, indices, x) -> jax.Array:
+    def f(sub, x_1):
+        params = jax.tree.unflatten(treedef, replace_leaves(leaves, indices, sub))
+        return jnp.sum(apply_fn(params, x_1))
+
+    sub = [leaves[i] for i in indices]
+    g = jax.vmap(jax.grad(f), in_axes=(None, 0))(sub, x[:, None])
+    return jnp.concatenate([a.reshape(a.shape[0], -1) for a in g], axis=1)
+
+
+def grams(
+    plan: Plan,
+    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    treedef: Any,
+    leaves: Sequence[jax.Array],
+    x1: jax.Array,
+    x2: jax.Array | None,
+    *,
+    block_size: int | None = None,
+    strategy: str = "auto",
+) -> dict[str, jax.Array]:
+    """Per-layer Grams ``{name: (n1, n2)}`` in call order; ``x2=None`` means ``x2 = x1`` (module docstring).
+
+    ``leaves`` and the inputs must already share one float dtype (one seed; ``vmap`` for several).
+    """
+    same = x2 is None
+    x2_ = x1 if same else x2
+    n1, n2 = x1.shape[0], x2_.shape[0]
+    how = {u: _strategy(plan, u, n1, n2, same, strategy) for us in plan.uses.values() for u in us}
+
+    def factors(x):
+        inputs, deltas = _features(plan, leaves, x)
+        out = {u: _factor(plan, u, h, leaves, inputs, deltas) for u, h in how.items()}
+        for name in plan.fallback:
+            out[name] = (
+                _fallback_jacobian(apply_fn, treedef, leaves, plan.layers.indices(name), x),
+            )
+        return out
+
+    right = factors(x2_)
+
+    def rows(x_r):
+        left = right if (same and block_size is None) else factors(x_r)
+        out = {}
+        for name in plan.layers.names:
+            if name in plan.fallback:
+                out[name] = _combine(left[name], right[name])
+                continue
+            terms = [_combine(left[u], right[u]) for u in plan.uses[name]]
+            zero = jnp.zeros((x_r.shape[0], n2), x1.dtype)
+            out[name] = functools.reduce(jnp.add, terms) if terms else zero
+        return out
+
+    return map_rows(rows, x1, block_size)

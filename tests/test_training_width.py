@@ -1,0 +1,328 @@
+"""Kernel tracking during training (``training.train_layers(track=True)``, ``kernel_track``) and the
+``experiments.training_width`` experiment (files, CLI and ``--plot-only`` are covered for every
+experiment by ``tests/test_experiments.py``)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from experiments import training_width as tw
+from experiments._framework import RunContext
+from spectral_layers.empirical import layer_ntk
+from spectral_layers.models import init_mlp
+from spectral_layers.training import kernel_track, train_layers
+
+N, D = 16, 3
+TRAIN_KW = dict(learning_rate=0.5, steps=6, log_every=2)
+
+
+def _data(n=N, d=D, seed=1):
+    kx, ky = jax.random.split(jax.random.key(seed))
+    x = jax.random.normal(kx, (n, d))
+    x = x / jnp.linalg.norm(x, axis=1, keepdims=True)
+    y = jnp.sin(2.0 * x[:, 0]) + x[:, 1] * x[:, 2] + 0.1 * jax.random.normal(ky, (n,))
+    comps = jnp.stack([jnp.sin(2.0 * x[:, 0]), x[:, 1] * x[:, 2], x[:, 2]])
+    return x, y, comps
+
+
+def _net():
+    return init_mlp(jax.random.key(0), D, depth=3, width=16, use_bias=True)
+
+
+def _direct(apply_fn, params_t, grams0, x, y, comps):
+    """The tracked statistics from Grams formed directly (Jacobian method, NumPy algebra)."""
+    g = {k: np.asarray(v) for k, v in layer_ntk(apply_fn, params_t, x, method="jacobian").items()}
+    y, comps = np.asarray(y), np.asarray(comps)
+    norm = np.linalg.norm
+    ntk = sum(g.values())
+    return {
+        "movement": [norm(g[k] - grams0[k]) / norm(grams0[k]) for k in g],
+        "contributions": [[c @ g[k] @ c for k in g] for c in comps],
+        "alignment": [y @ g[k] @ y / (norm(g[k]) * (y @ y)) for k in g],
+        "ntk_alignment": y @ ntk @ y / (norm(ntk) * (y @ y)),
+    }
+
+
+def _gd_step(apply_fn, params, x, y, layers, lr):
+    """θ_ℓ ← θ_ℓ − η ∇_{θ_ℓ} 1/(2n) Σ (f − y)² for the layers in ``layers``."""
+
+    def loss(p):
+        return 0.5 * jnp.mean((apply_fn(p, x) - y) ** 2)
+
+    grads = jax.grad(loss)(params)
+    return {
+        k: jax.tree.map(lambda a, g: a - lr * g, v, grads[k]) if k in layers else v
+        for k, v in params.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(),
+        dict(track_block_size=5, progress=True),  # blocked norms (16 = 3·5 + 1: padded rows)
+    ],
+)
+def test_tracking_equals_grams_formed_directly_at_the_logged_steps(extra):
+    x, y, comps = _data()
+    apply_fn, params = _net()
+    layers = ("layer_0", "layer_2")  # the frozen layer_1 moves too (its inputs and outputs do)
+    res = train_layers(
+        apply_fn, params, x, y, layers=layers, track=True, track_components=comps,
+        **TRAIN_KW, **extra,
+    )  # fmt: skip
+    track = res.track
+    assert track.layers == ("layer_0", "layer_1", "layer_2")
+    T = len(res.steps)
+    assert track.movement.shape == (T, 3) and track.contributions.shape == (T, 3, 3)
+    assert track.alignment.shape == (T, 3) and track.ntk_alignment.shape == (T,)
+    g0 = {k: np.asarray(v) for k, v in layer_ntk(apply_fn, params, x, method="jacobian").items()}
+    p_t, step = params, 0
+    for j, t in enumerate(res.steps):
+        while step < t:  # hand-written full-batch GD up to step t (no optax, no scan)
+            p_t = _gd_step(apply_fn, p_t, x, y, layers, 0.5)
+            step += 1
+        ref = _direct(apply_fn, p_t, g0, x, y, comps)
+        np.testing.assert_allclose(track.movement[j], ref["movement"], rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(track.contributions[j], ref["contributions"], rtol=1e-10)
+        np.testing.assert_allclose(track.alignment[j], ref["alignment"], rtol=1e-10)
+        np.testing.assert_allclose(track.ntk_alignment[j], ref["ntk_alignment"], rtol=1e-10)
+    assert (track.movement[-1] > 1e-3).all()  # it did move, the frozen layer included
+    # kernel_track on the final parameters gives the last logged row.
+    grams0 = layer_ntk(apply_fn, params, x)
+    end = kernel_track(apply_fn, res.params, x, y, grams0, components=comps, block_size=7)
+    np.testing.assert_allclose(end.movement, track.movement[-1], rtol=1e-10)
+    np.testing.assert_allclose(end.contributions, track.contributions[-1], rtol=1e-10)
+    np.testing.assert_allclose(end.ntk_alignment, track.ntk_alignment[-1], rtol=1e-10)
+
+
+def test_zero_learning_rate_gives_exactly_zero_movement():
+    x, y, _ = _data()
+    apply_fn, params = _net()
+    stacked = jax.tree.map(lambda a: jnp.stack([a, 0.5 * a]), params)
+    for kw in (dict(), dict(track_block_size=5)):
+        res = train_layers(
+            apply_fn, stacked, x, y, optimizer=optax.sgd(0.0), steps=4, log_every=2,
+            stacked=True, track=True, **kw,
+        )  # fmt: skip
+        np.testing.assert_array_equal(res.track.movement, 0.0)
+        assert res.track.movement.shape == (2, 3, 3)
+        # Nothing changes, so the contributions and alignments are constant in time. The step-0
+        # statistics are compiled outside the training scan and the later ones inside it, and XLA
+        # does not promise bitwise-equal reductions across fusion contexts: the alignment (a ratio
+        # of Frobenius norms) may differ in the last ulp (measured 1.7e-16), the movement may not.
+        c, a = res.track.contributions, res.track.ntk_alignment
+        np.testing.assert_array_equal(c, np.broadcast_to(c[:, :1], c.shape))
+        np.testing.assert_allclose(a, np.broadcast_to(a[:, :1], a.shape), rtol=4 * 2.3e-16)
+    # kernel_track against the parameters' own Grams: exactly zero as well.
+    grams = layer_ntk(apply_fn, stacked, x, stacked=True)
+    same = kernel_track(apply_fn, stacked, x, y, grams, stacked=True)
+    np.testing.assert_array_equal(same.movement, 0.0)
+
+
+def test_layer_axis_follows_layer_order_beyond_ten_layers():
+    # A dict that crosses a jit boundary comes back key-sorted (layer_10 before layer_2): the
+    # layer axis must still follow the network's order.
+    x, y, _ = _data(n=6)
+    apply_fn, params = init_mlp(jax.random.key(2), D, depth=12, width=4, activation="tanh")
+    moved = jax.tree.map(
+        lambda a: a * (1.0 + 0.1 * jnp.cos(jnp.arange(a.size).reshape(a.shape))), params
+    )
+    grams0 = layer_ntk(apply_fn, params, x)
+    track = kernel_track(apply_fn, moved, x, y, grams0)
+    assert track.layers == tuple(f"layer_{i}" for i in range(12))
+    ref = _direct(apply_fn, moved, {k: np.asarray(v) for k, v in grams0.items()}, x, y, y[None])
+    assert np.isfinite(ref["movement"]).all() and len(set(np.round(ref["movement"], 6))) == 12
+    np.testing.assert_allclose(track.movement, ref["movement"], rtol=1e-10)
+    np.testing.assert_allclose(track.contributions, ref["contributions"], rtol=1e-10)
+
+
+def _custom_apply(params, x):
+    """A model that is not an ``init_mlp`` network (tracking uses the Jacobian path)."""
+    h = jnp.tanh(x @ params["inner"]["w"] + params["inner"]["b"])
+    return (h @ params["outer"]["w"])[:, 0]
+
+
+def test_tracking_any_model_against_hand_made_jacobians():
+    x, y, comps = _data()
+    k1, k2 = jax.random.split(jax.random.key(5))
+    params = {
+        "inner": {"w": jax.random.normal(k1, (D, 8)), "b": jnp.zeros(8)},
+        "outer": {"w": jax.random.normal(k2, (8, 1)) / jnp.sqrt(8.0)},
+    }
+    res = train_layers(
+        _custom_apply, params, x, y, learning_rate=0.2, steps=3, log_every=3, track=True,
+        track_components=comps,
+    )  # fmt: skip
+
+    def grams(p):  # G_ℓ = J_ℓ J_ℓᵀ from jax.jacrev of each subtree, flattened by hand
+        out = {}
+        for name in p:
+            jac = jax.jacrev(lambda sub, name=name: _custom_apply({**p, name: sub}, x))(p[name])
+            j = np.concatenate([np.asarray(a).reshape(N, -1) for a in jax.tree.leaves(jac)], 1)
+            out[name] = j @ j.T
+        return out
+
+    g0, g1 = grams(params), grams(res.params)
+    assert res.track.layers == ("inner", "outer")
+    for i, name in enumerate(res.track.layers):
+        move = np.linalg.norm(g1[name] - g0[name]) / np.linalg.norm(g0[name])
+        np.testing.assert_allclose(res.track.movement[-1, i], move, rtol=1e-10)
+        c = np.einsum("kn,nm,km->k", np.asarray(comps), g1[name], np.asarray(comps))
+        np.testing.assert_allclose(res.track.contributions[-1, :, i], c, rtol=1e-10)
+
+
+def test_tracking_default_components_and_bad_arguments():
+    x, y, _ = _data()
+    apply_fn, params = _net()
+    res = train_layers(apply_fn, params, x, y, track=True, **TRAIN_KW)
+    assert res.track.contributions.shape == (len(res.steps), 1, 3)  # default: y itself
+    # Alignment of each layer: c_ℓ(y) / (‖G_ℓ‖_F ‖y‖²), so c = A ‖G‖_F ‖y‖² is positive.
+    assert (res.track.alignment > 0).all() and (res.track.alignment <= 1).all()
+    assert train_layers(apply_fn, params, x, y, **TRAIN_KW).track is None
+    with pytest.raises(ValueError, match="track=True"):
+        train_layers(apply_fn, params, x, y, track_block_size=4, **TRAIN_KW)
+    with pytest.raises(ValueError, match="track_components"):
+        train_layers(apply_fn, params, x, y, track=True, track_components=y[:5][None], **TRAIN_KW)
+    with pytest.raises(ValueError, match="track_block_size"):
+        train_layers(apply_fn, params, x, y, track=True, track_block_size=0, **TRAIN_KW)
+    with pytest.raises(ValueError, match="reference"):
+        kernel_track(apply_fn, params, x, y, {"layer_0": jnp.eye(N)})
+
+
+def test_one_learning_rate_per_seed_equals_separate_runs():
+    x, y, _ = _data()
+    apply_fn, params = _net()
+    seeds = [params, jax.tree.map(lambda a: 0.5 * a, params)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *seeds)
+    rates = np.array([0.3, 0.7])
+    for progress in (False, True):
+        res = train_layers(
+            apply_fn, stacked, x, y, learning_rate=rates, steps=4, log_every=2, stacked=True,
+            track=True, progress=progress,
+        )  # fmt: skip
+        for i, (p, lr) in enumerate(zip(seeds, rates)):
+            one = train_layers(
+                apply_fn, p, x, y, learning_rate=float(lr), steps=4, log_every=2, track=True
+            )
+            np.testing.assert_allclose(res.outputs[i], one.outputs, rtol=1e-12)
+            np.testing.assert_allclose(res.track.movement[i], one.track.movement, rtol=1e-10)
+    with pytest.raises(ValueError, match="learning_rate"):
+        train_layers(apply_fn, stacked, x, y, learning_rate=rates[:1], steps=2, stacked=True)
+    with pytest.raises(ValueError, match="learning_rate"):
+        train_layers(apply_fn, params, x, y, learning_rate=rates, steps=2)
+    with pytest.raises(ValueError, match="learning_rate"):
+        train_layers(apply_fn, stacked, x, y, learning_rate=-rates, steps=2, stacked=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# the experiment
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tw")
+    res = tw.main(["--scale", "smoke", "--out", str(out), "--no-progress"])
+    return tw.EXPERIMENT.config("smoke"), res, out
+
+
+@pytest.mark.slow
+def test_smoke_saves_the_documented_arrays(smoke):
+    cfg, res, out = smoke
+    saved = np.load(out / "training_width.npz")
+    W, Dr, S, K, L = (
+        len(cfg.widths),
+        cfg.num_draws,
+        cfg.num_seeds,
+        len(cfg.degrees),
+        cfg.network.depth,
+    )
+    T = cfg.num_logs + 1
+    R = L + 2
+    shapes = {
+        "widths": (W,),
+        "kernel_movement": (W, Dr, S, L),
+        "movement": (W, Dr, S, R, L),
+        "movement_trajectory": (W, Dr, S, T, L),
+        "prediction_error": (W, Dr, S, R),
+        "ratios_init": (W, Dr, S, K, L),
+        "ratios_end": (W, Dr, S, K, L),
+        "contrast_ratios_end": (W, Dr, S, K, L),
+        "contributions": (W, Dr, S, 2, T, K, L),
+        "alignment": (W, Dr, S, 2, T, L),
+        "ntk_alignment": (W, Dr, S, 2, T),
+        "learning_rates": (W, Dr, S, R),
+        "stability": (W, Dr, S, R),
+        "losses": (W, Dr, S, R, T),
+        "movement_slopes": (L,),
+        "prediction_error_slopes": (R,),
+    }
+    for k, shape in shapes.items():
+        assert saved[k].shape == shape, k
+    np.testing.assert_array_equal(saved["widths"], cfg.widths)
+    assert [str(s) for s in saved["run_names"]] == [
+        *(f"layer_{i}" for i in range(L)),
+        tw.ALL_LAYERS,
+        tw.CONTRAST,
+    ]
+    # The all-layers run's movement is the end of its trajectory; it starts at exactly 0.
+    np.testing.assert_array_equal(res["kernel_movement"], res["movement_trajectory"][:, :, :, -1])
+    np.testing.assert_array_equal(res["movement_trajectory"][:, :, :, 0], 0.0)
+    # The last layer alone is linear in its weights: its kernel prediction is exact and its own
+    # kernel does not move (the earlier layers are frozen).
+    last = L - 1
+    assert res["prediction_error"][..., last].max() < 1e-10
+    np.testing.assert_array_equal(res["movement"][..., last, last], 0.0)
+    # Ratios are relative to the last layer.
+    np.testing.assert_allclose(res["ratios_init"][..., -1], 1.0)
+    rows = tw.summarize(res, cfg)
+    assert any("high frequencies" in r["check"] for r in rows)
+    assert all({"check", "measured", "expected", "verdict"} <= set(r) for r in rows)
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_and_draws_differ(smoke):
+    cfg, res, _ = smoke
+    again = tw.run(cfg, RunContext("training_width", progress=False))
+    assert sorted(again) == sorted(res)
+    for k in res:
+        np.testing.assert_array_equal(again[k], res[k], err_msg=k)
+    # Draws resample the data: their initial contributions differ.
+    c = res["contributions"][0, :, 0, 0, 0]  # (draws, K, L) at the smallest width, seed 0, t = 0
+    assert not np.allclose(c[0], c[1])
+
+
+def test_default_and_paper_scales_span_the_widths():
+    for scale in ("default", "paper"):
+        cfg = tw.EXPERIMENT.config(scale)
+        assert len(cfg.widths) >= 4 and cfg.widths[-1] >= 16 * cfg.widths[0], scale
+        assert cfg.num_draws >= 8, scale
+    paper = tw.EXPERIMENT.config("paper")
+    assert (paper.dim, paper.num_points, paper.network.depth) == (10, 500, 4)
+
+
+def test_fitted_slopes_recover_a_power_law():
+    widths = np.array([16.0, 64.0, 256.0])
+    values = 3.0 * widths[:, None, None, None] ** -0.5 * np.ones((3, 2, 2, 4))
+    np.testing.assert_allclose(tw.fitted_slopes(widths, values), -0.5, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("widths=64", "widths"),
+        ("widths=64,32", "widths"),
+        ("num_draws=0", "num_draws"),
+        ("lr_factor=2", "lr_factor"),
+        ("contrast_lr_factor=0", "contrast_lr_factor"),
+        ("num_logs=500", "num_logs"),
+        ("degrees=2", "degrees"),
+    ],
+)
+def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        tw.main(["--scale", "smoke", "--out", str(tmp_path), "--set", override])
+    assert match in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
