@@ -217,11 +217,12 @@ def _sharded_fns(apply_fn, treedef, groups, stacked, y_ndim, dtype):
 
 def layer_gram_diagonals(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
-    params: Mapping[str, Any],
-    x: Float[Array, "n d"],
+    params: Any,
+    x: Float[Array, "n ..."],
     *,
     stacked: bool = False,
     chunk: int = 512,
+    group: Group | None = None,
 ) -> dict[str, Float[Array, "*s n"]]:
     """Diagonals ``G^(ℓ)_ii = ‖∇_{θ_ℓ} f(x_i)‖²`` of every layer's Gram, without forming Grams.
 
@@ -230,33 +231,36 @@ def layer_gram_diagonals(
     ``yᵀG y`` with ``y = 1``).
 
     Returns:
-      ``{layer: G_ii}`` of shape ``[s,] (n,)``, ordered like the layers.
+      ``{layer: G_ii}`` of shape ``[s,] (n,)``, layers in call order.
     """
-    names = layer_names(params)
+    leaves, treedef = check_params(params), jax.tree.structure(params)
     in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
-    x = val.check_inputs(x, "x", in_dim=in_dim)
+    x = val.check_batch(x, "x", in_dim=in_dim)
     chunk = val.check_positive_int(chunk, "chunk")
+    layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
     n = x.shape[0]
     chunk = min(chunk, n)
     pad = (-n) % chunk
-    x_pad = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, x.shape[1]))]) if pad else x
-    out = _diagonals_jit(apply_fn, params, x_pad, stacked, chunk)
-    return {name: out[name][..., :n] for name in names}
+    x_pad = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))]) if pad else x
+    out = _diagonals_jit(apply_fn, treedef, layer_map.leaves, leaves, x_pad, stacked, chunk)
+    return {name: v[..., :n] for name, v in zip(layer_map.names, out, strict=True)}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _diagonals_jit(apply_fn, params, x, stacked, chunk):
-    dtype = jnp.result_type(x, *jax.tree.leaves(params))
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 5, 6))
+def _diagonals_jit(apply_fn, treedef, groups, leaves, x, stacked, chunk):
+    dtype = jnp.result_type(x, *leaves)
     one = jnp.ones(1, dtype)
 
-    def one_params(p):
+    def one_params(lv):
         def block(xb):
-            return jax.vmap(lambda xi: _sq_norms_of_grad(apply_fn, p, xi[None], one))(xb)
+            return jax.vmap(
+                lambda xi: _sq_norms_of_grad(apply_fn, treedef, groups, lv, xi[None], one)
+            )(xb)
 
-        out = jax.lax.map(block, x.reshape(-1, chunk, x.shape[1]))
-        return {name: v.reshape(-1) for name, v in out.items()}
+        out = jax.lax.map(block, x.reshape(-1, chunk, *x.shape[1:]))
+        return [v.reshape(-1) for v in out]
 
-    return jax.vmap(one_params)(params) if stacked else one_params(params)
+    return jax.vmap(one_params)(leaves) if stacked else one_params(leaves)
 
 
 def relative_contributions(
