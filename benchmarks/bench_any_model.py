@@ -29,30 +29,20 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from bench_layer_ntk import compile_and_time
 
 from spectral_layers import empirical, init_mlp
 
 
 def _timed(fn, args, repeats):
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list | tuple) else cost
-    gflop = float(cost.get("flops", math.nan)) / 1e9 if cost else math.nan
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        runs.append(time.perf_counter() - t0)
-    return compile_s, statistics.median(runs), gflop
+    """``(compile seconds, median run seconds, GFLOP)`` (``bench_layer_ntk.compile_and_time``)."""
+    (compile_s, gflop), (median, _), _ = compile_and_time(fn, args, repeats)
+    return compile_s, median, gflop
 
 
 def _engine_fn(apply_fn, params, x, method, nt_implementation="AUTO"):

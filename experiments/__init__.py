@@ -13,7 +13,13 @@ SPHERE = (
 
 TRAINING = ("fig4_layer_training", "training_width")
 
-REALDATA = ("fig3_mnist_radial", "fig5_mnist_pc", "fig6_mnist_eigvec", "fig7_cifar_pc")
+REALDATA = (
+    "fig3_mnist_radial",
+    "fig5_mnist_pc",
+    "fig6_mnist_eigvec",
+    "fig7_cifar_pc",
+    "cnn_cifar_pc",
+)
 
 INFINITE = ("width_convergence",)
 

@@ -107,13 +107,7 @@ class Config:
     def __post_init__(self):
         if self.network.width is None:
             raise ValueError("network.width must be set (the trained networks' hidden width)")
-        if self.dim < 3:
-            raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {self.dim}")
-        if self.network.depth < 2:
-            raise ValueError(
-                "network.depth must be >= 2 (one layer alone is the full network), "
-                f"got {self.network.depth}"
-            )
+        check_dim_and_depth(self)
         for name in (
             "num_seeds",
             "seed_chunk",
@@ -127,19 +121,36 @@ class Config:
         degrees = self.degrees
         if not degrees or min(degrees) < 0 or any(b <= a for a, b in itertools.pairwise(degrees)):
             raise ValueError(f"degrees must be strictly increasing integers >= 0, got {degrees}")
-        k = max(degrees)
-        needed = math.comb(self.dim + k - 1, k - 1) if k > 0 else 0
-        if self.num_points <= needed:
-            raise ValueError(
-                f"num_points must exceed {needed} (the polynomials of degree < {k} in "
-                f"d = {self.dim} projected out of the degree-{k} component), got {self.num_points}"
-            )
-        if not (isinstance(self.target_rms, int | float) and self.target_rms > 0):
-            raise ValueError(f"target_rms must be a positive number, got {self.target_rms!r}")
-        if not 0 < self.lr_factor < 2:
-            raise ValueError(
-                f"lr_factor must be in (0, 2) for stable gradient descent, got {self.lr_factor}"
-            )
+        check_targets_and_rate(self)
+
+
+def check_dim_and_depth(cfg) -> None:
+    """Gegenbauer-sum targets need ``dim >= 3``; training one layer alone needs ``depth >= 2``."""
+    if cfg.dim < 3:
+        raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {cfg.dim}")
+    if cfg.network.depth < 2:
+        raise ValueError(
+            "network.depth must be >= 2 (one layer alone is the full network), "
+            f"got {cfg.network.depth}"
+        )
+
+
+def check_targets_and_rate(cfg) -> None:
+    """Checks shared by the training protocols: enough points to project out the lower degrees of the
+    highest target component, a positive target scale, a stable learning-rate factor."""
+    k = max(cfg.degrees)
+    needed = math.comb(cfg.dim + k - 1, k - 1) if k > 0 else 0
+    if cfg.num_points <= needed:
+        raise ValueError(
+            f"num_points must exceed {needed} (the polynomials of degree < {k} in "
+            f"d = {cfg.dim} projected out of the degree-{k} component), got {cfg.num_points}"
+        )
+    if not (isinstance(cfg.target_rms, int | float) and cfg.target_rms > 0):
+        raise ValueError(f"target_rms must be a positive number, got {cfg.target_rms!r}")
+    if not 0 < cfg.lr_factor < 2:
+        raise ValueError(
+            f"lr_factor must be in (0, 2) for stable gradient descent, got {cfg.lr_factor}"
+        )
 
 
 def run_names(depth: int) -> list[str]:
@@ -472,16 +483,24 @@ def summarize(results, cfg: Config) -> list[dict]:
                 "verdict": "lazy" if change.max() < 0.1 else "kernel moves: not lazy for some run",
             }
         )
-    stab = float(np.max(results["stability"]))
     rows.append(
-        {
-            "check": "max over seeds and runs of η λ_max(G_emp at init)/n",
-            "measured": f"{stab:.3g}",
-            "expected": "< 2 (stable gradient descent)",
-            "verdict": "stable at init" if stab < 2 else "unstable",
-        }
+        stability_row(
+            float(np.max(results["stability"])),
+            "max over seeds and runs of η λ_max(G_emp at init)/n",
+            "unstable",
+        )
     )
     return rows
+
+
+def stability_row(stab: float, check: str, unstable: str) -> dict:
+    """The REPORT row of the largest ``η λ_max / n`` of a training protocol (< 2: stable GD)."""
+    return {
+        "check": check,
+        "measured": f"{stab:.3g}",
+        "expected": "< 2 (stable gradient descent)",
+        "verdict": "stable at init" if stab < 2 else unstable,
+    }
 
 
 EXPERIMENT = define(

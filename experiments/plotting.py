@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from spectral_layers.contributions import t_interval
+
 SINGLE_COLUMN_IN = 3.4
 """Width of a single-column figure in inches (NeurIPS/ICML column width ≈ 3.25–3.4 in)."""
 
@@ -68,3 +70,29 @@ def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
         os.replace(tmp, p)
     plt.close(fig)
     return paths
+
+
+def layer_bands(ax, x, rel, infinite, colors) -> None:
+    """Every layer but the last: mean and 95% t-interval over seeds of ``rel`` ``(S, K, L)`` against ``x``
+    ``(K,)`` (``band``, labelled ``layer ℓ``), and the infinite-width values ``infinite`` ``(K, L)``
+    dashed with crosses in the same colour."""
+    mean, lo, hi = t_interval(rel, axis=0)
+    for layer in range(rel.shape[-1] - 1):
+        band(
+            ax,
+            x,
+            mean[:, layer],
+            lo[:, layer],
+            hi[:, layer],
+            color=colors[layer],
+            label=f"layer {layer}",
+        )
+        ax.plot(x, infinite[:, layer], ls="--", marker="x", color=colors[layer], lw=0.9)
+
+
+def per_layer_text(values) -> str:
+    """``ℓ=0: a, b, …; ℓ=1: …`` for ``values`` ``(K, L)`` (degrees × layers), three significant digits: the
+    ``measured`` column of REPORT rows."""
+    return "; ".join(
+        f"ℓ={i}: " + ", ".join(f"{v:.3g}" for v in values[:, i]) for i in range(values.shape[1])
+    )

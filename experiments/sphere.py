@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._framework import Experiment, RunContext
-from experiments.plotting import band, figure, layer_colors
+from experiments.plotting import figure, layer_bands, layer_colors, per_layer_text
 from spectral_layers import contributions as contrib
 from spectral_layers import targets
 from spectral_layers.infinite import sphere_layer_ntk
@@ -178,19 +178,8 @@ def plot(results, cfg: Config):
     panels = [("raw", "sampled targets (paper)"), ("projected", "degrees < k projected out")]
     for ax, (kind, title) in zip(axes[0], panels):
         rel = relative(results[f"contributions_{kind}"])
-        mean, lo, hi = contrib.t_interval(rel, axis=0)
-        inf = relative(results[f"infinite_{kind}"])
+        layer_bands(ax, degrees, rel, relative(results[f"infinite_{kind}"]), colors)
         for layer in range(num_layers - 1):
-            band(
-                ax,
-                degrees,
-                mean[:, layer],
-                lo[:, layer],
-                hi[:, layer],
-                color=colors[layer],
-                label=f"layer {layer}",
-            )
-            ax.plot(degrees, inf[:, layer], ls="--", marker="x", color=colors[layer], lw=0.9)
             if "mercer" in results:
                 ax.plot(
                     degrees,
@@ -245,10 +234,7 @@ def summarize(results, cfg: Config) -> list[dict]:
         rows.append(
             {
                 "check": f"c_ℓ/c_(L-1) increases with k for every ℓ < L-1 ({kind} targets, seed mean)",
-                "measured": "; ".join(
-                    f"ℓ={i}: " + ", ".join(f"{v:.3g}" for v in rel[:, i])
-                    for i in range(rel.shape[1])
-                ),
+                "measured": per_layer_text(rel),
                 "expected": "increasing in k (paper §6)",
                 "verdict": "agrees" if increasing else "does not hold for every k",
             }

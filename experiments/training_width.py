@@ -91,14 +91,18 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments._framework import RunContext, define
-from experiments.fig4_layer_training import target_components
+from experiments.fig4_layer_training import (
+    check_dim_and_depth,
+    check_targets_and_rate,
+    stability_row,
+    target_components,
+)
 from experiments.plotting import layer_colors
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
@@ -148,13 +152,7 @@ class Config:
             raise ValueError(
                 f"widths must be at least two strictly increasing integers, got {self.widths}"
             )
-        if self.dim < 3:
-            raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {self.dim}")
-        if self.network.depth < 2:
-            raise ValueError(
-                "network.depth must be >= 2 (one layer alone is the full network), "
-                f"got {self.network.depth}"
-            )
+        check_dim_and_depth(self)
         for name in ("num_draws", "num_seeds", "num_points", "num_centers", "steps", "num_logs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
@@ -169,19 +167,7 @@ class Config:
             raise ValueError(
                 f"degrees must be at least two strictly increasing integers >= 0, got {degrees}"
             )
-        k = max(degrees)
-        needed = math.comb(self.dim + k - 1, k - 1) if k > 0 else 0
-        if self.num_points <= needed:
-            raise ValueError(
-                f"num_points must exceed {needed} (the polynomials of degree < {k} in "
-                f"d = {self.dim} projected out of the degree-{k} component), got {self.num_points}"
-            )
-        if not (isinstance(self.target_rms, int | float) and self.target_rms > 0):
-            raise ValueError(f"target_rms must be a positive number, got {self.target_rms!r}")
-        if not 0 < self.lr_factor < 2:
-            raise ValueError(
-                f"lr_factor must be in (0, 2) for stable gradient descent, got {self.lr_factor}"
-            )
+        check_targets_and_rate(self)
         if self.lr_reference not in ("empirical", "infinite"):
             raise ValueError(
                 f"lr_reference must be 'empirical' or 'infinite', got {self.lr_reference!r}"
@@ -449,12 +435,9 @@ def summarize(results, cfg: Config) -> list[dict]:
         )
     stab = np.max(results["stability"][..., [i for i, nm in enumerate(names) if nm != CONTRAST]])
     rows.append(
-        {
-            "check": "max η λ_max(G_emp(0))/n over the lazy runs",
-            "measured": f"{stab:.3g}",
-            "expected": "< 2 (stable gradient descent)",
-            "verdict": "stable at init" if stab < 2 else "unstable for some width",
-        }
+        stability_row(
+            float(stab), "max η λ_max(G_emp(0))/n over the lazy runs", "unstable for some width"
+        )
     )
     return rows
 

@@ -20,6 +20,25 @@ def is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def _as_float_array(x: Any, name: str, shape: str) -> jax.Array:
+    """``x`` as a JAX array (integers promoted to the default float dtype); ``TypeError`` if not array-like."""
+    if x is None:
+        raise TypeError(f"{name} must be an array of shape {shape}, got None")
+    try:
+        arr = jax.numpy.asarray(x)
+    except TypeError as e:
+        raise TypeError(f"{name} must be an array of shape {shape}, got {type(x).__name__}") from e
+    if not jax.numpy.issubdtype(arr.dtype, jax.numpy.floating):
+        arr = arr.astype(jax.numpy.result_type(float))
+    return arr
+
+
+def _check_finite(arr: jax.Array, name: str) -> jax.Array:
+    if is_concrete(arr) and not bool(np.isfinite(np.asarray(arr)).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return arr
+
+
 def check_inputs(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
     """Checks that ``x`` is a finite, non-empty ``(n, d)`` floating array.
 
@@ -35,12 +54,7 @@ def check_inputs(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
       TypeError: if ``x`` is not array-like.
       ValueError: on wrong rank, empty array, feature-dimension mismatch or non-finite values.
     """
-    if x is None:
-        raise TypeError(f"{name} must be an array of shape (n, d), got None")
-    try:
-        arr = jax.numpy.asarray(x)
-    except TypeError as e:
-        raise TypeError(f"{name} must be an array of shape (n, d), got {type(x).__name__}") from e
+    arr = _as_float_array(x, name, "(n, d)")
     if arr.ndim != 2:
         raise ValueError(f"{name} must have shape (n, d) (2 dimensions), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -49,11 +63,7 @@ def check_inputs(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
         raise ValueError(
             f"{name} has {arr.shape[1]} features but the network expects in_dim={in_dim}"
         )
-    if not jax.numpy.issubdtype(arr.dtype, jax.numpy.floating):
-        arr = arr.astype(jax.numpy.result_type(float))
-    if is_concrete(arr) and not bool(np.isfinite(np.asarray(arr)).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
-    return arr
+    return _check_finite(arr, name)
 
 
 def check_batch(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
@@ -67,21 +77,12 @@ def check_batch(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
     """
     if in_dim is not None:
         return check_inputs(x, name, in_dim=in_dim)
-    if x is None:
-        raise TypeError(f"{name} must be an array of shape (n, ...), got None")
-    try:
-        arr = jax.numpy.asarray(x)
-    except TypeError as e:
-        raise TypeError(f"{name} must be an array of shape (n, ...), got {type(x).__name__}") from e
+    arr = _as_float_array(x, name, "(n, ...)")
     if arr.ndim == 0 or arr.size == 0:
         raise ValueError(
             f"{name} must be a non-empty array of shape (n, ...), got shape {arr.shape}"
         )
-    if not jax.numpy.issubdtype(arr.dtype, jax.numpy.floating):
-        arr = arr.astype(jax.numpy.result_type(float))
-    if is_concrete(arr) and not bool(np.isfinite(np.asarray(arr)).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
-    return arr
+    return _check_finite(arr, name)
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:

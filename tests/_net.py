@@ -42,3 +42,14 @@ def check_nt(x1, x2=None, **kwargs):
 def mercer(dim, max_degree, **kwargs):
     net, rest = split_network(kwargs)
     return spectra.layer_mercer_eigenvalues(dim, max_degree, network=net, **rest)
+
+
+def assert_config_rejected(module, override, match, out_dir, capsys):
+    """``module.main`` with ``--set override`` exits before any work, naming ``match`` (``a|b``: either)."""
+    import pytest
+
+    with pytest.raises(SystemExit):
+        module.main(["--scale", "smoke", "--out", str(out_dir), "--set", override])
+    err = capsys.readouterr().err
+    assert any(s in err for s in match.split("|")), err
+    assert not any(out_dir.iterdir())

@@ -8,6 +8,7 @@ import pytest
 
 import experiments
 from experiments import _framework as fw
+from tests._net import assert_config_rejected
 
 
 def _module(name):
@@ -141,10 +142,6 @@ def test_cli_overrides_and_parsing():
 def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
     from experiments import fig1_sphere_d2 as mod
 
-    with pytest.raises(SystemExit):
-        mod.main(["--scale", "smoke", "--out", str(tmp_path), "--set", override])
-    err = capsys.readouterr().err
-    assert any(s in err for s in match.split("|")), err
-    assert not any(tmp_path.iterdir())
+    assert_config_rejected(mod, override, match, tmp_path, capsys)
     with pytest.raises(SystemExit):
         mod.main(["--scale", "smoke", "--out", str(tmp_path), "--seeds", "0"])

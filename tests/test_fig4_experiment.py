@@ -8,6 +8,7 @@ import pytest
 from experiments import fig4_layer_training as fig4
 from experiments._framework import RunContext
 from spectral_layers.gegenbauer import gegenbauer_polynomial
+from tests._net import assert_config_rejected
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,4 @@ def test_summary_rows(smoke):
     ],
 )
 def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        fig4.main(["--scale", "smoke", "--out", str(tmp_path), "--set", override])
-    assert match in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    assert_config_rejected(fig4, override, match, tmp_path, capsys)

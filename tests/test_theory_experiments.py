@@ -14,7 +14,7 @@ from experiments import theory_spectra as spec
 from spectral_layers import estimators, targets
 from spectral_layers import gegenbauer as gb
 from spectral_layers.models import Network
-from tests._net import mercer, sphere_kernels
+from tests._net import assert_config_rejected, mercer, sphere_kernels
 
 RELU_NONE = dict(use_bias=False, parameterization="ntk", input_scaling="none")
 NET = Network(depth=4, input_scaling="none")
@@ -362,11 +362,7 @@ def test_concentration_verdicts_follow_the_data():
     ],
 )
 def test_bad_config_fails_before_work(module, override, match, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        module.main(["--scale", "smoke", "--out", str(tmp_path), "--set", override])
-    err = capsys.readouterr().err
-    assert any(s in err for s in match.split("|")), err
-    assert not any(tmp_path.iterdir())
+    assert_config_rejected(module, override, match, tmp_path, capsys)
 
 
 def test_concentration_rejects_a_vanishing_eigenvalue_before_sampling():

@@ -13,6 +13,7 @@ from experiments._framework import RunContext
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.models import init_mlp
 from spectral_layers.training import kernel_track, train_layers
+from tests._net import assert_config_rejected
 
 N, D = 16, 3
 TRAIN_KW = dict(learning_rate=0.5, steps=6, log_every=2)
@@ -322,7 +323,4 @@ def test_fitted_slopes_recover_a_power_law():
     ],
 )
 def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        tw.main(["--scale", "smoke", "--out", str(tmp_path), "--set", override])
-    assert match in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    assert_config_rejected(tw, override, match, tmp_path, capsys)
