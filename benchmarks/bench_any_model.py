@@ -99,6 +99,19 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         return run_s, gflop
 
+    def engine_vs_jacrev(label, apply_fn, params, xs):
+        """Run seconds of the engine and of per-layer jacrev at the smaller n (jacrev: one run)."""
+        n = xs.shape[0]
+        t_engine, _ = row(
+            f"{label}, structured engine (n={n})", *_engine_fn(apply_fn, params, xs, "structured")
+        )
+        t_jac, _ = row(
+            f"{label}, per-layer jacrev (n={n})",
+            *_engine_fn(apply_fn, params, xs, "jacobian"),
+            repeats=1,
+        )
+        return t_engine, t_jac
+
     # ---------------------------------------------------------------- MLP, MNIST setting
     if not args.skip_mlp:
         d, w = 784, args.width
@@ -122,15 +135,8 @@ def main(argv=None) -> int:
             *_engine_fn(apply_fn, params, x, "nt", "STRUCTURED_DERIVATIVES"),
             repeats=1,
         )
-        xs = x[: args.jac_n]
-        t_engine_small, _ = row(
-            f"linen MLP, structured engine (n={args.jac_n})",
-            *_engine_fn(apply_fn, params, xs, "structured"),
-        )
-        t_jac_small, _ = row(
-            f"linen MLP, per-layer jacrev (n={args.jac_n})",
-            *_engine_fn(apply_fn, params, xs, "jacobian"),
-            repeats=1,
+        t_engine_small, t_jac_small = engine_vs_jacrev(
+            "linen MLP", apply_fn, params, x[: args.jac_n]
         )
 
     # ---------------------------------------------------------------- CNN, CIFAR shape
@@ -140,16 +146,7 @@ def main(argv=None) -> int:
     t_c, gflop_c = row(
         "linen CNN, structured engine", *_engine_fn(apply_c, params_c, xc, "structured")
     )
-    xcs = xc[: args.cnn_jac_n]
-    t_c_small, _ = row(
-        f"linen CNN, structured engine (n={args.cnn_jac_n})",
-        *_engine_fn(apply_c, params_c, xcs, "structured"),
-    )
-    t_c_jac, _ = row(
-        f"linen CNN, per-layer jacrev (n={args.cnn_jac_n})",
-        *_engine_fn(apply_c, params_c, xcs, "jacobian"),
-        repeats=1,
-    )
+    t_c_small, t_c_jac = engine_vs_jacrev("linen CNN", apply_c, params_c, xc[: args.cnn_jac_n])
     try:
         t_c_nt, _ = row(
             "linen CNN, NT STRUCTURED_DERIVATIVES per layer",

@@ -2,8 +2,8 @@
 
 An ``nnx.Module`` holding its Linear layers in a list goes into ``layer_ntk`` through
 ``apply_fn, params = sl.from_nnx(model)``; the layers are ``layers/0, layers/1, …`` in call order. Printed per
-layer: ``tr G/n``, the top eigenvalue of ``G``, and the contribution ``c_ℓ = yᵀ G^(ℓ) y`` (paper appendix §13)
-of the digit-parity target ``±1``, relative to the last layer.
+layer: its share of the trace of the full NTK, and the contribution ``c_ℓ = yᵀ G^(ℓ) y`` (paper appendix §13)
+relative to the last layer, for the digit-parity target ``±1`` and for random ``±1`` labels.
 
 Commands::
 
@@ -17,6 +17,7 @@ import argparse
 import itertools
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -72,13 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     apply_fn, params = sl.from_nnx(
         MLP(x.shape[1], args.width, args.depth, rngs=nnx.Rngs(args.seed))
     )
-    grams = sl.layer_ntk(apply_fn, params, x)
-    rel = sl.relative_contributions(sl.layer_contributions(apply_fn, params, x, y))
-    print(f"{'layer':10s} {'tr G/n':>12s} {'top eigenvalue':>15s} {'c / c_last':>11s}")
-    for name, g in grams.items():
-        g = np.asarray(g, np.float64)
-        top = np.linalg.eigvalsh(g)[-1]
-        print(f"{name:10s} {np.trace(g) / len(g):12.4g} {top:15.4g} {float(rel[name]):11.4g}")
+    # Gram-free contributions of the parity target and of random ±1 labels (a target without structure, for
+    # reference), then each layer's share of the full NTK's trace, from its Gram.
+    noise = jnp.sign(jax.random.normal(jax.random.key(args.seed + 1), y.shape, y.dtype))
+    c = sl.layer_contributions(apply_fn, params, x, jnp.stack([y, noise]))
+    rel_parity, rel_noise = (
+        sl.relative_contributions({k: v[i] for k, v in c.items()}) for i in (0, 1)
+    )
+    traces = {name: float(jnp.trace(g)) for name, g in sl.layer_ntk(apply_fn, params, x).items()}
+    total = sum(traces.values())
+    print(f"{'layer':10s} {'tr share':>9s} {'parity c/c_last':>16s} {'random c/c_last':>16s}")
+    for name, tr in traces.items():
+        print(
+            f"{name:10s} {tr / total:9.3f} {float(rel_parity[name]):16.4g} "
+            f"{float(rel_noise[name]):16.4g}"
+        )
     return 0
 
 

@@ -31,21 +31,24 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("act,bias,par,depth,scaling", CASES)
-def test_structured_equals_jacobian_per_layer(act, bias, par, depth, scaling):
-    x1, x2 = _data()
-    f, p = init_mlp(
-        jax.random.key(1),
+def _case_net(seed, act, bias, par, depth, scaling, **kw):
+    """An ``init_mlp`` network with d = 3 for one of ``CASES``."""
+    return init_mlp(
+        jax.random.key(seed),
         3,
         depth=depth,
-        width=6,
         activation=act,
         use_bias=bias,
         parameterization=par,
-        sigma_w=1.3,
-        sigma_b=0.7,
         input_scaling=scaling,
+        **kw,
     )
+
+
+@pytest.mark.parametrize("act,bias,par,depth,scaling", CASES)
+def test_structured_equals_jacobian_per_layer(act, bias, par, depth, scaling):
+    x1, x2 = _data()
+    f, p = _case_net(1, act, bias, par, depth, scaling, width=6, sigma_w=1.3, sigma_b=0.7)
     for xb in (None, x2):  # Gram and cross-kernel
         s = sl.layer_ntk(f, p, x1, xb, method="structured")
         j = sl.layer_ntk(f, p, x1, xb, method="jacobian")
@@ -60,16 +63,7 @@ def test_structured_equals_jacobian_per_layer(act, bias, par, depth, scaling):
 def test_sum_of_layers_is_full_ntk(act, bias, par, depth, scaling):
     """Paper Eq. 1: Σ_ℓ G^(ℓ) equals the NTK from one Jacobian w.r.t. all parameters."""
     x1, x2 = _data(seed=3)
-    f, p = init_mlp(
-        jax.random.key(2),
-        3,
-        depth=depth,
-        width=5,
-        activation=act,
-        use_bias=bias,
-        parameterization=par,
-        input_scaling=scaling,
-    )
+    f, p = _case_net(2, act, bias, par, depth, scaling, width=5)
     total = sum(sl.layer_ntk(f, p, x1, x2).values())
     np.testing.assert_allclose(total, sl.full_ntk(f, p, x1, x2), rtol=1e-10, atol=1e-12)
 

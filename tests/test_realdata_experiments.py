@@ -264,30 +264,9 @@ def test_bad_config_fails_before_work(name, override, match, tmp_path, capsys):
 def test_missing_or_too_small_dataset_fails_clearly(data_root, tmp_path):
     root, _ = data_root
     mod = _module("fig3_mnist_radial")
+    base = ["--scale", "smoke", "--out", str(tmp_path), "--debug"]
     with pytest.raises(DatasetUnavailableError, match="does not exist"):
-        mod.main(
-            [
-                "--scale",
-                "smoke",
-                "--out",
-                str(tmp_path),
-                "--data-dir",
-                str(tmp_path / "no"),
-                "--debug",
-            ]
-        )
+        mod.main([*base, "--data-dir", str(tmp_path / "no")])
     with pytest.raises(DatasetUnavailableError, match="min_points=200"):
-        mod.main(
-            [
-                "--scale",
-                "smoke",
-                "--out",
-                str(tmp_path),
-                "--data-dir",
-                str(root),
-                "--set",
-                "num_points=200",
-                "--debug",
-            ]
-        )
+        mod.main([*base, "--data-dir", str(root), "--set", "num_points=200"])
     assert not list(tmp_path.glob("*.json"))

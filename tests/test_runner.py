@@ -1,59 +1,23 @@
 """The runner ``python -m experiments``: runs all, writes the report, skips what is up to date, isolates failures."""
 
-import dataclasses
 import sys
-import types
 
-import numpy as np
 import pytest
 
 import experiments
 from experiments import __main__ as runner
-from experiments import _framework as fw
-
-
-def _fake_module(name, fail=False):
-    @dataclasses.dataclass(frozen=True)
-    class Config:
-        seed: int = 0  # master seed
-        num_seeds: int = 2  # seeds
-
-    def run(cfg, ctx):
-        if fail:
-            raise RuntimeError("boom")
-        return {"x": np.arange(3.0) + cfg.seed}
-
-    def plot(results, cfg):
-        from experiments.plotting import figure
-
-        fig, ax = figure()
-        ax[0][0].plot(results["x"])
-        return fig
-
-    mod = types.ModuleType(f"experiments.{name}")
-    mod.EXPERIMENT = fw.Experiment(
-        name=name,
-        config_cls=Config,
-        run=run,
-        plot=plot,
-        description=f"{name} test",
-        summarize=lambda r, c: [
-            {
-                "check": "x sums to 3",
-                "measured": float(r["x"].sum()),
-                "expected": 3.0,
-                "verdict": "agrees",
-            }
-        ],
-    )
-    return mod
+from tests._fakes import fake_module
 
 
 @pytest.fixture
 def fake_experiments(monkeypatch):
     names = ("fake_ok", "fake_fail", "fake_ok2")
     for n in names:
-        monkeypatch.setitem(sys.modules, f"experiments.{n}", _fake_module(n, fail=n == "fake_fail"))
+        monkeypatch.setitem(
+            sys.modules,
+            f"experiments.{n}",
+            fake_module(n, RuntimeError("boom") if n == "fake_fail" else None),
+        )
     monkeypatch.setattr(experiments, "ALL", names)
     return names
 

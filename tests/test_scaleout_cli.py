@@ -5,12 +5,10 @@ stderr and exit status 2, from an experiment module and from the runner; ``--deb
 A two-process launch (``python -m experiments.launch``) saves the same numbers as a one-process run.
 """
 
-import dataclasses
 import os
 import struct
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +16,9 @@ import pytest
 
 import experiments
 from experiments import __main__ as runner
-from experiments import _framework as fw
 from experiments import fig6_mnist_eigvec, launch
 from spectral_layers import data
+from tests._fakes import fake_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,36 +84,14 @@ def test_expected_errors_one_line_exit_2(argv, needle, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def _fake(name, error=None):
-    @dataclasses.dataclass(frozen=True)
-    class Config:
-        seed: int = 0  # master seed
-        num_seeds: int = 1  # seeds
-
-    def run(cfg, ctx):
-        if error is not None:
-            raise error
-        return {"x": np.arange(3.0)}
-
-    def plot(results, cfg):
-        from experiments.plotting import figure
-
-        fig, _ = figure()
-        return fig
-
-    mod = types.ModuleType(f"experiments.{name}")
-    mod.EXPERIMENT = fw.Experiment(name=name, config_cls=Config, run=run, plot=plot)
-    return mod
-
-
 @pytest.fixture
 def fakes(monkeypatch):
     mods = {
-        "fake_ok": _fake("fake_ok"),
-        "fake_corrupt": _fake(
+        "fake_ok": fake_module("fake_ok"),
+        "fake_corrupt": fake_module(
             "fake_corrupt", data.DatasetCorruptError("x.idx: IDX file truncated")
         ),
-        "fake_bug": _fake("fake_bug", RuntimeError("boom")),
+        "fake_bug": fake_module("fake_bug", RuntimeError("boom")),
     }
     for n, m in mods.items():
         monkeypatch.setitem(sys.modules, f"experiments.{n}", m)

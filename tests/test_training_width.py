@@ -310,17 +310,17 @@ def test_fitted_slopes_recover_a_power_law():
     np.testing.assert_allclose(tw.fitted_slopes(widths, values), -0.5, rtol=1e-12)
 
 
-@pytest.mark.parametrize(
-    "override,match",
-    [
-        ("widths=64", "widths"),
-        ("widths=64,32", "widths"),
-        ("num_draws=0", "num_draws"),
-        ("lr_factor=2", "lr_factor"),
-        ("contrast_lr_factor=0", "contrast_lr_factor"),
-        ("num_logs=500", "num_logs"),
-        ("degrees=2", "degrees"),
-    ],
-)
-def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
-    assert_config_rejected(tw, override, match, tmp_path, capsys)
+BAD_CONFIGS = {  # --set override -> the field the error names
+    "widths=64": "widths",
+    "widths=64,32": "widths",
+    "num_draws=0": "num_draws",
+    "lr_factor=2": "lr_factor",
+    "contrast_lr_factor=0": "contrast_lr_factor",
+    "num_logs=500": "num_logs",
+    "degrees=2": "degrees",
+}
+
+
+@pytest.mark.parametrize("override", BAD_CONFIGS)
+def test_bad_config_fails_before_work(override, tmp_path, capsys):
+    assert_config_rejected(tw, override, BAD_CONFIGS[override], tmp_path, capsys)
