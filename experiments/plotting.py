@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from spectral_layers.contributions import t_interval
+from experiments.verdicts import draw_means, nanmedian
 
 SINGLE_COLUMN_IN = 3.4
 """Width of a single-column figure in inches (NeurIPS/ICML column width ≈ 3.25–3.4 in)."""
@@ -72,22 +73,56 @@ def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     return paths
 
 
-def layer_bands(ax, x, rel, infinite, colors) -> None:
-    """Every layer but the last: mean and 95% t-interval over seeds of ``rel`` ``(S, K, L)`` against ``x``
-    ``(K,)`` (``band``, labelled ``layer ℓ``), and the infinite-width values ``infinite`` ``(K, L)``
-    dashed with crosses in the same colour."""
-    mean, lo, hi = t_interval(rel, axis=0)
+def draw_bands(ax, x, rel, infinite, colors, *, band: tuple[float, float] = (10, 90)) -> None:
+    """Every layer but the last, against ``x`` ``(K,)``: the median over draws of each draw's seed mean of
+    ``rel`` ``(D, S, K, L)`` (line with markers, labelled ``layer ℓ``), a band between the ``band``
+    percentiles of all ``D·S`` values, and the median over draws of ``infinite`` ``(D, K, L)`` dashed with
+    crosses in the same colour. Degrees where a curve is NaN (undefined ratios) are left out of it."""
+    rel = np.asarray(rel, dtype=float)
+    med = nanmedian(draw_means(rel))
+    flat = rel.reshape(-1, *rel.shape[2:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: gaps
+        lo, hi = np.nanpercentile(flat, band, axis=0)
+    inf = nanmedian(np.asarray(infinite, dtype=float))
+    x = np.asarray(x)
     for layer in range(rel.shape[-1] - 1):
-        band(
-            ax,
-            x,
-            mean[:, layer],
-            lo[:, layer],
-            hi[:, layer],
-            color=colors[layer],
-            label=f"layer {layer}",
+        ok = np.isfinite(med[:, layer])  # undefined degrees are skipped, the defined ones joined
+        ax.plot(x[ok], med[ok, layer], marker="o", color=colors[layer], label=f"layer {layer}")
+        ax.fill_between(
+            x[ok], lo[ok, layer], hi[ok, layer], color=colors[layer], alpha=0.2, linewidth=0
         )
-        ax.plot(x, infinite[:, layer], ls="--", marker="x", color=colors[layer], lw=0.9)
+        ok = np.isfinite(inf[:, layer])
+        ax.plot(x[ok], inf[ok, layer], ls="--", marker="x", color=colors[layer], lw=0.9)
+
+
+def undefined_note(degrees, ratio) -> str:
+    """A figure note naming the degrees where a Mercer ratio ``ratio`` ``(L-1, K)`` is undefined (NaN)."""
+    bad = [int(k) for k, col in zip(degrees, np.isnan(ratio).T) if col.any()]
+    if not bad:
+        return ""
+    return (
+        f"k = {', '.join(map(str, bad))}: ratio undefined, not drawn (a Mercer eigenvalue vanishes, e.g. by "
+        "parity for an odd activation without bias: docs/theory.md §9.1)"
+    )
+
+
+def legend_below(fig, handles, labels, *, note: str = "", fontsize: float = 6.5) -> None:
+    """Lays the figure out with one legend row (and an optional note) under the panels."""
+    bottom = 0.12 + (0.05 if note else 0.0)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=len(labels),
+        fontsize=fontsize,
+        handlelength=2.0,
+        columnspacing=1.0,
+        bbox_to_anchor=(0.5, 0.05 if note else 0.0),
+    )
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=6, style="italic")
 
 
 def per_layer_text(values) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "ESTIMATORS",
     "estimator_forms",
     "fitted_slope",
+    "gram_forms",
     "layer_forms",
     "layer_ratios",
     "paper_estimate",
@@ -219,6 +220,91 @@ def estimator_forms(
     if single:
         out = {e: {name: v[..., 0] for name, v in f.items()} for e, f in out.items()}
     return {e: out[e] for e in estimators}
+
+
+def gram_forms(
+    grams: Mapping[str, Float[Array, "*s n n"]],
+    x: Float[Array, "n d"],
+    y: Float[Array, "*t n"],
+    *,
+    estimators: Sequence[str] = ESTIMATORS,
+    degree: int | Sequence[int] | None = None,
+) -> dict[str, dict[str, Float[Array, "*s *t"]]]:
+    r"""The forms of ``estimator_forms`` from per-layer Grams, with exact traces (no probes).
+
+    The Gram route of the same estimators (definitions: module docstring and ``docs/theory.md`` §9.2), for
+    finite-width Grams from ``layer_ntk`` (``n`` up to a few thousand) or infinite-width kernels: ``yᵀGy``;
+    ``y_pᵀGy_p`` with ``y_p = (I − QQᵀ)y`` and ``Q = targets.lower_degree_basis(x, k)``; and
+    ``y_pᵀGy_p − Σ_i G_ii y_{p,i}² + (tr G/n − tr(PGP)/(n − p))‖y_p‖²`` with
+    ``tr(PGP) = tr G − tr(QᵀGQ)`` exactly. Cost ``O(n² p)`` per Gram for ``p = dim Q``; above a few
+    thousand points use the Gram-free ``estimator_forms``.
+
+    Args:
+      grams: ``{layer: G}``, each ``(n, n)`` or stacked ``(s, n, n)``, layers in layer order.
+      x: the points (on the unit sphere for ``"projected"`` and ``"debiased"``).
+      y: one target ``(n,)`` or several ``(t, n)``.
+      estimators: names in ``ESTIMATORS``.
+      degree: as in ``estimator_forms``.
+
+    Returns:
+      ``{estimator: {layer: form}}``, each form of shape ``[s,] [t]``.
+    """
+    estimators = tuple(val.check_choice(e, "estimators", ESTIMATORS) for e in estimators)
+    x = val.check_inputs(x, "x")
+    Y = jnp.asarray(y)
+    single = Y.ndim == 1
+    Y = Y[None] if single else Y
+    if Y.ndim != 2 or Y.shape[-1] != x.shape[0]:
+        raise ValueError(f"y must have shape (n,) or (t, n) with n = {x.shape[0]}, got {y.shape}")
+    t, n = Y.shape
+    for name, g in grams.items():
+        if g.shape[-2:] != (n, n):
+            raise ValueError(f"grams[{name!r}] must end in ({n}, {n}), got {g.shape}")
+
+    def form(g, a, b):
+        return jnp.einsum("tn,...nm,tm->...t", a, g, b)
+
+    out = {}
+    if "paper" in estimators:
+        out["paper"] = {name: form(g, Y, Y) for name, g in grams.items()}
+    if any(e != "paper" for e in estimators):
+        degrees = _check_degrees(degree, t)
+        _check_sphere(x)
+        bases = {k: targets.lower_degree_basis(x, k) for k in sorted(set(degrees))}
+        Y_np = np.asarray(Y, dtype=np.float64)
+        Yp = jnp.asarray(
+            np.stack([Y_np[i] - (Y_np[i] @ bases[k]) @ bases[k].T for i, k in enumerate(degrees)]),
+            dtype=Y.dtype,
+        )
+        proj = {name: form(g, Yp, Yp) for name, g in grams.items()}
+        if "projected" in estimators:
+            out["projected"] = proj
+        if "debiased" in estimators:
+            out["debiased"] = {}
+            for name, g in grams.items():
+                diag = jnp.diagonal(g, axis1=-2, axis2=-1)  # (*s, n)
+                trace_g = diag.sum(-1)
+                high = {}
+                for k, q in bases.items():
+                    q = jnp.asarray(q, dtype=g.dtype)
+                    trace_pgp = trace_g - jnp.sum(q * (g @ q), axis=(-2, -1))
+                    high[k] = trace_pgp / (n - q.shape[1])
+                low_t = trace_g[..., None] / n - jnp.stack([high[k] for k in degrees], axis=-1)
+                self_pairs = diag @ (Yp**2).T  # (*s, t)
+                out["debiased"][name] = proj[name] - self_pairs + low_t * jnp.sum(Yp**2, axis=-1)
+    if single:
+        out = {e: {name: v[..., 0] for name, v in f.items()} for e, f in out.items()}
+    return {e: out[e] for e in estimators}
+
+
+def _check_degrees(degree: int | Sequence[int] | None, t: int) -> list[int]:
+    """One degree per target row (``degree`` an int or a sequence of ``t`` ints ``>= 0``)."""
+    if degree is None:
+        raise ValueError("degree is required for the 'projected' and 'debiased' estimators")
+    degrees = [int(degree)] * t if np.ndim(degree) == 0 else [int(k) for k in degree]
+    if len(degrees) != t or min(degrees) < 0:
+        raise ValueError(f"degree must be an int >= 0 or one per target ({t}), got {degree}")
+    return degrees
 
 
 def ratios_from_forms(

@@ -1,0 +1,160 @@
+"""Verdicts on the paper's ordering claims that survive resampling: one rule for every experiment.
+
+Every sphere and real-data experiment repeats its protocol over ``num_draws`` independent data draws (points,
+centres or image subsets), with ``num_seeds`` initialisations nested in each draw. A *draw's* ratio
+``c_ℓ/c_{L-1}`` is the mean over its seeds (the paper plots seed means); the verdict looks at how the draws'
+ratios agree.
+
+Claims (paper Figures 1–3, 5, 7, 8, §5.6 and §6), on ratios ``r`` of shape ``(…, K, L-1)`` over the
+well-defined degrees:
+
+* ``"A"``: layer 0's ratio increases strictly with the degree;
+* ``"B"``: every layer's ratio (``ℓ < L-1``) increases strictly with the degree;
+* ``"C"``: at the highest degree, layer 0 has the largest ratio.
+
+Rule (``RULE``): a claim *holds* if it holds for the median over draws and in at least ``agreement``
+(default 80%) of the draws; it *fails* if it fails for the median and fails in at least ``agreement`` of the
+draws; otherwise it is *unresolved* (the draws disagree: the sample does not decide). A draw whose compared
+ratios are not all finite counts neither for nor against; a median with a NaN is unresolved.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+__all__ = [
+    "AGREEMENT",
+    "CLAIMS",
+    "claim_holds",
+    "claim_rows",
+    "draw_means",
+    "nanmedian",
+    "rule_text",
+    "verdict",
+]
+
+AGREEMENT = 0.8
+"""Default fraction of draws a verdict needs (module docstring)."""
+
+CLAIMS = {
+    "A": "layer 0's ratio increases with k",
+    "B": "every layer's ratio (ℓ < L-1) increases with k",
+    "C": "layer 0 has the largest ratio at the highest k",
+}
+
+
+def rule_text(agreement: float = AGREEMENT) -> str:
+    """The rule in words, for REPORT rows."""
+    return (
+        f"holds: median over draws and ≥ {agreement:.0%} of draws; fails: median fails and "
+        f"≥ {agreement:.0%} of draws fail; else unresolved"
+    )
+
+
+def nanmedian(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Median over ``axis`` ignoring NaN; NaN (without a warning) where every entry is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+        return np.nanmedian(a, axis=axis)
+
+
+def draw_means(rel: np.ndarray) -> np.ndarray:
+    """Per-draw ratios: the mean over seeds (axis 1) of ``rel`` ``(D, S, …)``; NaN where a seed is NaN."""
+    return np.asarray(rel, dtype=float).mean(axis=1)
+
+
+def claim_holds(r: np.ndarray, claim: str) -> np.ndarray:
+    """Whether ``claim`` holds for ratios ``r`` of shape ``(…, K, L-1)`` (a NaN compared: does not hold)."""
+    with np.errstate(invalid="ignore"):
+        if claim == "A":
+            return np.all(np.diff(r[..., 0], axis=-1) > 0, axis=-1)
+        if claim == "B":
+            return np.all(np.diff(r, axis=-2) > 0, axis=(-2, -1))
+        if claim == "C":
+            top = r[..., -1, :]
+            return np.all(top[..., :1] >= top[..., 1:], axis=-1) & np.isfinite(top).all(-1)
+    raise ValueError(f"claim must be one of {tuple(CLAIMS)}, got {claim!r}")
+
+
+def _compared(r: np.ndarray, claim: str) -> np.ndarray:
+    """The entries of ``r`` (…, K, L-1) that ``claim`` compares."""
+    return {"A": r[..., 0], "B": r, "C": r[..., -1, :]}[claim]
+
+
+def verdict(r: np.ndarray, claim: str, agreement: float = AGREEMENT) -> tuple[str, float]:
+    """``("holds" | "fails" | "unresolved", fraction of draws where it holds)`` for ``r`` ``(D, K, L-1)``.
+
+    The module docstring's rule.
+    """
+    r = np.asarray(r, dtype=float)
+    holds = claim_holds(r, claim)
+    finite = np.isfinite(_compared(r, claim)).reshape(len(r), -1).all(-1)
+    frac, against = float(np.mean(holds)), float(np.mean(finite & ~holds))
+    med = nanmedian(r)
+    if not np.isfinite(_compared(med, claim)).all():
+        return "unresolved", frac
+    med_holds = bool(claim_holds(med, claim))
+    if med_holds and frac >= agreement:
+        return "holds", frac
+    if not med_holds and against >= agreement:
+        return "fails", frac
+    return "unresolved", frac
+
+
+def claim_rows(
+    draws: np.ndarray,
+    degrees: np.ndarray,
+    label: str,
+    *,
+    expected: str,
+    claims: str = "ABC",
+    agreement: float = AGREEMENT,
+    reference: np.ndarray | None = None,
+    reference_label: str = "∞-width on the same points",
+) -> list[dict]:
+    """REPORT rows for ``claims`` on per-draw ratios ``draws`` ``(D, K, L-1)`` at ``degrees`` ``(K,)``.
+
+    Degrees whose ratios are NaN in every draw (undefined, e.g. vanishing eigenvalues) are left out and
+    named; the ``measured`` column gives the median over draws and the fraction of draws that agree.
+    ``reference`` ``(D, K, L-1)`` (e.g. the infinite-width ratios of the same draws) gets its own verdict
+    under the same rule, appended to ``expected``.
+    """
+    draws = np.asarray(draws, dtype=float)
+    degrees = np.asarray(degrees)
+    defined = ~np.isnan(draws).all(axis=(0, 2))
+    skipped = degrees[~defined]
+    r, degs = draws[:, defined], degrees[defined]
+    note = f"; k = {', '.join(map(str, skipped))} undefined (left out)" if skipped.size else ""
+    med = nanmedian(r)
+    rows = []
+    for claim in claims:
+        if claim in "AB" and len(degs) < 2:
+            continue
+        v, frac = verdict(r, claim, agreement)
+        ref = ""
+        if reference is not None:
+            ref_v, ref_frac = verdict(np.asarray(reference, float)[:, defined], claim, agreement)
+            ref = f"; {reference_label}: {ref_v} ({ref_frac:.0%} of draws)"
+        if claim == "C":
+            measured = (
+                f"median at k={int(degs[-1])}: " + ", ".join(f"{x:.3g}" for x in med[-1])
+                if len(degs)
+                else "no defined degree"
+            )
+        else:
+            layers = [0] if claim == "A" else range(med.shape[1])
+            measured = "median: " + "; ".join(
+                f"ℓ={i}: " + ", ".join(f"{x:.3g}" for x in med[:, i]) for i in layers
+            )
+        rows.append(
+            {
+                "check": f"{CLAIMS[claim]} ({label}; {len(r)} draws, k ∈ "
+                f"{tuple(int(k) for k in degs)}{note}) — rule: {rule_text(agreement)}",
+                "measured": f"{measured}; holds in {frac:.0%} of draws",
+                "expected": expected + ref,
+                "verdict": v,
+            }
+        )
+    return rows
