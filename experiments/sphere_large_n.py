@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +58,8 @@ import numpy as np
 
 from experiments._framework import RunContext, define
 from experiments.plotting import figure
+from experiments.verdicts import CLAIMS, claim_holds, rule_text, verdict
+from experiments.verdicts import nanmedian as _nanmedian
 from spectral_layers import estimators, targets
 from spectral_layers.models import Network
 from spectral_layers.spectra import layer_mercer_ratios
@@ -69,11 +70,6 @@ CAPTION = (
     "the projected and the debiased estimator; dashed: the infinite-width Mercer ratio."
 )
 
-CLAIMS = {
-    "A": "layer 0's ratio increases with k",
-    "B": "every layer's ratio (ℓ < L-1) increases with k",
-    "C": "layer 0 has the largest ratio at the highest k",
-}
 COLORS = {"paper": "tab:red", "projected": "tab:blue", "debiased": "tab:purple"}
 
 
@@ -213,51 +209,6 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 # verdicts
 
 
-def claim_holds(r: np.ndarray, claim: str) -> np.ndarray:
-    """Whether ``claim`` holds for ratios ``r`` of shape ``(..., K, L-1)`` (NaN: does not hold)."""
-    with np.errstate(invalid="ignore"):
-        if claim == "A":
-            return np.all(np.diff(r[..., 0], axis=-1) > 0, axis=-1)
-        if claim == "B":
-            return np.all(np.diff(r, axis=-2) > 0, axis=(-2, -1))
-        if claim == "C":
-            top = r[..., -1, :]
-            return np.all(top[..., :1] >= top[..., 1:], axis=-1) & np.isfinite(top).all(-1)
-    raise ValueError(f"unknown claim {claim!r}")
-
-
-def _nanmedian(a: np.ndarray) -> np.ndarray:
-    """Median over axis 0 ignoring NaN; NaN (without a warning) where every entry is NaN."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-        return np.nanmedian(a, axis=0)
-
-
-def _needed(r: np.ndarray, claim: str) -> np.ndarray:
-    """The entries of ``r`` (..., K, L-1) that ``claim`` compares."""
-    return {"A": r[..., 0], "B": r, "C": r[..., -1, :]}[claim]
-
-
-def verdict(r: np.ndarray, claim: str, agreement: float) -> tuple[str, float]:
-    """``("holds" | "fails" | "unresolved", fraction of draws where it holds)`` for ``r`` (D, K, L-1).
-
-    Module docstring's rule; a draw whose compared ratios are not all finite counts neither for nor
-    against, and a median with a NaN is unresolved.
-    """
-    holds = claim_holds(r, claim)
-    finite = np.isfinite(_needed(r, claim)).reshape(len(r), -1).all(-1)
-    frac, against = float(np.mean(holds)), float(np.mean(finite & ~holds))
-    med = _nanmedian(r)
-    if not np.isfinite(_needed(med, claim)).all():
-        return "unresolved", frac
-    med_holds = bool(claim_holds(med, claim))
-    if med_holds and frac >= agreement:
-        return "holds", frac
-    if not med_holds and against >= agreement:
-        return "fails", frac
-    return "unresolved", frac
-
-
 def _flat(results, a: str) -> np.ndarray:
     """``{a}_ratios`` with draws and seeds merged: ``(D·S, E, N, K, L-1)``."""
     r = results[f"{a}_ratios"]
@@ -282,10 +233,7 @@ def summarize(results, cfg: Config) -> list[dict]:
     """Per activation and claim: the Mercer verdict, each estimator's verdict against n; accuracy rows."""
     rows = []
     n = results["num_points"]
-    rule = (
-        f"holds: median over draws and ≥ {cfg.agreement:.0%} of draws; fails: median fails and "
-        f"≥ {cfg.agreement:.0%} of draws fail; else unresolved"
-    )
+    rule = rule_text(cfg.agreement)
     for a in cfg.activations:
         degs = results[f"{a}_degrees"]
         mercer = results[f"{a}_mercer_ratio"]

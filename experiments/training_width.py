@@ -96,6 +96,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import verdicts
 from experiments._framework import RunContext, define
 from experiments.fig4_layer_training import (
     check_dim_and_depth,
@@ -120,7 +121,6 @@ CAPTION = (
 
 ALL_LAYERS = "all"
 CONTRAST = "all_large_lr"
-MAJORITY = 0.8  # fraction of draws in which an ordering must hold (issue 13's rule)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,25 +331,18 @@ def draw_ratios(ratios: np.ndarray) -> np.ndarray:
         return np.exp(np.mean(np.log(np.asarray(ratios, dtype=float)), axis=2))
 
 
-def bias_holds(ratios: np.ndarray, layer: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Whether layer ``layer``'s ratio increases strictly with the degree (module docstring).
+def bias_verdicts(ratios: np.ndarray, layer: int = 0) -> tuple[list[tuple[str, float]], np.ndarray]:
+    """Claim A of ``experiments.verdicts`` (layer ``layer``'s ratio increases with the degree) per width.
 
     Args:
       ratios: ``c_ℓ/c_{L−1}`` of shape ``(W, D, S, K, L)``.
 
     Returns:
-      ``(per_draw (W, D) bool, median_holds (W,) bool, median ratios (W, K))``.
+      ``([(verdict, fraction of draws where it holds)] per width, median ratios (W, K) of the layer)``.
     """
-    per_draw = draw_ratios(ratios)[..., layer]  # (W, D, K)
-    increasing = np.all(np.diff(per_draw, axis=-1) > 0, axis=-1)
-    median = np.median(per_draw, axis=1)  # (W, K)
-    return increasing, np.all(np.diff(median, axis=-1) > 0, axis=-1), median
-
-
-def verdict(per_draw: np.ndarray, median_holds: bool) -> str:
-    """ "holds" when the median ordering holds and at least ``MAJORITY`` of the draws agree."""
-    frac = float(np.mean(per_draw))
-    return "holds" if median_holds and frac >= MAJORITY else "does not hold"
+    per_draw = draw_ratios(ratios)[..., layer : layer + 1]  # (W, D, K, 1): the claim's layer first
+    found = [verdicts.verdict(per_draw[j], "A") for j in range(len(per_draw))]
+    return found, verdicts.nanmedian(per_draw[..., 0], axis=1)
 
 
 def summarize(results, cfg: Config) -> list[dict]:
@@ -408,13 +401,12 @@ def summarize(results, cfg: Config) -> list[dict]:
         }
     )
     question = "does training keep early layers' bias toward high frequencies?"
-    init, init_med, init_vals = bias_holds(results["ratios_init"])
-    end, end_med, end_vals = bias_holds(results["ratios_end"])
-    con, con_med, con_vals = bias_holds(results["contrast_ratios_end"])
+    init, init_vals = bias_verdicts(results["ratios_init"])
+    end, end_vals = bias_verdicts(results["ratios_end"])
+    con, con_vals = bias_verdicts(results["contrast_ratios_end"])
     deg = ", ".join(str(int(k)) for k in results["degrees"])
     for j, m in enumerate(widths):
-        v0, v1 = verdict(init[j], init_med[j]), verdict(end[j], end_med[j])
-        vc = verdict(con[j], con_med[j])
+        (v0, f0), (v1, f1), (vc, fc) = init[j], end[j], con[j]
         kept = (
             "kept"
             if v0 == "holds" and v1 == "holds"
@@ -422,14 +414,14 @@ def summarize(results, cfg: Config) -> list[dict]:
         )
         rows.append(
             {
-                "check": f"width {m}: {question} (c_0/c_(L−1) at degrees {deg}, median over draws)",
+                "check": f"width {m}: {question} (c_0/c_(L−1) at degrees {deg}, median over draws) — "
+                f"rule: {verdicts.rule_text()}",
                 "measured": (
-                    f"init {_fmt(init_vals[j])} ({init[j].mean():.0%} of draws increasing); "
-                    f"end {_fmt(end_vals[j])} ({end[j].mean():.0%}); "
-                    f"large lr end {_fmt(con_vals[j])} ({con[j].mean():.0%})"
+                    f"init {_fmt(init_vals[j])} ({f0:.0%} of draws increasing); "
+                    f"end {_fmt(end_vals[j])} ({f1:.0%}); "
+                    f"large lr end {_fmt(con_vals[j])} ({fc:.0%})"
                 ),
-                "expected": "increasing in degree for the median and in ≥ 80% of draws, "
-                "before and after training",
+                "expected": "holds before and after training",
                 "verdict": f"{kept} (init: {v0}; end: {v1}; large lr end: {vc})",
             }
         )
