@@ -26,7 +26,7 @@ from jaxtyping import Array, Float
 from spectral_layers import _validation as val
 from spectral_layers.layers import Group, check_params, discover_layers
 from spectral_layers.models import MLPApply
-from spectral_layers.sharding import sharded_sum
+from spectral_layers.sharding import sharded_rows, sharded_sum
 
 __all__ = [
     "blocked_quadratic_forms",
@@ -223,12 +223,27 @@ def layer_gram_diagonals(
     stacked: bool = False,
     chunk: int = 512,
     group: Group | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "*s n"]]:
     """Diagonals ``G^(ℓ)_ii = ‖∇_{θ_ℓ} f(x_i)‖²`` of every layer's Gram, without forming Grams.
 
     Per-example gradients (``vmap`` of ``grad``) over ``chunk`` points at a time (memory
     ``O(chunk · P)``), grouped by layer exactly as ``layer_contributions`` groups them (one per-example
     ``yᵀG y`` with ``y = 1``).
+
+    With a ``mesh`` the examples are sharded over its devices (``sharding.sharded_rows``): each device
+    computes the diagonals of its block of examples, ``chunk`` at a time. Each example's gradient is
+    the same computation as without a mesh, so the values agree to rounding (XLA may vectorize blocks of
+    another size differently in the last bit).
+
+    Args:
+      apply_fn, params, x, stacked, group: as in ``layer_contributions``.
+      chunk: points per chunk of per-example gradients (per device with a ``mesh``).
+      mesh: any ``jax.sharding.Mesh`` (one or several processes, ``spectral_layers.sharding``). The
+        result is sharded by examples on its devices when the number of shards divides ``n``, replicated
+        otherwise (as ``layer_ntk``'s Grams); ``sharding.gather`` fetches it as NumPy. Any ``n``.
+      mesh_axis: the mesh axis name (or names) the examples are sharded over; default the first axis.
 
     Returns:
       ``{layer: G_ii}`` of shape ``[s,] (n,)``, layers in call order.
@@ -238,16 +253,22 @@ def layer_gram_diagonals(
     x = val.check_batch(x, "x", in_dim=in_dim)
     chunk = val.check_positive_int(chunk, "chunk")
     layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
+    if mesh is None:
+        out = _diagonals_jit(apply_fn, treedef, layer_map.leaves, leaves, x, stacked, chunk)
+    else:
+        block = _sharded_diagonals_fn(apply_fn, treedef, layer_map.leaves, stacked, chunk)
+        out = sharded_rows(
+            block, x, list(leaves), mesh=mesh, row_axis=1 if stacked else 0, axis=mesh_axis
+        )
+    return dict(zip(layer_map.names, out, strict=True))
+
+
+def _diagonals(apply_fn, treedef, groups, leaves, x, stacked, chunk):
+    """The diagonals of the examples ``x`` (any number), ``min(chunk, n)`` at a time: ``[(*s, n)]``."""
     n = x.shape[0]
     chunk = min(chunk, n)
     pad = (-n) % chunk
-    x_pad = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))]) if pad else x
-    out = _diagonals_jit(apply_fn, treedef, layer_map.leaves, leaves, x_pad, stacked, chunk)
-    return {name: v[..., :n] for name, v in zip(layer_map.names, out, strict=True)}
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 5, 6))
-def _diagonals_jit(apply_fn, treedef, groups, leaves, x, stacked, chunk):
+    x = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))]) if pad else x
     dtype = jnp.result_type(x, *leaves)
     one = jnp.ones(1, dtype)
 
@@ -258,9 +279,22 @@ def _diagonals_jit(apply_fn, treedef, groups, leaves, x, stacked, chunk):
             )(xb)
 
         out = jax.lax.map(block, x.reshape(-1, chunk, *x.shape[1:]))
-        return [v.reshape(-1) for v in out]
+        return [v.reshape(-1)[:n] for v in out]
 
     return jax.vmap(one_params)(leaves) if stacked else one_params(leaves)
+
+
+_diagonals_jit = functools.partial(jax.jit, static_argnums=(0, 1, 2, 5, 6))(_diagonals)
+
+
+@functools.lru_cache(maxsize=64)
+def _sharded_diagonals_fn(apply_fn, treedef, groups, stacked, chunk):
+    """``sharded_rows``'s block function (one per setting, so the compilation is reused)."""
+
+    def block(x_b, lv):
+        return _diagonals(apply_fn, treedef, groups, lv, x_b, stacked, chunk)
+
+    return block
 
 
 def relative_contributions(

@@ -32,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers import targets
+from spectral_layers import sharding, targets
 from spectral_layers.contributions import layer_contributions, layer_gram_diagonals
 
 __all__ = [
@@ -69,16 +69,29 @@ def _auto_target_chunk(params: Mapping[str, Any], n: int, num_targets: int, stac
     return int(max(1, min(num_targets, TARGET_MEMORY_BUDGET // per_target)))
 
 
-def _chunked_contributions(apply_fn, params, x, Y, stacked, target_chunk):
-    """``layer_contributions`` on the rows of ``Y`` (t, n), ``target_chunk`` rows per call: ``{layer: (*s, t)}``."""
-    t = Y.shape[0]
-    chunk = (
-        _auto_target_chunk(params, x.shape[0], t, stacked) if target_chunk is None else target_chunk
-    )
-    parts = [
-        layer_contributions(apply_fn, params, x, Y[i : i + chunk], stacked=stacked)
-        for i in range(0, t, chunk)
-    ]
+def _chunked_contributions(apply_fn, params, x, Y, stacked, target_chunk, mesh, mesh_axis):
+    """``layer_contributions`` on the rows of ``Y`` (t, n), ``target_chunk`` rows per call: ``{layer: (*s, t)}``.
+
+    With a ``mesh``, each call's (replicated) result is fetched (``sharding.gather``) and the chunks are
+    joined on this process's default device; the automatic chunk counts the examples of one device.
+    """
+    t, n = Y.shape
+    if target_chunk is None:
+        if mesh is not None:
+            n = -(-n // sharding.row_mesh(mesh, mesh_axis)[2])  # examples per device
+        target_chunk = _auto_target_chunk(params, n, t, stacked)
+    parts = []
+    for i in range(0, t, target_chunk):
+        c = layer_contributions(
+            apply_fn,
+            params,
+            x,
+            Y[i : i + target_chunk],
+            stacked=stacked,
+            mesh=mesh,
+            mesh_axis=mesh_axis,
+        )
+        parts.append(c if mesh is None else sharding.gather(c))
     return {name: jnp.concatenate([p[name] for p in parts], axis=-1) for name in parts[0]}
 
 
@@ -100,7 +113,14 @@ def layer_forms(
     estimator: str,
     **kwargs: Any,
 ) -> dict[str, Float[Array, "*s *t"]]:
-    """The forms of one estimator: ``estimator_forms(..., estimators=(estimator,), **kwargs)[estimator]``."""
+    """The forms of one estimator: ``estimator_forms(..., estimators=(estimator,), **kwargs)[estimator]``.
+
+    Args:
+      apply_fn, params, x, y: as in ``estimator_forms``.
+      estimator: a name in ``ESTIMATORS``.
+      **kwargs: the keywords of ``estimator_forms`` (``degree``, ``stacked``, ``target_chunk``,
+        ``trace_probes``, ``key``, ``diagonal_chunk``, ``mesh``, ``mesh_axis``).
+    """
     val.check_choice(estimator, "estimator", ESTIMATORS)
     return estimator_forms(apply_fn, params, x, y, estimators=(estimator,), **kwargs)[estimator]
 
@@ -118,6 +138,8 @@ def estimator_forms(
     trace_probes: int | None = None,
     key: jax.Array | None = None,
     diagonal_chunk: int = 512,
+    mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, dict[str, Float[Array, "*s *t"]]]:
     r"""The per-layer quadratic forms whose ratios ``layer_ratios`` returns (module docstring).
 
@@ -128,6 +150,15 @@ def estimator_forms(
     docstring (derivation: ``docs/theory.md`` §9). Gram-free: every term is a ``layer_contributions`` call
     (one backward pass per target, targets in chunks of ``target_chunk``) or a per-example gradient norm
     (``contributions.layer_gram_diagonals``).
+
+    With a ``mesh``, every Gram-free term (each ``layer_contributions`` call and the Gram diagonals) has
+    its examples sharded over the mesh's devices; the rest acts on ``(n,)`` vectors and ``(*s, t)`` forms
+    and runs unsharded in every process: the projection of the targets (the basis of
+    ``targets.project_out_lower_degrees``, ``targets.lower_degree_basis``), the Hutchinson probes, and
+    the arithmetic combining the terms. The forms equal those without a mesh up to rounding (the order of
+    the ``psum`` over devices): for ``"debiased"``, rounding relative to its terms (``Σ_i G_ii y_{p,i}²``,
+    ``κ̂^{<k} ‖y_p‖²``), which at small ``n`` can be far larger than ``F_ℓ``. Across several processes every
+    process passes the same arguments (``key`` included) and gets the whole result.
 
     Args:
       apply_fn, params, x, stacked: as in ``contributions.layer_contributions``.
@@ -143,16 +174,25 @@ def estimator_forms(
         (r, n))``, the same for every degree) as ``mean_j (Pz_j)ᵀG(Pz_j)`` (Hutchinson); its relative
         error ``≈ (2Σ_{j≥k} N_j μ_j² / r)^{1/2} / Σ_{j≥k} N_j μ_j``, a few percent for one probe.
       key: PRNG key of the probes (required with ``trace_probes``).
-      diagonal_chunk: points per chunk of the per-example gradients.
+      diagonal_chunk: points per chunk of the per-example gradients (per device with a ``mesh``).
+      mesh: any ``jax.sharding.Mesh`` (``sharding.make_mesh()``, ``jax.make_mesh(...)``; one or several
+        processes, ``spectral_layers.sharding``) to shard the examples of the Gram-free terms over; any
+        ``n``. Default: no sharding.
+      mesh_axis: the mesh axis name (or names) the examples are sharded over; default the mesh's first axis.
 
     Returns:
-      ``{estimator: {layer: form}}``, each form of shape ``[s,] [t]``, layers in layer order.
+      ``{estimator: {layer: form}}``, each form of shape ``[s,] [t]``, layers in layer order; arrays of
+      this process (with a ``mesh`` too: gathered, usable by NumPy in every process).
 
     Raises:
-      ValueError: on an unknown estimator, a missing or negative degree, points off the sphere, or too few
-        points to project out the degrees ``< k`` (``targets.lower_degree_basis``).
+      ValueError: on an unknown estimator, a missing or negative degree, points off the sphere, too few
+        points to project out the degrees ``< k`` (``targets.lower_degree_basis``), or a ``mesh_axis``
+        that names no axis of ``mesh``.
+      TypeError: ``mesh`` is not a ``jax.sharding.Mesh``.
     """
     estimators = tuple(val.check_choice(e, "estimators", ESTIMATORS) for e in estimators)
+    if mesh is not None:
+        sharding.row_mesh(mesh, mesh_axis)  # a bad mesh or axis fails before any work
     x = val.check_inputs(x, "x")
     y = jnp.asarray(y)
     if y.ndim not in (1, 2) or y.shape[-1] != x.shape[0]:
@@ -190,7 +230,9 @@ def estimator_forms(
                 Z = np.asarray(jax.random.normal(key, (trace_probes, n), dtype), dtype=np.float64)
                 rows += [Z - (Z @ bases[k]) @ bases[k].T for k in bases]
     all_rows = jnp.asarray(np.concatenate(rows), dtype=dtype)
-    c = _chunked_contributions(apply_fn, params, x, all_rows, stacked, target_chunk)
+    c = _chunked_contributions(
+        apply_fn, params, x, all_rows, stacked, target_chunk, mesh, mesh_axis
+    )
     start = 0
     if "paper" in estimators:
         out["paper"] = {name: v[..., :t] for name, v in c.items()}
@@ -201,7 +243,17 @@ def estimator_forms(
         if "projected" in estimators:
             out["projected"] = proj
     if projected and debias:
-        diag = layer_gram_diagonals(apply_fn, params, x, stacked=stacked, chunk=diagonal_chunk)
+        diag = layer_gram_diagonals(
+            apply_fn,
+            params,
+            x,
+            stacked=stacked,
+            chunk=diagonal_chunk,
+            mesh=mesh,
+            mesh_axis=mesh_axis,
+        )
+        if mesh is not None:
+            diag = {name: jnp.asarray(v) for name, v in sharding.gather(diag).items()}
         yp_sq = jnp.asarray(Yp**2, dtype=dtype)  # (t, n)
         out["debiased"] = {}
         for name, v in c.items():
@@ -340,6 +392,8 @@ def layer_ratios(
     trace_probes: int | None = None,
     key: jax.Array | None = None,
     rtol: float = 1e-10,
+    mesh: jax.sharding.Mesh | None = None,
+    mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[np.ndarray, "*s *t"]]:
     r"""Ratio of every layer's contribution to the last layer's along ``y``, by ``estimator``.
 
@@ -347,6 +401,17 @@ def layer_ratios(
     layer but the last, float64 NumPy of shape ``[s,] [t]``, NaN where the denominator vanishes (relative
     to ``rtol``). ``"debiased"`` estimates the Mercer ratio ``μ_k^(ℓ)/μ_k^(L-1)`` consistently
     (``docs/theory.md`` §9); ``"paper"`` and ``"projected"`` carry an ``O(κ(1)/(n μ_k))`` bias.
+
+    Args:
+      apply_fn, params, x, y, degree, stacked, target_chunk, trace_probes, key: as in
+        ``estimator_forms``.
+      estimator: a name in ``ESTIMATORS``.
+      rtol: a denominator not above ``rtol · Σ_ℓ |form_ℓ|`` gives NaN (``ratios_from_forms``).
+      mesh: any ``jax.sharding.Mesh`` (one or several processes) to shard the examples of the Gram-free
+        terms over (``estimator_forms``); the projection and the Hutchinson probes act on ``(n,)``
+        vectors and stay unsharded. The ratios equal those without a mesh up to rounding, as NumPy
+        arrays in every process.
+      mesh_axis: the mesh axis name (or names) the examples are sharded over; default the first axis.
 
     Example:
       >>> net = Network(depth=3, width=64, input_scaling="none")
@@ -368,6 +433,8 @@ def layer_ratios(
         target_chunk=target_chunk,
         trace_probes=trace_probes,
         key=key,
+        mesh=mesh,
+        mesh_axis=mesh_axis,
     )
     return ratios_from_forms(forms, rtol=rtol)
 

@@ -2,7 +2,8 @@
 
 Each test launches local processes (``spectral_layers.distributed.launch_local``) running
 ``tests/_mp_worker.py``: Grams, cross-Grams, infinite-width kernels and contributions on a mesh over the
-devices of all processes, gathered, against the same computed on one device without a mesh (x64, 1e-12).
+devices of all processes, gathered, against the same computed on one device without a mesh (x64, 1e-12);
+and the estimators' forms (``estimators.estimator_forms``) the same way.
 """
 
 import os
@@ -15,6 +16,8 @@ import pytest
 from spectral_layers import distributed
 
 ROOT = Path(__file__).resolve().parent.parent
+MIN_RESULTS = {"full": 24, "short": 9, "estimators": 18}
+"""Fewest sharded arrays a run of each level saves (layers × cases × meshes)."""
 
 
 def _run_workers(tmp_path, num_processes, devices_per_process, level):
@@ -43,7 +46,7 @@ def _run_workers(tmp_path, num_processes, devices_per_process, level):
         arrays = dict(f)
     single = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("single/")}
     sharded = {k: v for k, v in arrays.items() if not k.startswith("single/")}
-    assert len(sharded) >= (24 if level == "full" else 9)
+    assert len(sharded) >= MIN_RESULTS[level]
     for key, got in sharded.items():
         ref = single[key.split("/", 1)[1]]
         assert got.shape == ref.shape, key
@@ -58,6 +61,11 @@ def test_two_processes_two_devices_each(tmp_path):
 @pytest.mark.slow
 def test_four_processes(tmp_path):
     _run_workers(tmp_path, 4, 1, "short")
+
+
+@pytest.mark.slow
+def test_estimator_forms_two_processes(tmp_path):
+    _run_workers(tmp_path, 2, 2, "estimators")
 
 
 def test_launch_local_kills_the_others_when_one_fails():

@@ -1,6 +1,10 @@
 """Estimators and convergence statistics (``spectral_layers.estimators``)."""
 
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -54,6 +58,7 @@ import spectral_layers as sl  # noqa: E402
 from spectral_layers import spectra, targets  # noqa: E402
 from spectral_layers.infinite import infinite_layer_ntk, sphere_layer_kernels  # noqa: E402
 from spectral_layers.models import Network  # noqa: E402
+from spectral_layers.sharding import make_mesh  # noqa: E402
 
 
 def _sphere_setup(stacked, n=40, d=3):
@@ -173,6 +178,10 @@ def test_bad_arguments():
         estimators.layer_ratios(f, p, x, y, estimator="debiased", degree=1, trace_probes=2)
     with pytest.raises(ValueError, match="points"):
         estimators.layer_ratios(f, p, x[:5], y[:, :5], estimator="projected", degree=3)
+    with pytest.raises(TypeError, match="mesh"):
+        estimators.layer_ratios(f, p, x, y, estimator="paper", mesh="all")
+    with pytest.raises(ValueError, match="axis"):
+        estimators.layer_ratios(f, p, x, y, estimator="paper", mesh=make_mesh(), mesh_axis="nope")
 
 
 @pytest.mark.slow
@@ -259,3 +268,89 @@ def test_automatic_target_chunk_bounds_memory():
     assert 1 <= chunk < 286
     assert chunk * 16384 * (3 * 1024 + 1) <= estimators.TARGET_MEMORY_BUDGET
     assert estimators._auto_target_chunk(params, 10, 5, False) == 5  # small problems: one call
+
+
+# --------------------------------------------------------------------------------------------------
+# mesh: the Gram-free terms sharded over 4 forced host devices equal the mesh-less call (x64). XLA's
+# device count is fixed at start-up, so the check runs in a subprocess (as tests/test_sharding.py).
+
+MESH_SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.sharding import PartitionSpec as P
+    jax.config.update("jax_enable_x64", True)
+    from spectral_layers import contributions, estimators, targets
+    from spectral_layers.models import Network
+    from spectral_layers.sharding import make_mesh
+    assert jax.device_count() == 4, jax.devices()
+
+    d, degrees = 5, (1, 2, 3)
+    net = Network(depth=3, width=16, activation="tanh", use_bias=True, input_scaling="none")
+    one = net.init(jax.random.key(2), d)
+    seeds = net.init_seeds(jax.random.key(3), 2, d)
+    package = make_mesh()  # auto axes
+    explicit = jax.make_mesh((4,), ("data",))  # Explicit axes in JAX 0.10
+    two_d = jax.make_mesh((2, 2), ("a", "b"))
+
+    def close(got, ref):
+        assert list(got) == list(ref), (list(got), list(ref))
+        for k in ref:
+            assert isinstance(got[k], np.ndarray | jax.Array), type(got[k])
+            if isinstance(got[k], jax.Array):
+                assert got[k].is_fully_addressable and len(got[k].devices()) == 1, got[k].sharding
+            g, r = np.asarray(got[k]), np.asarray(ref[k])
+            assert g.shape == r.shape, (k, g.shape, r.shape)
+            assert np.isfinite(r).any(), (k, r)
+            np.testing.assert_allclose(g, r, rtol=1e-10, atol=0, err_msg=k)
+
+    for n in (40, 39):  # divisible by the 4 devices, and not
+        x = targets.sample_sphere(jax.random.key(0), n, d)
+        centers = targets.random_centers(jax.random.key(1), d, 3)
+        y = jnp.stack([targets.gegenbauer_sum_target(x, k, centers) for k in degrees])
+        for stacked, (f, p) in ((False, one), (True, seeds)):
+            kw = dict(degree=degrees, stacked=stacked)
+            for e in estimators.ESTIMATORS:
+                ref = estimators.layer_ratios(f, p, x, y, estimator=e, **kw)
+                close(estimators.layer_ratios(f, p, x, y, estimator=e, mesh=package, **kw), ref)
+            ref = estimators.estimator_forms(f, p, x, y, **kw)
+            for m, axis in ((explicit, None), (two_d, "b"), (two_d, ("a", "b"))):
+                got = estimators.estimator_forms(f, p, x, y, mesh=m, mesh_axis=axis, **kw)
+                assert list(got) == list(ref)
+                for e in ref:
+                    close(got[e], ref[e])
+            # Hutchinson probes, one target, a small diagonal chunk and target chunk
+            probe = dict(estimator="debiased", trace_probes=3, key=jax.random.key(7), **kw)
+            close(
+                estimators.layer_forms(f, p, x, y, mesh=explicit, diagonal_chunk=3, **probe),
+                estimators.layer_forms(f, p, x, y, **probe),
+            )
+            one_target = dict(degree=2, stacked=stacked, target_chunk=4)
+            got = estimators.estimator_forms(f, p, x, y[1], mesh=package, **one_target)
+            ref = estimators.estimator_forms(f, p, x, y[1], **one_target)
+            for e in ref:
+                close(got[e], ref[e])
+            # the Gram diagonals: row-sharded on the caller's mesh when the devices divide n
+            diag = contributions.layer_gram_diagonals(f, p, x, stacked=stacked, mesh=explicit)
+            ref = contributions.layer_gram_diagonals(f, p, x, stacked=stacked)
+            spec = (P(None, "data") if stacked else P("data")) if n % 4 == 0 else P()
+            for v in diag.values():
+                assert v.sharding.mesh == explicit and v.sharding.spec == spec, v.sharding
+            for name in ref:
+                got_d, ref_d = np.asarray(diag[name]), np.asarray(ref[name])
+                np.testing.assert_allclose(got_d, ref_d, rtol=1e-12, atol=0, err_msg=name)
+    print("MESH-OK")
+    """
+)
+
+
+@pytest.mark.slow
+def test_mesh_equals_mesh_less_on_four_devices():
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", MESH_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0 and "MESH-OK" in out.stdout, out.stderr[-3000:]
