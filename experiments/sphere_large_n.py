@@ -182,6 +182,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
                     target_chunk=cfg.target_chunk or None,
                     trace_probes=cfg.trace_probes,
                     key=jax.random.fold_in(k_probe, i),
+                    mesh=ctx.mesh,
                 )
                 for e, name in enumerate(estimators.ESTIMATORS):
                     rel = estimators.ratios_from_forms(forms[name])

@@ -208,11 +208,7 @@ def estimator_forms(
     if "paper" in estimators:
         rows.append(np.asarray(Y, dtype=np.float64))
     if projected:
-        if degree is None:
-            raise ValueError(f"degree is required for estimators {projected}")
-        degrees = [int(degree)] * t if np.ndim(degree) == 0 else [int(k) for k in degree]
-        if len(degrees) != t or min(degrees) < 0:
-            raise ValueError(f"degree must be an int >= 0 or one per target ({t}), got {degree}")
+        degrees = _check_degrees(degree, t)
         debias = "debiased" in estimators
         if debias and trace_probes is not None:
             trace_probes = val.check_positive_int(trace_probes, "trace_probes")
