@@ -27,5 +27,7 @@ THEORY = ("theory_hermite", "theory_spectra", "theory_concentration")
 
 LARGE_N = ("sphere_large_n",)
 
-ALL: tuple[str, ...] = SPHERE + TRAINING + REALDATA + INFINITE + THEORY + LARGE_N
+SENSITIVITY = ("protocol_sensitivity",)
+
+ALL: tuple[str, ...] = SPHERE + TRAINING + REALDATA + INFINITE + THEORY + LARGE_N + SENSITIVITY
 """Names of every experiment module, in the order the runner executes them."""

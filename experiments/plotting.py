@@ -107,10 +107,12 @@ def undefined_note(degrees, ratio) -> str:
     )
 
 
-def legend_below(fig, handles, labels, *, note: str = "", fontsize: float = 6.5) -> None:
-    """Lays the figure out with one legend row (and an optional note) under the panels."""
-    bottom = 0.12 + (0.05 if note else 0.0)
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+def legend_below(
+    fig, handles, labels, *, note: str = "", fontsize: float = 6.5, rows: int = 1
+) -> None:
+    """Lays the figure out with one legend row (and an optional note) under ``rows`` rows of panels."""
+    margin = (0.12 + (0.05 if note else 0.0)) / rows
+    fig.tight_layout(rect=(0, margin, 1, 1))
     fig.legend(
         handles,
         labels,
@@ -119,7 +121,7 @@ def legend_below(fig, handles, labels, *, note: str = "", fontsize: float = 6.5)
         fontsize=fontsize,
         handlelength=2.0,
         columnspacing=1.0,
-        bbox_to_anchor=(0.5, 0.05 if note else 0.0),
+        bbox_to_anchor=(0.5, 0.05 / rows if note else 0.0),
     )
     if note:
         fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=6, style="italic")

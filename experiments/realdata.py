@@ -37,13 +37,13 @@ What the paper does not show, overlaid or added:
   infinite-width NTK, fed to every finite network (there the dashed line is directly the
   infinite-width limit of the plotted quantity).
 
-Preprocessing (``Config.scale_pixels``, ``center_inputs``, ``normalize``): the paper only flattens.
-The default divides by 255 (pixels in ``[0, 1]``) and does nothing else. Without bias a ReLU
+Preprocessing (``Config.scale_pixels``, ``center_inputs``, ``standardize``, ``normalize``): the paper
+only flattens. The default divides by 255 (pixels in ``[0, 1]``) and does nothing else. Without bias a ReLU
 network is positively homogeneous, so scaling every input by ``α`` scales every ``G^(ℓ)`` (and
 ``κ^(ℓ)``) by ``α²``, and the ``"range"``-scaled targets do not change: relative contributions do
 not depend on a global input scale (checked exactly in the tests), and ``input_scaling="fan_in"``
-(first layer ``1/sqrt(d)``) only sets that irrelevant scale. Centring or normalising the inputs
-does change them.
+(first layer ``1/sqrt(d)``) only sets that irrelevant scale. Centring, standardising or normalising
+the inputs does change them (``protocol_sensitivity`` measures whether the verdicts do).
 
 Computation: the Grams ``G^(ℓ)`` come from ``layer_ntk`` (structured, no Jacobian) and ``c_ℓ`` from
 ``quadratic_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
@@ -110,6 +110,7 @@ class DataConfig:
     num_points: int = 1000  # n sampled images for the PCA, targets and Grams (paper App. 14)
     scale_pixels: bool = True  # divide pixels by 255 (irrelevant for ReLU without bias, see above)
     center_inputs: bool = False  # subtract the mean image of the sample (the paper does not)
+    standardize: bool = False  # divide each pixel by its std over the sample (with center: z-score)
     normalize: str = "none"  # "none" (paper), "sphere" or "sqrt_dim" (data.preprocess)
     target: str = "radial"  # "radial" (Fig. 3), "pc" (Figs. 5, 7) or "eigvec" (Fig. 6)
     degrees: tuple[int, ...] = tuple(range(1, 9))  # frequencies k, or eigenvalue ranks (1 = top)
@@ -238,7 +239,11 @@ def draw_points(
     """One draw's inputs ``x`` ``(n, D)`` (preprocessed) and their indices in ``images``."""
     indices = np.asarray(data.sample_indices(key, len(images), cfg.num_points))
     x = data.preprocess(
-        images[indices], scale=cfg.scale_pixels, center=cfg.center_inputs, normalize=cfg.normalize
+        images[indices],
+        scale=cfg.scale_pixels,
+        center=cfg.center_inputs,
+        standardize=cfg.standardize,
+        normalize=cfg.normalize,
     )
     return x, indices
 
@@ -419,6 +424,8 @@ def preprocessing_label(cfg: Config) -> str:
     steps = ["flattened", "pixels/255" if cfg.scale_pixels else "raw pixels"]
     if cfg.center_inputs:
         steps.append("centred")
+    if cfg.standardize:
+        steps.append("per-pixel std 1")
     if cfg.normalize != "none":
         steps.append({"sphere": "unit norm", "sqrt_dim": "norm √D"}[cfg.normalize])
     return ", ".join(steps)
@@ -471,7 +478,7 @@ def plot(results, cfg: Config):
         f"(× {num_seeds} seeds), 10–90% band",
         fontsize=6.5,
     )
-    legend_below(fig, handles, names, fontsize=6)
+    legend_below(fig, handles, names, fontsize=6, rows=nrows)
     return fig
 
 

@@ -4,7 +4,8 @@ Command::
 
     python -m experiments.sphere_erf_d10 [--scale smoke|default|paper] [--out figures/]
 
-Runtime as fig2_sphere_d10.
+Runtime as fig2_sphere_d10. erf is odd: without bias the even degrees are undefined, as in
+``fig8_sphere_tanh`` (not drawn; verdicts on ``k = 1, 3``).
 
 See ``experiments.sphere`` for what is computed and plotted.
 """

@@ -32,6 +32,7 @@ __all__ = [
     "draw_means",
     "nanmedian",
     "rule_text",
+    "rule_verdict",
     "verdict",
 ]
 
@@ -89,16 +90,33 @@ def verdict(r: np.ndarray, claim: str, agreement: float = AGREEMENT) -> tuple[st
     The module docstring's rule.
     """
     r = np.asarray(r, dtype=float)
-    holds = claim_holds(r, claim)
     finite = np.isfinite(_compared(r, claim)).reshape(len(r), -1).all(-1)
-    frac, against = float(np.mean(holds)), float(np.mean(finite & ~holds))
     med = nanmedian(r)
     if not np.isfinite(_compared(med, claim)).all():
-        return "unresolved", frac
-    med_holds = bool(claim_holds(med, claim))
-    if med_holds and frac >= agreement:
+        return "unresolved", float(np.mean(claim_holds(r, claim)))
+    return rule_verdict(claim_holds(r, claim), finite, bool(claim_holds(med, claim)), agreement)
+
+
+def rule_verdict(
+    holds: np.ndarray, decided: np.ndarray, median_holds: bool, agreement: float = AGREEMENT
+) -> tuple[str, float]:
+    """The module docstring's rule for any per-draw statement.
+
+    Args:
+      holds: ``(D,)`` whether the statement holds in each draw.
+      decided: ``(D,)`` whether the draw could decide it (e.g. its values are finite); an undecided draw
+        counts neither for nor against.
+      median_holds: whether it holds for the median over draws.
+      agreement: the fraction of draws a verdict needs.
+
+    Returns:
+      ``(verdict, fraction of draws where it holds)``.
+    """
+    holds, decided = np.asarray(holds, bool), np.asarray(decided, bool)
+    frac, against = float(np.mean(holds)), float(np.mean(decided & ~holds))
+    if median_holds and frac >= agreement:
         return "holds", frac
-    if not med_holds and against >= agreement:
+    if not median_holds and against >= agreement:
         return "fails", frac
     return "unresolved", frac
 

@@ -912,6 +912,7 @@ def preprocess(
     scale: bool = True,
     center: bool | Any = False,
     normalize: str = "none",
+    standardize: bool = False,
     dtype: Any = None,
 ) -> Float[Array, "n d"]:
     """Flattens images to ``(N, D)`` vectors (paper App. 14: ``D = 784`` for MNIST, ``3072`` for
@@ -924,7 +925,11 @@ def preprocess(
     2. ``scale``: divide by 255, so ``uint8`` pixels lie in ``[0, 1]``;
     3. ``center``: ``True`` subtracts the mean image of ``images`` (per feature); an array of shape
        ``(D,)`` (e.g. a training-set mean) is subtracted as given;
-    4. ``normalize``: ``"sphere"`` divides each row by its Euclidean norm (inputs on ``S^{D-1}``,
+    4. ``standardize``: divide each feature by its standard deviation over ``images`` (after the
+       centring of step 3, so with ``center=True`` every feature has mean 0 and variance 1, the usual
+       z-scoring); features with zero standard deviation (e.g. MNIST's always-black border pixels)
+       are left unscaled;
+    5. ``normalize``: ``"sphere"`` divides each row by its Euclidean norm (inputs on ``S^{D-1}``,
        the setting of the paper's theory, §5; pair it with ``init_mlp(..., input_scaling="none")``);
        ``"sqrt_dim"`` rescales rows to norm ``sqrt(D)`` (unit mean-square entries; pair it with
        ``input_scaling="fan_in"``, which then gives the same first-layer pre-activations);
@@ -932,7 +937,7 @@ def preprocess(
 
     Args:
       images: array ``(N, ...)`` (any integer or float dtype).
-      scale, center, normalize: see above.
+      scale, center, standardize, normalize: see above.
       dtype: output float dtype (default: ``images``' dtype if floating, else JAX's default float).
 
     Returns:
@@ -966,6 +971,9 @@ def preprocess(
                 f"center must be a bool or an array of shape ({x.shape[1]},), got {mean.shape}"
             )
         x = x - mean
+    if standardize:
+        std = x.std(axis=0)
+        x = x / jnp.where(std > 0, std, 1)
     if normalize != "none":
         norms = jnp.linalg.norm(x, axis=1, keepdims=True)
         if val.is_concrete(norms) and bool((np.asarray(norms) == 0).any()):
