@@ -4,9 +4,10 @@ Command::
 
     python -m experiments.fig4_layer_training [--scale smoke|default|paper] [--out figures/]
 
-Runtime (float64, the default): smoke ~15 s; default (width 100, n = 500, 6 seeds, 2000 steps)
-~4 min of CPU time on 2 cores (10 min wall on a shared, loaded machine); paper (n = 1000, 20 seeds,
-10⁴ steps) is meant for a GPU. One figure, two rows (``--plot-only`` regenerates it).
+Runtime (float64, the default): smoke ~25 s, nearly all compilation; default (width 100, n = 500,
+8 draws × 1 seed, 2000 steps) 281 s of CPU time, 355 s wall on a shared 2-core machine (load
+average ≈ 6; the process got 0.8 of a core); paper (n = 1000, 8 draws × 4 seeds, 10⁴ steps) is meant
+for a GPU. One figure, two rows (``--plot-only`` regenerates it).
 
 What is computed. A 4-layer ReLU network (width 100, as in the paper) on ``n`` points uniform on S⁹
 (d = 10) fits ``y* = Σ_i y_i*`` with ``y_i*`` of harmonic degree ``i = 1…4``: the Gegenbauer sum
@@ -14,44 +15,70 @@ What is computed. A 4-layer ReLU network (width 100, as in the paper) on ``n`` p
 projecting out every polynomial of degree ``< i`` (``targets.project_out_lower_degrees``) and then a
 Gram–Schmidt pass over the components in degree order (after the projection the components are
 already orthogonal up to rounding; the pass removes that rounding). Each component has root mean
-square ``target_rms`` on the sample. The data are fixed by the master seed; only the network
-initialisation changes across seeds. For each layer ℓ alone (the others frozen) and for all layers
+square ``target_rms`` on the sample. For each layer ℓ alone (the others frozen) and for all layers
 together (the reference), full-batch gradient descent on ``1/(2n) Σ (f − y*)²``
 (``training.train_layers``) records ``r_i(t) = ((y(t) − y*)ᵀ y_i*)² / ‖y_i*‖²`` (appendix §12) at
 log-spaced steps (``log_schedule``).
 
-Learning rates: ``η = lr_factor · n / λ_max`` with ``λ_max`` the top eigenvalue of the
-infinite-width Gram ``Σ_{ℓ trained} κ^(ℓ)`` on the sample (one ``η`` per run, the same for every
-seed), so the top kernel mode decays by ``1 − lr_factor`` per step and the x axis (steps) is time
-in units of ``n/(η λ_max)``. Absolute times are therefore not comparable across runs; ratios between
-degrees are. Stability needs ``η λ_max(G)/n < 2`` for the empirical Gram ``G`` too; its value at
-initialisation per seed and run is saved (``stability``, at most 1.6 at default scale).
+Uncertainty covers every random choice (issue 13). The protocol is repeated over ``num_draws``
+independent draws: draw ``r`` splits ``fold_in(key(seed), r)`` into a data key (its points and
+centres, ``draw_data``) and an initialisation key, from which its ``num_seeds`` initialisations come
+(``Network.init_seeds``; ``draw_keys``). Each draw has its own points, targets, infinite-width
+kernels and learning rates; results are checkpointed per draw, so a killed run resumes with
+identical numbers, and ``num_draws = 1`` reproduces draw 0 of any longer run.
+
+Learning rates: ``η = lr_factor · n / λ_max`` with ``λ_max`` the top eigenvalue of the draw's
+infinite-width Gram ``Σ_{ℓ trained} κ^(ℓ)`` on its sample (one ``η`` per draw and run, the same for
+every seed of the draw), so the top kernel mode decays by ``1 − lr_factor`` per step and the x axis
+(steps) is time in units of ``n/(η λ_max)``. Absolute times are therefore not comparable across
+runs; ratios between degrees are. Stability needs ``η λ_max(G)/n < 2`` for the empirical Gram ``G``
+too; its value at initialisation per draw, seed and run is saved (``stability``).
 
 Kernel predictions (dashed, dotted) of the same ``r_i(t)``: ``e(t) = (I − ηG/n)^t e(0)``
 (``training.predict_residuals``, Eq. 22 for discrete steps) with ``e(0)`` the seed's initial
-residual and ``G`` either the seed's empirical Gram at initialisation (``layer_ntk``) or the
+residual and ``G`` either the seed's empirical Gram at initialisation (``layer_ntk``) or the draw's
 infinite-width Gram (``infinite_layer_ntk``). Training only the last layer is linear in its
 parameters, so its empirical prediction is exact; its Gram ``h hᵀ/m`` has rank ``≤ width``, so with
 ``n > width`` part of each component cannot be fitted at all (a plateau that the full-rank
 infinite-width kernel does not have). ``kernel_change`` saves ``‖G_T − G_0‖_F / ‖G_0‖_F`` of the
 trained Gram at the end of each run: how far training left the kernel regime.
 
-Figure: top row, one panel per trained layer and one for all layers, ``r_i(t)`` per degree
-(geometric mean and 95% t-interval of ``log r`` over initialisations; dashed: empirical-kernel
-prediction, dotted: infinite-width prediction). Bottom row: the step at which each ``r_i`` halves
-(``training.halving_time``), measured vs predicted, absolute and relative to the lowest degree;
-a missing point did not halve within the run.
+Saved arrays (``D`` draws, ``S`` seeds per draw, ``runs`` = depth + 1, ``T`` logged steps, ``K``
+degrees): ``degrees`` ``(K,)``, ``steps`` ``(T,)``; ``r_measured``, ``r_empirical``,
+``r_infinite`` ``(D, S, runs, T, K)``; ``stability``, ``kernel_change`` ``(D, S, runs)``;
+``halving_measured``, ``halving_empirical``, ``halving_infinite`` ``(D, S, runs, K)``;
+``learning_rates``, ``lambda_max_infinite`` ``(D, runs)``.
 
-What the default run shows (6 seeds). Relative to its own degree 2, training an earlier layer halves
-the degree-4 component sooner: ``t½(4)/t½(2)`` = 16.5 (layer 0), 19.2 (layer 1), > 30 (layer 2:
-not halved in 2000 steps), ∞ (layer 3: rank-limited plateau), which is the paper's claim (§12).
-Relative to degree 1 layers 0 and 1 tie (≈ 135): the degree-1 eigenvalue of κ^(0) is almost its
-top one, so layer 0 halves ``r_1`` within one step and that ratio is set by the step size. Training
-all layers learns high degrees much faster than any kernel predicts (``t½(4)/t½(1)`` ≈ 19 against
-≈ 60 predicted). The kernel predictions hold exactly for the last layer, within ~20–30% (median)
-for layers 1 and 2, and fail by factors 2–3 for layer 0 and for all layers: at width 100 no trained
-hidden layer stays lazy (``kernel_change`` at the end: 0.72, 0.68, 0.33 for layers 0–2, 0 for the
-last layer, 2.7 for all layers).
+Figure: top row, one panel per trained layer and one for all layers, ``r_i(t)`` per degree
+(geometric mean over every draw and seed, band between the 10% and 90% percentiles of those
+``D·S`` values; dashed: empirical-kernel prediction, dotted: infinite-width prediction, geometric
+means). Bottom row: the step at which each ``r_i`` halves (``training.halving_time``), measured vs
+predicted, absolute and relative to the lowest degree; a missing point did not halve within the
+run in at least one draw or seed.
+
+Verdict (``summarize``). The paper's claim, ``t½(top degree)/t½(reference degree)`` smaller for
+earlier layers (§12), is judged per draw on the mean over the draw's seeds
+(``earlier_layers_faster``: layer 0's ratio finite and each layer's below the next one's; two
+layers that both never halved count as in order) under ``experiments.verdicts``' rule
+(``ordering_verdict``): it holds if it holds for the median over draws and in at least
+``agreement`` (80%) of the draws, fails if it fails for the median and in at least ``agreement`` of
+the draws, and is unresolved otherwise. The other checks pool every draw and seed.
+
+What the default run shows (8 draws × 1 seed). The claim is unresolved for both reference degrees.
+Relative to degree 2 the medians over draws follow the paper's order, ``t½(4)/t½(2)`` = 19.2
+(layer 0), 21.7 (layer 1), 29.4 (layer 2), ∞ (layer 3: rank-limited plateau), but layers 0 and 1
+swap in 2 of the 8 draws (holds in 75%). Relative to degree 1 the medians are 132, 169, 513, ∞
+and the order holds in 62% of the draws: the degree-1 eigenvalue of κ^(0) is almost its top one, so
+layer 0 halves ``r_1`` within one step and that ratio is set by the step size. In 2 draws layer 2
+does not halve the degree-4 component within 2000 steps. Training all layers learns high degrees
+much faster than any kernel predicts (median ``t½(4)/t½(1)`` = 24). The kernel predictions hold
+exactly for the last layer (6.6e-14) and to within a median factor of 1.2–1.3 for layers 1 and 2
+(empirical kernel); they are off by about ×1.8 for layer 0 and ×2.3 for all layers: at width 100
+no trained hidden layer stays lazy (``kernel_change`` at the end, mean over draws: 0.65, 0.57,
+0.29 for layers 0–2, 0 for the last layer, 2.5 for all layers). The infinite-width learning rate
+is not always stable for the empirical kernel: training layer 0 has ``η λ_max(G)/n`` = 2.14 and
+2.24 in 2 of the 8 draws (all other runs < 2); the measured ``r_i`` of those runs still fall, but
+the empirical-kernel prediction of layer 0 diverges (the dashed curves that leave the panel).
 """
 
 from __future__ import annotations
@@ -65,9 +92,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import verdicts
 from experiments._framework import RunContext, define
 from experiments.plotting import band, layer_colors
-from spectral_layers import contributions as contrib
 from spectral_layers import targets
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
@@ -76,11 +103,12 @@ from spectral_layers.models import Network, layer_name
 
 CAPTION = (
     "Residual components r_i(t) per degree i while training one layer (others frozen) or all "
-    "layers with full-batch gradient descent, η = n/λ_max of each run's infinite-width kernel "
-    "(geometric mean and 95% t-interval of log r over initialisations); dashed: prediction from "
-    "the empirical kernel at initialisation, dotted: from the infinite-width kernel. Bottom: steps "
-    "to halve each component, absolute and relative to the lowest degree (missing: not halved "
-    "within the run)."
+    "layers with full-batch gradient descent, η = n/λ_max of each run's infinite-width kernel on "
+    "the draw's points (geometric mean over independent draws of points and centres and the "
+    "initialisations nested in them; band: 10–90% percentiles over draws × initialisations); "
+    "dashed: prediction from the empirical kernel at initialisation, dotted: from the "
+    "infinite-width kernel. Bottom: steps to halve each component, absolute and relative to the "
+    "lowest degree (missing: not halved within the run in some draw)."
 )
 
 ALL_LAYERS = "all"
@@ -90,9 +118,10 @@ ALL_LAYERS = "all"
 class Config:
     """Layer-wise training configuration (defaults: Figure 4 at default scale)."""
 
-    seed: int = 0  # master seed: points and centres (fixed data) and initialisations derive from it
-    num_seeds: int = 6  # network initialisations (the data stay fixed); bands are over these
-    seed_chunk: int = 3  # seeds per vmapped training call and per checkpoint
+    seed: int = 0  # master seed: draw r uses fold_in(key(seed), r) for its data and initialisations
+    num_draws: int = 8  # independent draws of the points and centres (>= 8 at default scale)
+    num_seeds: int = 1  # network initialisations nested in each draw
+    seed_chunk: int = 1  # seeds per vmapped training call (checkpoints are per draw)
     dim: int = 10  # input dimension d: points on S^{d-1} (paper: 10)
     num_points: int = 500  # training points n
     degrees: tuple[int, ...] = (1, 2, 3, 4)  # degrees i of the target components y_i* (increasing)
@@ -103,12 +132,14 @@ class Config:
     lr_factor: float = 1.0  # η = lr_factor · n / λ_max(infinite-width Gram of the run), in (0, 2)
     steps: int = 2000  # gradient-descent steps of every run
     logs_per_decade: int = 20  # logged steps per decade of t (every step below 10 at >= 10)
+    agreement: float = verdicts.AGREEMENT  # fraction of draws a verdict needs (summarize)
 
     def __post_init__(self):
         if self.network.width is None:
             raise ValueError("network.width must be set (the trained networks' hidden width)")
         check_dim_and_depth(self)
         for name in (
+            "num_draws",
             "num_seeds",
             "seed_chunk",
             "num_points",
@@ -122,6 +153,8 @@ class Config:
         if not degrees or min(degrees) < 0 or any(b <= a for a, b in itertools.pairwise(degrees)):
             raise ValueError(f"degrees must be strictly increasing integers >= 0, got {degrees}")
         check_targets_and_rate(self)
+        if not 0.5 < self.agreement <= 1:
+            raise ValueError(f"agreement must be in (0.5, 1], got {self.agreement}")
 
 
 def check_dim_and_depth(cfg) -> None:
@@ -232,60 +265,92 @@ def _train(apply_fn, params, x, y, layers, learning_rate, segments):
     return jnp.concatenate(outputs, axis=1), params
 
 
-def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
-    """Trains every layer alone and all together over seeds; measured and predicted ``r_i(t)``."""
-    ctx = ctx or RunContext("fig4_layer_training", progress=False)
-    key = jax.random.key(cfg.seed)
-    k_data, k_init = jax.random.split(key)
-    x, y_comps = target_components(cfg, k_data)
-    y_star = jnp.sum(y_comps, axis=0)
+def draw_keys(cfg: Config, draw: int) -> tuple[jax.Array, jax.Array]:
+    """``(data, init)`` keys of draw ``draw``: ``fold_in(key(seed), draw)`` split in two.
+
+    The data key gives the draw's points and centres (``target_components``); seed ``s`` of the
+    draw is ``init_seeds(init, …, seed_indices=[s])`` (``Network.init_seeds``).
+    """
+    k_data, k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), draw))
+    return k_data, k_init
+
+
+def draw_data(cfg: Config, draw: int):
+    """Points ``x`` (n, d) and components ``Y`` (K, n) of draw ``draw`` (``target_components``)."""
+    return target_components(cfg, draw_keys(cfg, draw)[0])
+
+
+def _seed_chunk(cfg: Config, ctx: RunContext, k_init, seed_indices, x, y_comps, names, lrs, kappas):
+    """Every run for the seeds ``seed_indices`` of one draw: arrays ``(s, runs, …)``."""
     n = cfg.num_points
-    names = run_names(cfg.network.depth)
+    y_star = jnp.sum(y_comps, axis=0)
     segments = log_schedule(cfg.steps, cfg.logs_per_decade)
     steps = schedule_steps(segments)
+    apply_fn, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=seed_indices)
+    grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
+    out = {k: [] for k in ("r_measured", "r_empirical", "r_infinite", "stability", "kernel_change")}
+    for name, lr, g_inf in zip(names, lrs, kappas):
+        layers = None if name == ALL_LAYERS else name
+        outputs, final = _train(apply_fn, params, x, y_star, layers, float(lr), segments)
+        e0 = outputs[:, 0] - y_star  # (s, n): the seed's initial residual
+        g_emp = tr.trained_gram(grams, layers)  # (s, n, n)
+        e_emp = tr.predict_residuals(g_emp, e0, float(lr), steps)
+        e_inf = tr.predict_residuals(g_inf, e0, float(lr), steps)
+        out["r_measured"].append(tr.residual_components(outputs, y_comps))
+        out["r_empirical"].append(tr.project_residual(e_emp, y_comps))
+        out["r_infinite"].append(tr.project_residual(e_inf, y_comps))
+        lam_emp = np.linalg.eigvalsh(np.asarray(g_emp, np.float64))[:, -1]
+        out["stability"].append(lr * lam_emp / n)
+        # How far training left the kernel regime: ‖G_T − G_0‖_F / ‖G_0‖_F of the trained Gram.
+        g_end = tr.trained_gram(
+            ctx.gather(layer_ntk(apply_fn, final, x, stacked=True, mesh=ctx.mesh)), layers
+        )
+        out["kernel_change"].append(
+            np.linalg.norm(np.asarray(g_end - g_emp), axis=(1, 2))
+            / np.linalg.norm(np.asarray(g_emp), axis=(1, 2))
+        )
+    # (s, runs, T, K) and (s, runs)
+    return {k: np.stack([np.asarray(v) for v in vs], axis=1) for k, vs in out.items()}
 
-    kappa = infinite_layer_ntk(x, network=cfg.network)
-    kappa_runs = [tr.trained_gram(kappa, None if r == ALL_LAYERS else r) for r in names]
-    lam_inf = np.array([np.linalg.eigvalsh(np.asarray(g, np.float64))[-1] for g in kappa_runs])
-    lrs = cfg.lr_factor * n / lam_inf
 
-    def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
-        apply_fn, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=seed_indices)
-        grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
-        out = {
-            k: [] for k in ("r_measured", "r_empirical", "r_infinite", "stability", "kernel_change")
+def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
+    """Every draw: its data, kernels and learning rates; every run over the draw's seeds."""
+    ctx = ctx or RunContext("fig4_layer_training", progress=False)
+    n = cfg.num_points
+    names = run_names(cfg.network.depth)
+    steps = schedule_steps(log_schedule(cfg.steps, cfg.logs_per_decade))
+
+    def one_draw(draw_index: np.ndarray) -> dict[str, np.ndarray]:
+        (r,) = draw_index
+        k_data, k_init = draw_keys(cfg, int(r))
+        x, y_comps = target_components(cfg, k_data)
+        kappa = infinite_layer_ntk(x, network=cfg.network)
+        kappas = [tr.trained_gram(kappa, None if nm == ALL_LAYERS else nm) for nm in names]
+        lam_inf = np.array([np.linalg.eigvalsh(np.asarray(g, np.float64))[-1] for g in kappas])
+        lrs = cfg.lr_factor * n / lam_inf
+        parts = [
+            _seed_chunk(
+                cfg,
+                ctx,
+                k_init,
+                np.arange(s0, min(s0 + cfg.seed_chunk, cfg.num_seeds)),
+                x,
+                y_comps,
+                names,
+                lrs,
+                kappas,
+            )
+            for s0 in range(0, cfg.num_seeds, cfg.seed_chunk)
+        ]
+        per_seed = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return {
+            "learning_rates": lrs[None],
+            "lambda_max_infinite": lam_inf[None],
+            **{k: v[None] for k, v in per_seed.items()},  # (1, S, runs, …)
         }
-        for name, lr, g_inf in zip(names, lrs, kappa_runs):
-            layers = None if name == ALL_LAYERS else name
-            outputs, final = _train(apply_fn, params, x, y_star, layers, float(lr), segments)
-            e0 = outputs[:, 0] - y_star  # (s, n): the seed's initial residual
-            g_emp = tr.trained_gram(grams, layers)  # (s, n, n)
-            e_emp = tr.predict_residuals(g_emp, e0, float(lr), steps)
-            e_inf = tr.predict_residuals(g_inf, e0, float(lr), steps)
-            out["r_measured"].append(tr.residual_components(outputs, y_comps))
-            out["r_empirical"].append(tr.project_residual(e_emp, y_comps))
-            out["r_infinite"].append(tr.project_residual(e_inf, y_comps))
-            lam_emp = np.linalg.eigvalsh(np.asarray(g_emp, np.float64))[:, -1]
-            out["stability"].append(lr * lam_emp / n)
-            # How far training left the kernel regime: ‖G_T − G_0‖_F / ‖G_0‖_F of the trained Gram.
-            g_end = tr.trained_gram(
-                ctx.gather(layer_ntk(apply_fn, final, x, stacked=True, mesh=ctx.mesh)), layers
-            )
-            out["kernel_change"].append(
-                np.linalg.norm(np.asarray(g_end - g_emp), axis=(1, 2))
-                / np.linalg.norm(np.asarray(g_emp), axis=(1, 2))
-            )
-        # (s, runs, T, K) and (s, runs)
-        return {k: np.stack([np.asarray(v) for v in vs], axis=1) for k, vs in out.items()}
 
-    res = ctx.seed_loop(cfg, chunk, num_seeds=cfg.num_seeds, chunk=cfg.seed_chunk)
-    results = {
-        "degrees": np.asarray(cfg.degrees),
-        "steps": steps,
-        "learning_rates": lrs,
-        "lambda_max_infinite": lam_inf,
-        **res,
-    }
+    res = ctx.seed_loop(cfg, one_draw, num_seeds=cfg.num_draws, chunk=1, desc="draws")
+    results = {"degrees": np.asarray(cfg.degrees), "steps": steps, **res}
     for kind in ("measured", "empirical", "infinite"):
         results[f"halving_{kind}"] = np.asarray(tr.halving_time(res[f"r_{kind}"], steps))
     return results
@@ -315,18 +380,23 @@ def _nanmean(a: np.ndarray, axis) -> np.ndarray:
         return np.where(count > 0, np.nansum(a, axis=axis) / count, np.nan)
 
 
-def log_seed_stats(samples: np.ndarray, floor: float = 0.0):
-    """Geometric mean and 95% t-interval over seeds (axis 0), computed on ``log10`` of the samples.
+BAND = (10, 90)
+"""Percentiles of the plotted bands, over every draw and seed."""
 
-    The quantities plotted here span decades across seeds, so the interval is taken on the log
-    scale (``contributions.t_interval`` of ``log10 max(samples, floor)``) and mapped back. A
-    non-finite sample (a component that never halved) makes that entry NaN (not plotted).
+
+def log_draw_stats(samples: np.ndarray, floor: float = 0.0, band_: tuple = BAND):
+    """Geometric mean and ``band_`` percentiles over draws and seeds (axes 0 and 1 together).
+
+    ``samples`` ``(D, S, …)``; the statistics are taken over all ``D·S`` values on the ``log10``
+    scale (of ``max(samples, floor)``) and mapped back. A non-finite sample (a component that never
+    halved) makes that entry NaN (not plotted).
     """
     a = _finite(samples)
+    a = a.reshape(-1, *a.shape[2:])
     with np.errstate(invalid="ignore", divide="ignore"):
         logs = np.log10(np.maximum(a, floor) if floor > 0 else a)
-    mean, lo, hi = contrib.t_interval(logs, axis=0)
-    return 10.0**mean, 10.0**lo, 10.0**hi
+    lo, hi = np.percentile(logs, band_, axis=0)  # NaN wherever a sample is NaN
+    return 10.0 ** logs.mean(axis=0), 10.0**lo, 10.0**hi
 
 
 def relative_halving(t_half: np.ndarray, reference: int = 0) -> np.ndarray:
@@ -347,7 +417,7 @@ def plot(results, cfg: Config):
     plt.rcParams.update(STYLE)
     degrees = np.asarray(results["degrees"])
     steps = np.asarray(results["steps"])
-    num_runs = results["r_measured"].shape[1]
+    num_draws, num_seeds, num_runs = results["r_measured"].shape[:3]
     labels = run_labels(num_runs - 1)
     dcol = degree_colors(len(degrees))
     rcol = [*layer_colors(num_runs - 1), "k"]
@@ -355,17 +425,17 @@ def plot(results, cfg: Config):
     grid = fig.add_gridspec(2, 2 * num_runs, height_ratios=[1.0, 1.1], hspace=0.5, wspace=1.1)
 
     t = steps[1:]  # log axis: step 0 left out
-    r0 = float(np.median(results["r_measured"][:, :, 0, :]))
+    r0 = float(np.median(results["r_measured"][..., 0, :]))
     floor = 1e-6 * r0  # plotted range: six decades below r(0); smaller values are clipped to it
     top_axes = []
     for c in range(num_runs):
         ax = fig.add_subplot(grid[0, 2 * c : 2 * c + 2], sharey=top_axes[0] if top_axes else None)
         top_axes.append(ax)
         for i in range(len(degrees)):
-            mean, lo, hi = log_seed_stats(results["r_measured"][:, c, 1:, i], floor)
+            mean, lo, hi = log_draw_stats(results["r_measured"][:, :, c, 1:, i], floor)
             band(ax, t, mean, lo, hi, color=dcol[i], marker=None, lw=1.0)
             for kind, ls in (("empirical", "--"), ("infinite", ":")):
-                pred, _, _ = log_seed_stats(results[f"r_{kind}"][:, c, 1:, i], floor)
+                pred, _, _ = log_draw_stats(results[f"r_{kind}"][:, :, c, 1:, i], floor)
                 ax.plot(t, pred, ls=ls, color=dcol[i], lw=0.9)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -389,10 +459,10 @@ def plot(results, cfg: Config):
         ),
     ):
         for c in range(num_runs):
-            mean, lo, hi = log_seed_stats(transform(results["halving_measured"][:, c]))
+            mean, lo, hi = log_draw_stats(transform(results["halving_measured"][:, :, c]))
             band(ax, degrees, mean, lo, hi, color=rcol[c], label=labels[c].removeprefix("train "))
             for kind, ls, m in (("empirical", "--", "x"), ("infinite", ":", "+")):
-                pred, _, _ = log_seed_stats(transform(results[f"halving_{kind}"][:, c]))
+                pred, _, _ = log_draw_stats(transform(results[f"halving_{kind}"][:, :, c]))
                 ax.plot(degrees, pred, ls=ls, marker=m, color=rcol[c], lw=0.8, ms=4)
         ax.set_yscale("log")
         ax.yaxis.set_minor_formatter(NullFormatter())
@@ -407,53 +477,94 @@ def plot(results, cfg: Config):
         Line2D([], [], color="gray", ls="--", marker="x"),
         Line2D([], [], color="gray", ls=":", marker="+"),
     ]
-    names += ["measured (95% CI)", "empirical $G$ at init", r"$\infty$-width $\kappa$"]
+    names += [
+        f"measured ({BAND[0]}–{BAND[1]}%)",
+        "empirical $G$ at init",
+        r"$\infty$-width $\kappa$",
+    ]
     run_handles, run_names_ = ax_rel.get_legend_handles_labels()
     ax_leg.legend(handles + run_handles, names + run_names_, loc="center left", borderaxespad=0)
-    n_seeds = results["r_measured"].shape[0]
     fig.suptitle(
         f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
-        f"width {cfg.network.width}, "
-        f"η = {cfg.lr_factor:g}·n/λ_max(κ), {n_seeds} seeds (geometric means, 95% t-intervals)",
+        f"width {cfg.network.width}, η = {cfg.lr_factor:g}·n/λ_max(κ); geometric mean over "
+        f"{num_draws} draws × {num_seeds} seed{'s' * (num_seeds > 1)}, "
+        f"{BAND[0]}–{BAND[1]}% band over draws and seeds",
         fontsize=7,
     )
     return fig
 
 
+def earlier_layers_faster(a: np.ndarray) -> np.ndarray:
+    """The paper's claim on ``a`` ``(…, depth)``, per layer ``t½(top)/t½(ref)``: smaller for earlier
+    layers, i.e. layer 0's value finite and each layer's value below the next one's (two layers that
+    both never halved the top degree, ``inf`` and ``inf``, count as in order). A NaN: does not hold."""
+    a = np.asarray(a, dtype=float)
+    lo, hi = a[..., :-1], a[..., 1:]
+    with np.errstate(invalid="ignore"):
+        in_order = (lo < hi) | (np.isposinf(lo) & np.isposinf(hi))
+    return np.isfinite(a[..., 0]) & np.all(in_order, axis=-1)
+
+
+def ordering_verdict(per_draw: np.ndarray, agreement: float) -> tuple[str, float, float]:
+    """``(verdict, fraction of draws where it holds, fraction where it fails)`` of
+    ``earlier_layers_faster`` for per-draw values ``(D, depth)``, under ``experiments.verdicts``'
+    rule: holds if it holds for the median over draws and in ``>= agreement`` of the draws; fails if
+    it fails for the median and in ``>= agreement`` of the draws; else unresolved. A draw with a NaN
+    counts neither way; a median with a NaN is unresolved."""
+    per_draw = np.asarray(per_draw, dtype=float)
+    holds = earlier_layers_faster(per_draw)
+    decided = ~np.isnan(per_draw).any(axis=-1)
+    frac, against = float(np.mean(holds)), float(np.mean(decided & ~holds))
+    med = verdicts.nanmedian(per_draw)
+    if np.isnan(med).any():
+        return "unresolved", frac, against
+    med_holds = bool(earlier_layers_faster(med))
+    if med_holds and frac >= agreement:
+        return "holds", frac, against
+    if not med_holds and against >= agreement:
+        return "fails", frac, against
+    return "unresolved", frac, against
+
+
 def summarize(results, cfg: Config) -> list[dict]:
-    """Checks for REPORT.md: the paper's claim, the kernel predictions, exactness, stability."""
+    """Checks for REPORT.md: the paper's claim per draw (``verdicts`` rule), the kernel predictions,
+    exactness, kernel change and stability over every draw and seed."""
     degrees = results["degrees"]
     names = run_names(cfg.network.depth)
+    depth = cfg.network.depth
     rows = []
-    t_half = np.asarray(results["halving_measured"], dtype=float)  # (s, runs, K); inf: not halved
+    # (D, S, runs, K); inf: not halved within the run
+    t_half = np.asarray(results["halving_measured"], dtype=float)
+    num_draws, num_seeds = t_half.shape[:2]
     for ref in range(min(2, len(degrees) - 1)):  # the ratio to degree 2 too: see the docstring
         with np.errstate(invalid="ignore", divide="ignore"):
-            rel = np.mean(t_half[..., -1] / t_half[..., ref], axis=0)  # inf if a seed never halved
-        a = rel[: cfg.network.depth]
-        ok = bool(np.isfinite(a[0])) and all(
-            a[i] < a[i + 1] or (np.isinf(a[i]) and np.isinf(a[i + 1])) for i in range(len(a) - 1)
-        )
+            rel = verdicts.draw_means(t_half[..., -1] / t_half[..., ref])  # (D, runs)
+        v, frac, against = ordering_verdict(rel[:, :depth], cfg.agreement)
+        med = verdicts.nanmedian(rel)
         rows.append(
             {
                 "check": f"t½(degree {degrees[-1]}) / t½(degree {degrees[ref]}) training one layer "
-                "(measured, seed mean; inf: not halved)",
-                "measured": ", ".join(f"{nm}: {v:.3g}" for nm, v in zip(names, rel)),
+                f"(measured; per draw the mean over its {num_seeds} seeds; {num_draws} draws; inf: "
+                f"not halved) — rule: {verdicts.rule_text(cfg.agreement)}",
+                "measured": "median over draws: "
+                + ", ".join(f"{nm}: {x:.3g}" for nm, x in zip(names, med))
+                + f"; holds in {frac:.0%}, fails in {against:.0%} of draws",
                 "expected": "smaller for earlier layers (high degrees relatively faster, §12)",
-                "verdict": "agrees" if ok else "does not hold for every layer",
+                "verdict": v,
             }
         )
     meas = _finite(results["halving_measured"])
     for kind in ("empirical", "infinite"):
         with np.errstate(invalid="ignore", divide="ignore"):
-            err = np.abs(np.log(_finite(results[f"halving_{kind}"]) / meas))  # (s, runs, K)
+            err = np.abs(np.log(_finite(results[f"halving_{kind}"]) / meas))  # (D, S, runs, K)
         with warnings.catch_warnings():  # all-NaN runs (nothing halved) give NaN
             warnings.simplefilter("ignore", RuntimeWarning)
-            per_run = np.nanmedian(err, axis=(0, 2))
+            per_run = np.nanmedian(err, axis=(0, 1, 3))
             worst = np.nanmax(per_run) if np.isfinite(per_run).any() else np.nan
         rows.append(
             {
                 "check": f"|log(t½ predicted / t½ measured)| per run, {kind} kernel "
-                "(median over seeds and degrees)",
+                "(median over draws, seeds and degrees)",
                 "measured": ", ".join(f"{nm}: {v:.2g}" for nm, v in zip(names, per_run)),
                 "expected": "≈ 0 in the lazy regime (Eq. 22); 0 for the last layer, empirical G",
                 "verdict": "agrees within 10%"
@@ -461,23 +572,25 @@ def summarize(results, cfg: Config) -> list[dict]:
                 else f"off by up to a factor {np.exp(worst):.2g} for some run",
             }
         )
-    last = cfg.network.depth - 1
-    r0 = np.max(results["r_measured"][:, last, 0])
-    dev = np.max(np.abs(results["r_measured"][:, last] - results["r_empirical"][:, last])) / r0
+    last = depth - 1
+    r_meas, r_emp = results["r_measured"][:, :, last], results["r_empirical"][:, :, last]
+    dev = np.max(np.abs(r_meas - r_emp)) / np.max(r_meas[..., 0, :])
     tol = 1e4 * np.finfo(results["r_measured"].dtype).eps
     rows.append(
         {
-            "check": "last layer alone: max |r measured − r predicted (empirical G)| / r(0)",
+            "check": "last layer alone: max |r measured − r predicted (empirical G)| / r(0) "
+            "over draws and seeds",
             "measured": f"{dev:.1e}",
             "expected": "rounding only (f is linear in the last layer's weights)",
             "verdict": "agrees" if dev < tol else "disagrees",
         }
     )
     if "kernel_change" in results:
-        change = np.mean(results["kernel_change"], axis=0)
+        change = np.mean(results["kernel_change"], axis=(0, 1))
         rows.append(
             {
-                "check": "‖G_T − G_0‖_F / ‖G_0‖_F of the trained kernel at the end (seed mean)",
+                "check": "‖G_T − G_0‖_F / ‖G_0‖_F of the trained kernel at the end (mean over "
+                "draws and seeds)",
                 "measured": ", ".join(f"{nm}: {v:.2g}" for nm, v in zip(names, change)),
                 "expected": "≪ 1 in the lazy regime (the predictions assume G_T = G_0)",
                 "verdict": "lazy" if change.max() < 0.1 else "kernel moves: not lazy for some run",
@@ -486,7 +599,7 @@ def summarize(results, cfg: Config) -> list[dict]:
     rows.append(
         stability_row(
             float(np.max(results["stability"])),
-            "max over seeds and runs of η λ_max(G_emp at init)/n",
+            "max over draws, seeds and runs of η λ_max(G_emp at init)/n",
             "unstable",
         )
     )
@@ -509,15 +622,22 @@ EXPERIMENT = define(
     scales={
         "default": {},
         "smoke": {
-            "num_seeds": 2,
-            "seed_chunk": 2,
+            "num_draws": 2,
+            "num_seeds": 1,
+            "seed_chunk": 1,
             "num_points": 80,
             "network.width": 16,
             "degrees": (1, 2, 3),
             "steps": 10,
             "logs_per_decade": 10,
         },
-        "paper": {"num_seeds": 20, "seed_chunk": 5, "num_points": 1000, "steps": 10000},
+        "paper": {
+            "num_draws": 8,
+            "num_seeds": 4,
+            "seed_chunk": 4,
+            "num_points": 1000,
+            "steps": 10000,
+        },
     },
 )
 
