@@ -108,12 +108,14 @@ def define(
     *,
     scales: Mapping[str, Mapping[str, Any]],
     x64_default: bool = True,
+    description: str | None = None,
 ) -> Experiment:
     """The ``Experiment`` of a protocol module, from the names it defines (call with ``globals()``).
 
     Takes ``Config``, ``run``, ``plot``, ``summarize`` (optional), ``CAPTION`` (optional) and the module
     docstring's first line as the description: every protocol module defines them the same way, so its
-    registration is one line, ``EXPERIMENT = define("<name>", globals(), scales={...})``.
+    registration is one line, ``EXPERIMENT = define("<name>", globals(), scales={...})``. A shared protocol
+    module (``sphere``, ``realdata``) registers each of its figures with the figure's own ``description``.
     """
     return Experiment(
         name=name,
@@ -121,7 +123,7 @@ def define(
         run=namespace["run"],
         plot=namespace["plot"],
         scales=scales,
-        description=(namespace.get("__doc__") or name).splitlines()[0],
+        description=description or (namespace.get("__doc__") or name).splitlines()[0],
         x64_default=x64_default,
         caption=namespace.get("CAPTION", ""),
         summarize=namespace.get("summarize"),
@@ -207,6 +209,18 @@ def _progress(items, enabled, *, desc, total_seeds, chunk):
     from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, unit=f"×{chunk} seeds", file=sys.stderr, leave=False)
+
+
+def check_counts(cfg: Any, *names: str) -> None:
+    """Raises ``ValueError`` naming the first field of ``cfg`` in ``names`` that is not an integer ``>= 1``.
+
+    For the counts of every config (``num_draws``, ``num_seeds``, ``seed_chunk``, ``num_points``, …), called
+    from its ``__post_init__``.
+    """
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def config_hash(cfg: Any) -> str:

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import realdata
-from experiments._framework import RunContext, define
+from experiments._framework import RunContext, check_counts, define
 from spectral_layers import contributions as contrib
 from spectral_layers.empirical import layer_ntk
 
@@ -77,9 +77,7 @@ class Config(realdata.DataConfig):
             )
         if not self.channels or min(self.channels) < 1:
             raise ValueError(f"channels must be positive integers, got {self.channels}")
-        for name in ("kernel_size", "stride"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        check_counts(self, "kernel_size", "stride")
 
     def model_label(self) -> str:
         """The network, for figure titles and REPORT rows."""

@@ -82,7 +82,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import verdicts
-from experiments._framework import RunContext, define
+from experiments._framework import RunContext, check_counts, define
 from experiments.plotting import band, layer_colors
 from spectral_layers import targets
 from spectral_layers import training as tr
@@ -127,7 +127,8 @@ class Config:
         if self.network.width is None:
             raise ValueError("network.width must be set (the trained networks' hidden width)")
         check_dim_and_depth(self)
-        for name in (
+        check_counts(
+            self,
             "num_draws",
             "num_seeds",
             "seed_chunk",
@@ -135,9 +136,7 @@ class Config:
             "num_centers",
             "steps",
             "logs_per_decade",
-        ):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        )
         degrees = self.degrees
         if not degrees or min(degrees) < 0 or any(b <= a for a, b in itertools.pairwise(degrees)):
             raise ValueError(f"degrees must be strictly increasing integers >= 0, got {degrees}")

@@ -47,7 +47,7 @@ import importlib
 import numpy as np
 
 from experiments import realdata, sphere, verdicts
-from experiments._framework import RunContext, define
+from experiments._framework import RunContext, check_counts, define
 from experiments.plotting import figure
 
 CAPTION = (
@@ -101,9 +101,7 @@ class Config:
         bad = [v for v in self.variants if v not in VARIANTS]
         if not self.variants or bad:
             raise ValueError(f"variants must be names in {tuple(VARIANTS)}, got {self.variants}")
-        for name in ("num_draws", "num_seeds", "width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_counts(self, "num_draws", "num_seeds", "width")
         if self.scale not in ("smoke", "default", "paper"):
             raise ValueError(f"scale must be 'smoke', 'default' or 'paper', got {self.scale!r}")
         if not 0.5 < self.agreement <= 1:

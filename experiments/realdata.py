@@ -68,7 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import verdicts
-from experiments._framework import Experiment, RunContext
+from experiments._framework import Experiment, RunContext, check_counts, define
 from experiments.plotting import draw_bands, figure, layer_colors, legend_below
 from spectral_layers import contributions as contrib
 from spectral_layers import data
@@ -124,9 +124,7 @@ class DataConfig:
     def __post_init__(self):
         if self.dataset not in _IMAGE_SHAPES:
             raise ValueError(f"dataset must be one of {tuple(_IMAGE_SHAPES)}, got {self.dataset!r}")
-        for name in ("num_draws", "num_seeds", "seed_chunk"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_counts(self, "num_draws", "num_seeds", "seed_chunk")
         if self.num_points < 3:
             raise ValueError(f"num_points must be >= 3, got {self.num_points}")
         checks = (
@@ -535,18 +533,13 @@ def experiment(name: str, doc: str, setting: dict, *, smoke: dict | None = None)
     ``setting`` (e.g. ``{"dataset": "mnist", "target": "pc"}``) applies at every scale, on top of the shared
     ``SMOKE`` (``smoke`` adds to it) and ``PAPER`` overrides.
     """
-    return Experiment(
-        name=name,
-        config_cls=Config,
-        run=run,
-        plot=plot,
+    return define(
+        name,
+        globals(),
         scales={
             "default": dict(setting),
             "smoke": {**setting, **SMOKE, **(smoke or {})},
             "paper": {**setting, **PAPER},
         },
         description=doc.splitlines()[0],
-        x64_default=True,
-        summarize=summarize,
-        caption=CAPTION,
     )

@@ -47,7 +47,7 @@ import jax
 import numpy as np
 
 from experiments import verdicts
-from experiments._framework import Experiment, RunContext
+from experiments._framework import Experiment, RunContext, check_counts, define
 from experiments.plotting import draw_bands, figure, layer_colors, legend_below, undefined_note
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
@@ -105,15 +105,7 @@ class Config:
                 "network.depth must be >= 2 (contributions are relative to the last layer), "
                 f"got {self.network.depth}"
             )
-        for name in (
-            "num_draws",
-            "num_seeds",
-            "seed_chunk",
-            "num_points",
-            "num_centers",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_counts(self, "num_draws", "num_seeds", "seed_chunk", "num_points", "num_centers")
         if (
             not self.degrees
             or list(self.degrees) != sorted(set(self.degrees))
@@ -345,18 +337,13 @@ def experiment(name: str, doc: str, setting: dict, *, paper: dict | None = None)
     shared ``SMOKE`` / ``PAPER`` overrides (``paper`` adds to ``PAPER``).
     """
     smoke = {**SMOKE, **({"num_points": 96} if setting.get("dim", 2) > 2 else {})}
-    return Experiment(
-        name=name,
-        config_cls=Config,
-        run=run,
-        plot=plot,
+    return define(
+        name,
+        globals(),
         scales={
             "default": dict(setting),
             "smoke": {**smoke, **setting},
             "paper": {**PAPER, **(paper or {}), **setting},
         },
         description=doc.splitlines()[0],
-        x64_default=True,
-        summarize=summarize,
-        caption=CAPTION,
     )

@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import RunContext, define
+from experiments._framework import RunContext, check_counts, define
 from experiments.plotting import figure
 from experiments.verdicts import CLAIMS, claim_holds, rule_text, verdict
 from experiments.verdicts import nanmedian as _nanmedian
@@ -106,9 +106,7 @@ class Config:
             raise ValueError("network.width must be set (finite networks, Gram-free)")
         if self.network.depth < 2:
             raise ValueError(f"network.depth must be >= 2, got {self.network.depth}")
-        for name in ("num_draws", "draw_chunk", "num_seeds", "num_centers", "trace_probes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_counts(self, "num_draws", "draw_chunk", "num_seeds", "num_centers", "trace_probes")
         if self.target_chunk < 0:
             raise ValueError(f"target_chunk must be >= 0, got {self.target_chunk}")
         if self.dim < 3:

@@ -84,7 +84,7 @@ import math
 import jax
 import numpy as np
 
-from experiments._framework import RunContext, define
+from experiments._framework import RunContext, check_counts, define
 from experiments.plotting import band, figure
 from spectral_layers import estimators, targets
 from spectral_layers.contributions import blocked_quadratic_forms
@@ -161,9 +161,7 @@ class Config:
             raise ValueError(
                 f"depth must be >= 2 (a ratio between two layers), got {self.network.depth}"
             )
-        for name in ("num_seeds", "seed_chunk", "num_centers", "block_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_counts(self, "num_seeds", "seed_chunk", "num_centers", "block_size")
         n = self.num_points
         if len(n) < 2 or min(n) < 8 or list(n) != sorted(set(n)):
             raise ValueError(

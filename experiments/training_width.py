@@ -97,7 +97,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import verdicts
-from experiments._framework import RunContext, define
+from experiments._framework import RunContext, check_counts, define
 from experiments.fig4_layer_training import (
     check_dim_and_depth,
     check_targets_and_rate,
@@ -153,9 +153,9 @@ class Config:
                 f"widths must be at least two strictly increasing integers, got {self.widths}"
             )
         check_dim_and_depth(self)
-        for name in ("num_draws", "num_seeds", "num_points", "num_centers", "steps", "num_logs"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        check_counts(
+            self, "num_draws", "num_seeds", "num_points", "num_centers", "steps", "num_logs"
+        )
         if self.num_logs > self.steps:
             raise ValueError(f"num_logs must be <= steps={self.steps}, got {self.num_logs}")
         degrees = self.degrees

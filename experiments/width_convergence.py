@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from experiments import verdicts
-from experiments._framework import RunContext, define
+from experiments._framework import RunContext, check_counts, define
 from experiments._framework import main as _main
 from experiments.plotting import band, figure, layer_colors
 from spectral_layers import targets
@@ -71,9 +71,7 @@ class Config:
             )
         if not 0.5 < self.agreement <= 1:
             raise ValueError(f"agreement must be in (0.5, 1], got {self.agreement}")
-        for name in ("num_draws", "num_seeds", "seed_chunk", "num_points"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_counts(self, "num_draws", "num_seeds", "seed_chunk", "num_points")
         if self.dim < 2:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
 
