@@ -17,25 +17,25 @@ def tiny():
 
 
 def test_contributions_match_jacobian_grams(tiny):
-    """Seed 1 recomputed: brute-force Jacobian Grams (jax.jacrev per layer) and NumPy forms."""
+    """Draw 0, seed 1 recomputed: brute-force Jacobian Grams (jax.jacrev per layer) and NumPy forms."""
     cfg, res = tiny
-    k_data, k_init = jax.random.split(jax.random.key(cfg.seed))
-    x, *_ = realdata.load_points(cfg, k_data)
+    images_all, _ = realdata.load_images(cfg)
+    k_pick, k_init = realdata.draw_keys(cfg, 0)
+    x, indices = realdata.draw_points(cfg, images_all, k_pick)
+    np.testing.assert_array_equal(indices, res["indices"][0])
     images = x.reshape(x.shape[0], 32, 32, 3)
     model = cnn.CNN(cfg.channels, cfg.kernel_size, cfg.stride)
     params = model.init(jax.random.fold_in(k_init, 1), images[:1])["params"]
     params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
     grams = layer_ntk(lambda p, z: model.apply({"params": p}, z), params, images, method="jacobian")
     assert list(grams) == ["Conv_0", "Conv_1", "Dense_0"]  # call order
-    y = res["targets"].reshape(-1, x.shape[0])
+    y = res["targets"].reshape(-1, x.shape[0])  # draw 0's targets
     want = np.stack([[v @ np.asarray(g) @ v for g in grams.values()] for v in y])
-    got = res["contributions"][1].reshape(len(y), -1)
+    assert res["contributions"].shape == (cfg.num_draws, cfg.num_seeds, 4, 3, 3)
+    got = res["contributions"][0, 1].reshape(len(y), -1)
     np.testing.assert_allclose(got, want, rtol=1e-9)
-    assert np.isnan(res["infinite"]).all() and res["infinite"].shape == (
-        4,
-        3,
-        3,
-    )  # (sin, cos) × (raw, mean removed)
+    # (draws, (sin, cos) × (raw, mean removed), degrees, layers)
+    assert np.isnan(res["infinite"]).all() and res["infinite"].shape == (cfg.num_draws, 4, 3, 3)
 
 
 def test_bad_config():

@@ -39,33 +39,38 @@ def test_main_smoke_writes_everything(name, tmp_path):
 
 
 def test_same_seed_same_numbers_and_resume(tmp_path, monkeypatch):
-    """A run killed after its first seed chunk resumes from the checkpoint and gives identical numbers."""
+    """A run killed during its second draw resumes from the checkpoint (draw 0 saved, only draw 1
+    recomputed) and gives exactly the uninterrupted run's numbers."""
     from experiments import fig1_sphere_d2 as mod
-    from experiments import sphere
+    from experiments import results, sphere
 
     args = ["--scale", "smoke", "--no-progress", "--set", "num_points=48"]
     ref = mod.main([*args, "--out", str(tmp_path / "ref")])
+    assert ref["contributions_raw"].shape[0] == 2  # smoke: two draws
     again = mod.main([*args, "--out", str(tmp_path / "again")])
     _assert_same(ref, again)
 
-    real = sphere.contrib.layer_contributions
+    real = sphere.finite_forms
     calls = {"n": 0}
 
-    def dies_on_second_chunk(*a, **k):
+    def dies_in_second_draw(*a, **k):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt("simulated kill")
         return real(*a, **k)
 
-    monkeypatch.setattr(sphere.contrib, "layer_contributions", dies_on_second_chunk)
+    monkeypatch.setattr(sphere, "finite_forms", dies_in_second_draw)
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         mod.main([*args, "--out", str(out)])
-    assert (out / "fig1_sphere_d2.partial.npz").exists()
+    partial = results.load_npz(out / "fig1_sphere_d2.partial.npz")
+    assert partial["contributions_raw"].shape[0] == 1  # draw 0 checkpointed
+    np.testing.assert_array_equal(partial["contributions_raw"][0], ref["contributions_raw"][0])
     assert not (out / "fig1_sphere_d2.json").exists()
-    monkeypatch.setattr(sphere.contrib, "layer_contributions", real)
-    calls["n"] = 0
+    calls["n"] = 10  # the patched function no longer dies: it counts the draws computed
     resumed = mod.main([*args, "--out", str(out)])
+    assert calls["n"] == 11  # only draw 1
+    assert not (out / "fig1_sphere_d2.partial.npz").exists()
     _assert_same(ref, resumed)
 
 

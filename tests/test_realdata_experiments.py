@@ -93,11 +93,12 @@ def smoke_runs(data_root, tmp_path_factory):
     return out, runs
 
 
-def mnist_points(data_root, results) -> np.ndarray:
-    """The sampled inputs, rebuilt from the test arrays and the saved indices (pixels / 255)."""
+def mnist_points(data_root, results, draw: int = 0) -> np.ndarray:
+    """A draw's sampled inputs, rebuilt from the test arrays and the saved indices (pixels / 255)."""
     _, mnist = data_root
     images = mnist[str(results["split"])]
-    return images[results["indices"]].reshape(len(results["indices"]), -1) / 255.0
+    indices = results["indices"][draw]
+    return images[indices].reshape(len(indices), -1) / 255.0
 
 
 def cfg_of(out, name):
@@ -119,11 +120,19 @@ def test_main_writes_everything_and_replots(name, smoke_runs, data_root):
     assert meta["config"]["data_dir"] == str(data_root[0]) and meta["checks"]
     cfg = cfg_of(out, name)
     num_panels = 2 * (len(cfg.pc_kinds) if cfg.target == "pc" else 1)
-    shape = (cfg.num_seeds, num_panels, len(cfg.degrees), cfg.network.depth)
+    num_d, num_k = cfg.num_draws, len(cfg.degrees)
+    shape = (num_d, cfg.num_seeds, num_panels, num_k, cfg.network.depth)
     assert res["contributions"].shape == shape
-    assert res["infinite"].shape == shape[1:]
+    assert res["infinite"].shape == (num_d, *shape[2:])
     assert np.all(res["contributions"] > 0) and np.all(res["infinite"] > 0)
-    assert len(set(res["indices"].tolist())) == cfg.num_points
+    assert res["indices"].shape == (num_d, cfg.num_points)
+    for indices in res["indices"]:  # each draw: n distinct images
+        assert len(set(indices.tolist())) == cfg.num_points
+    num_rows = 1 if cfg.target == "eigvec" else num_panels
+    assert res["targets"].shape == (num_rows, num_k, cfg.num_points)  # draw 0's
+    if cfg.target == "eigvec":
+        assert res["eigenvalues"].shape == (num_d, cfg.num_seeds, num_k)
+        assert res["eigenvalues_infinite"].shape == (num_d, num_k)
     if cfg.dataset == "mnist":  # both splits present: "any" takes the train split, silently
         assert str(res["split"]) == "train" and int(res["num_available"]) == N_TRAIN
         assert not fallbacks
@@ -183,18 +192,24 @@ def test_gram_and_gradient_methods_agree(data_root, smoke_runs):
 
 
 def test_eigenvector_identities(smoke_runs):
-    """Σ_ℓ vᵀG^(ℓ)v = vᵀ(Σ_ℓ G^(ℓ))v = λ for each network's own eigenvectors; same at ∞ width."""
+    """Σ_ℓ vᵀG^(ℓ)v = vᵀ(Σ_ℓ G^(ℓ))v = λ for each network's own eigenvectors; same at ∞ width
+    (every draw)."""
     res = smoke_runs[1]["fig6_mnist_eigvec"][0]
-    np.testing.assert_allclose(res["contributions"][:, 0].sum(-1), res["eigenvalues"], rtol=1e-10)
-    np.testing.assert_allclose(res["infinite"][0].sum(-1), res["eigenvalues_infinite"], rtol=1e-10)
-    np.testing.assert_array_equal(res["infinite"][0], res["infinite"][1])
-    assert np.all(np.diff(res["eigenvalues"], axis=1) <= 0)  # ranks in decreasing order
+    np.testing.assert_allclose(
+        res["contributions"][:, :, 0].sum(-1), res["eigenvalues"], rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        res["infinite"][:, 0].sum(-1), res["eigenvalues_infinite"], rtol=1e-10
+    )
+    np.testing.assert_array_equal(res["infinite"][:, 0], res["infinite"][:, 1])
+    assert np.all(np.diff(res["eigenvalues"], axis=-1) <= 0)  # ranks in decreasing order
+    assert np.all(np.diff(res["eigenvalues_infinite"], axis=-1) <= 0)
     v = res["targets"][0]
     np.testing.assert_allclose(v @ v.T, np.eye(len(v)), atol=1e-12)
 
 
 def test_eigenvector_contributions_match_jacobian_grams(data_root, smoke_runs):
-    """Seed 0 recomputed independently: Jacobian Grams (jax.jacrev), NumPy eigh, NumPy forms."""
+    """Draw 0, seed 0 recomputed independently: Jacobian Grams (jax.jacrev), NumPy eigh, NumPy forms."""
     from spectral_layers.empirical import layer_ntk
     from spectral_layers.models import init_mlp
 
@@ -202,17 +217,17 @@ def test_eigenvector_contributions_match_jacobian_grams(data_root, smoke_runs):
     res = runs["fig6_mnist_eigvec"][0]
     cfg = cfg_of(out, "fig6_mnist_eigvec")
     x = mnist_points(data_root, res)
-    k_init = jax.random.split(jax.random.key(cfg.seed))[1]
-    # seed s draws with fold_in(k_init, s) (the framework's convention)
+    # draw r: split(fold_in(key(seed), r)) = (subset key, k_init); seed s: fold_in(k_init, s)
+    k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), 0))[1]
     apply_fn, params = init_mlp(jax.random.fold_in(k_init, 0), x.shape[1], **cfg.network.kwargs())
     grams = [np.asarray(g) for g in layer_ntk(apply_fn, params, x, method="jacobian").values()]
     lam, vecs = np.linalg.eigh(sum(grams))
     cols = [len(lam) - k for k in res["degrees"]]  # rank k (1 = largest) in ascending order
     own = np.stack([[v @ g @ v for g in grams] for v in vecs[:, cols].T])
-    np.testing.assert_allclose(res["eigenvalues"][0], lam[cols], rtol=1e-9)
-    np.testing.assert_allclose(res["contributions"][0, 0], own, rtol=1e-8)
+    np.testing.assert_allclose(res["eigenvalues"][0, 0], lam[cols], rtol=1e-9)
+    np.testing.assert_allclose(res["contributions"][0, 0, 0], own, rtol=1e-8)
     fixed = np.stack([[v @ g @ v for g in grams] for v in res["targets"][0]])
-    np.testing.assert_allclose(res["contributions"][0, 1], fixed, rtol=1e-9)
+    np.testing.assert_allclose(res["contributions"][0, 0, 1], fixed, rtol=1e-9)
 
 
 def test_relative_contributions_invariant_to_input_scale(data_root):
@@ -270,3 +285,43 @@ def test_missing_or_too_small_dataset_fails_clearly(data_root, tmp_path):
     with pytest.raises(DatasetUnavailableError, match="min_points=200"):
         mod.main([*base, "--data-dir", str(root), "--set", "num_points=200"])
     assert not list(tmp_path.glob("*.json"))
+
+
+# --------------------------------------------------------------------------------------------------
+# independent draws of the image subset (synthetic images, smoke scale)
+
+PER_DRAW = ("indices", "contributions", "infinite", "eigenvalues", "eigenvalues_infinite")
+"""Result arrays with a leading draw axis (the eigenvalues: ``eigvec`` only)."""
+
+
+@pytest.mark.parametrize("name", ["fig3_mnist_radial", "fig6_mnist_eigvec"])
+def test_draws_resample_the_images_and_nest(name):
+    from experiments import verdicts
+
+    cfg = _module(name).EXPERIMENT.config("smoke", num_points=32)
+    assert cfg.data_dir == realdata.SYNTHETIC and cfg.num_draws == 2
+    res = realdata.run(cfg)
+    # draw r's subset is the documented one: draw_points with draw_keys(cfg, r)
+    images, split = realdata.load_images(cfg)
+    assert str(res["split"]) == split and int(res["num_available"]) == len(images)
+    for r in range(cfg.num_draws):
+        _, indices = realdata.draw_points(cfg, images, realdata.draw_keys(cfg, r)[0])
+        np.testing.assert_array_equal(res["indices"][r], indices)
+    assert set(res["indices"][0].tolist()) != set(res["indices"][1].tolist())
+    assert not np.allclose(res["contributions"][0], res["contributions"][1])
+    # one draw: draw 0 of two, exactly (targets: draw 0's in both)
+    one = realdata.run(dataclasses.replace(cfg, num_draws=1))
+    assert sorted(one) == sorted(res)
+    for key in res:
+        if key in PER_DRAW:
+            assert one[key].shape[0] == 1, key
+            np.testing.assert_array_equal(one[key][0], res[key][0], err_msg=key)
+        else:
+            np.testing.assert_array_equal(one[key], res[key], err_msg=key)
+    # REPORT rows: every claim row carries a verdict of the rule
+    rows = realdata.summarize(res, cfg)
+    claims = [r for r in rows if r["check"].startswith(tuple(verdicts.CLAIMS.values()))]
+    assert len(claims) == 3 * 2  # claims A, B, C for each of the two panels
+    for row in claims:
+        assert row["verdict"] in {"holds", "fails", "unresolved"}, row
+        assert "2 draws" in row["check"] and "∞-width on the same points" in row["expected"]
