@@ -210,7 +210,7 @@ def relative(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarra
 
     NaN where the last layer's form is not positive (a debiased estimate can be negative at small ``n``)
     and, given ``mercer_ratio`` ``(L-1, K)``, wherever it is NaN (a vanishing eigenvalue: the ratio of two
-    vanishing quantities). The last column stays 1.
+    vanishing quantities). The last column is 1 where the last layer's form is positive, NaN elsewhere.
     """
     c = np.asarray(c, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
