@@ -60,6 +60,7 @@ smoke tests without files or network (not data: the figure says so).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from functools import partial
 
@@ -215,13 +216,17 @@ def load_images(cfg: DataConfig) -> tuple[np.ndarray, str]:
     if cfg.data_dir == SYNTHETIC:
         num = max(2 * cfg.num_points, 128)
         return synthetic_images(jax.random.key(cfg.seed), cfg.dataset, num), SYNTHETIC
+    return _load_dataset(cfg.dataset, cfg.split, cfg.data_dir, cfg.num_points)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_dataset(dataset: str, split: str, data_dir: str | None, min_points: int):
+    """``data.load_dataset``'s images and split, read once per process (``protocol_sensitivity`` runs a
+    protocol many times; the images are only indexed, never modified)."""
     images, _, split = data.load_dataset(
-        cfg.dataset,
-        split=cfg.split,
-        data_dir=cfg.data_dir,
-        min_points=cfg.num_points,
-        with_split=True,
+        dataset, split=split, data_dir=data_dir, min_points=min_points, with_split=True
     )
+    images.setflags(write=False)
     return images, split
 
 
