@@ -9,8 +9,9 @@ principal-component coordinate of the targets is normalised, how pixels are prep
 sphere. The figures pick one reading of each (the *baseline*: no bias, NTK parameterisation, inputs as in
 ``sphere`` / ``realdata``, ``target_scale="range"``, pixels ÷ 255, the figures' ``n``). This experiment re-runs
 each figure's own protocol (its module's ``run``, all draws and seeds) with one choice changed at a time and
-applies the rule of ``experiments.verdicts`` to claims A (layer 0's ratio increases with ``k``) and C (layer 0
-has the largest ratio at the highest ``k``), for the finite networks and for the infinite-width kernels on
+applies the rule of ``experiments.verdicts`` to claims A (layer 0's ratio increases with ``k``), D (layer 0's
+ratio is larger at the highest ``k`` than at the lowest) and C (layer 0 has the largest ratio at the highest
+``k``), for the finite networks and for the infinite-width kernels on
 the same draws. A verdict that flips under a reasonable reading is not a property of the network but of the
 reading.
 
@@ -34,8 +35,8 @@ what more width gives). Default scale: about 6 minutes on 2 CPU cores.
 
 Saved arrays (``U`` units = (figure, variant) pairs, ``P = 4`` panel slots, ``D`` draws, ``K = 8`` degree
 slots, ``L`` layers; unused slots NaN / code ``-2``): ``unit_figure``, ``unit_variant`` ``(U,)``;
-``panel_names`` ``(U, P)``; ``degrees`` ``(U, K)``; ``verdict`` ``(U, 2, P, 2)`` (finite | ∞-width, panel,
-claim A | C; 1 holds, 0 unresolved, −1 fails, −2 not applicable); ``fraction`` ``(U, 2, P, 2)`` of draws where
+``panel_names`` ``(U, P)``; ``degrees`` ``(U, K)``; ``verdict`` ``(U, 2, P, 3)`` (finite | ∞-width, panel,
+claim A | D | C; 1 holds, 0 unresolved, −1 fails, −2 not applicable); ``fraction`` ``(U, 2, P, 3)`` of draws where
 the claim holds; ``draw_ratios`` ``(U, 2, P, D, K, L-1)`` the per-draw ratios (seed means) behind them.
 """
 
@@ -51,10 +52,10 @@ from experiments._framework import RunContext, check_counts, define
 from experiments.plotting import figure
 
 CAPTION = (
-    "Verdicts on claims A (layer 0's ratio increases with k) and C (layer 0 largest at the highest k) under "
-    "one protocol choice changed at a time (rows) for Figures 2, 5, 7 and 8: green holds, red fails, grey "
-    "unresolved (rule: median over draws and ≥ 80% of draws); the number is the percentage of draws in which "
-    "the claim holds, the letter the infinite-width verdict on the same draws."
+    "Verdicts on claims A (layer 0's ratio increases with k), D (larger at the highest k than at the lowest) "
+    "and C (layer 0 largest at the highest k) under one protocol choice changed at a time (rows) for Figures "
+    "2, 5, 7 and 8: green holds, red fails, grey unresolved (rule: median over draws and ≥ 80% of draws); the "
+    "number is the percentage of draws in which the claim holds. REPORT.md adds the infinite-width verdicts."
 )
 
 FIGURES = ("fig2_sphere_d10", "fig5_mnist_pc", "fig7_cifar_pc", "fig8_sphere_tanh")
@@ -75,7 +76,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 """``name -> (figures it applies to: "sphere", "images" or "both"; config overrides)``; ``n_*`` scale ``n``."""
 
-CLAIMS = "AC"
+CLAIMS = "ADC"
 PANEL_SLOTS, DEGREE_SLOTS = 4, 8
 _CODES = {"holds": 1, "unresolved": 0, "fails": -1}
 
@@ -160,15 +161,16 @@ def panel_ratios(figure_name: str, results, fig_cfg) -> tuple[list[str], np.ndar
 
 
 def judge(ratios: np.ndarray, agreement: float) -> tuple[np.ndarray, np.ndarray]:
-    """Verdict codes and fractions ``(P, 2)`` of claims A and C for ratios ``(P, D, K, L-1)``.
+    """Verdict codes and fractions ``(P, len(CLAIMS))`` of ``CLAIMS`` for ratios ``(P, D, K, L-1)``.
 
     Degrees undefined in every draw (NaN) are left out first, as in ``verdicts.claim_rows``.
     """
-    codes, fracs = np.full((len(ratios), 2), -2), np.full((len(ratios), 2), np.nan)
+    shape = (len(ratios), len(CLAIMS))
+    codes, fracs = np.full(shape, -2), np.full(shape, np.nan)
     for p, r in enumerate(ratios):
         r = r[:, ~np.isnan(r).all(axis=(0, 2))]
         for c, claim in enumerate(CLAIMS):
-            if claim == "A" and r.shape[1] < 2:
+            if claim in "AD" and r.shape[1] < 2:
                 continue
             v, frac = verdicts.verdict(r, claim, agreement)
             codes[p, c], fracs[p, c] = _CODES[v], frac
@@ -186,8 +188,8 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         exp, fig_cfg = figure_config(cfg, figure_name, variant)
         results = exp.run(fig_cfg, RunContext(exp.name, progress=False, mesh=ctx.mesh))
         names, fin, inf = panel_ratios(figure_name, results, fig_cfg)
-        verdict = np.full((2, PANEL_SLOTS, 2), -2)
-        fraction = np.full((2, PANEL_SLOTS, 2), np.nan)
+        verdict = np.full((2, PANEL_SLOTS, len(CLAIMS)), -2)
+        fraction = np.full((2, PANEL_SLOTS, len(CLAIMS)), np.nan)
         ratios = np.full((2, PANEL_SLOTS, cfg.num_draws, DEGREE_SLOTS, fin.shape[-1]), np.nan)
         for i, r in enumerate((fin, inf)):
             p, k = r.shape[0], r.shape[2]
@@ -212,11 +214,9 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     }
 
 
-def _cell(code: int, frac: float, inf_code: int) -> str:
-    letters = {1: "h", 0: "u", -1: "f", -2: ""}
-    if code == -2:
-        return "n/a"
-    return f"{frac:.0%}" + (f" ∞{letters[int(inf_code)]}" if inf_code != -2 else "")
+def _cell(code: int, frac: float) -> str:
+    """A grid cell's text: the percentage of draws in which the claim holds ("" if not applicable)."""
+    return "" if code == -2 else f"{frac:.0%}"
 
 
 def summarize(results, cfg: Config) -> list[dict]:
@@ -249,9 +249,9 @@ def summarize(results, cfg: Config) -> list[dict]:
             {
                 "check": f"{figs[u]} under '{variants[u]}' "
                 f"({', '.join(f'{k}={v}' for k, v in overrides.items()) or 'the figure as shipped'}): "
-                f"claims A, C — rule: {verdicts.rule_text(cfg.agreement)}",
+                f"claims {', '.join(CLAIMS)} — rule: {verdicts.rule_text(cfg.agreement)}",
                 "measured": "; ".join(parts),
-                "expected": "paper: A and C hold",
+                "expected": f"paper: {', '.join(CLAIMS)} hold",
                 "verdict": "baseline"
                 if variants[u] == "baseline"
                 else ("same verdicts as baseline" if not flips else "changes: " + "; ".join(flips)),
@@ -275,20 +275,19 @@ def plot(results, cfg: Config):
     for ax, name in zip(axes.ravel(), figs):
         rows = [u for u in range(len(results["unit_figure"])) if results["unit_figure"][u] == name]
         panels = [str(p) for p in results["panel_names"][rows[0]] if str(p)]
-        grid = results["verdict"][rows][:, 0, : len(panels)].reshape(len(rows), -1)  # (V, P·2)
+        grid = results["verdict"][rows][:, 0, : len(panels)].reshape(len(rows), -1)  # (V, P·C)
         ax.imshow(grid + 2, cmap=cmap, vmin=0, vmax=3, aspect="auto")
+        size = 5.5 if grid.shape[1] <= 6 else 4.0
         for i, u in enumerate(rows):
             for p in range(len(panels)):
-                for c in range(2):
-                    text = _cell(
-                        results["verdict"][u][0, p, c],
-                        results["fraction"][u][0, p, c],
-                        results["verdict"][u][1, p, c],
-                    )
-                    ax.text(2 * p + c, i, text, ha="center", va="center", fontsize=5.5)
+                for c in range(len(CLAIMS)):
+                    text = _cell(results["verdict"][u][0, p, c], results["fraction"][u][0, p, c])
+                    ax.text(len(CLAIMS) * p + c, i, text, ha="center", va="center", fontsize=size)
+        for p in range(1, len(panels)):
+            ax.axvline(len(CLAIMS) * p - 0.5, color="k", lw=0.8)
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels([str(results["unit_variant"][u]) for u in rows], fontsize=5.5)
-        ax.set_xticks(range(2 * len(panels)))
+        ax.set_xticks(range(len(CLAIMS) * len(panels)))
         ax.set_xticklabels(
             [f"{_short(p)} {c}" for p in panels for c in CLAIMS], rotation=90, fontsize=5
         )

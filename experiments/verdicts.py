@@ -10,7 +10,9 @@ well-defined degrees:
 
 * ``"A"``: layer 0's ratio increases strictly with the degree;
 * ``"B"``: every layer's ratio (``ℓ < L-1``) increases strictly with the degree;
-* ``"C"``: at the highest degree, layer 0 has the largest ratio.
+* ``"C"``: at the highest degree, layer 0 has the largest ratio;
+* ``"D"``: layer 0's ratio is larger at the highest degree than at the lowest (a weaker form of A that
+  tolerates non-monotone steps in between).
 
 Rule (``RULE``): a claim *holds* if it holds for the median over draws and in at least ``agreement``
 (default 80%) of the draws; it *fails* if it fails for the median and fails in at least ``agreement`` of the
@@ -43,6 +45,7 @@ CLAIMS = {
     "A": "layer 0's ratio increases with k",
     "B": "every layer's ratio (ℓ < L-1) increases with k",
     "C": "layer 0 has the largest ratio at the highest k",
+    "D": "layer 0's ratio is larger at the highest k than at the lowest",
 }
 
 
@@ -76,12 +79,14 @@ def claim_holds(r: np.ndarray, claim: str) -> np.ndarray:
         if claim == "C":
             top = r[..., -1, :]
             return np.all(top[..., :1] >= top[..., 1:], axis=-1) & np.isfinite(top).all(-1)
+        if claim == "D":
+            return r[..., -1, 0] > r[..., 0, 0]
     raise ValueError(f"claim must be one of {tuple(CLAIMS)}, got {claim!r}")
 
 
 def _compared(r: np.ndarray, claim: str) -> np.ndarray:
     """The entries of ``r`` (…, K, L-1) that ``claim`` compares."""
-    return {"A": r[..., 0], "B": r, "C": r[..., -1, :]}[claim]
+    return {"A": r[..., 0], "B": r, "C": r[..., -1, :], "D": r[..., [0, -1], 0]}[claim]
 
 
 def verdict(r: np.ndarray, claim: str, agreement: float = AGREEMENT) -> tuple[str, float]:
@@ -89,6 +94,8 @@ def verdict(r: np.ndarray, claim: str, agreement: float = AGREEMENT) -> tuple[st
 
     The module docstring's rule.
     """
+    if claim not in CLAIMS:
+        raise ValueError(f"claim must be one of {tuple(CLAIMS)}, got {claim!r}")
     r = np.asarray(r, dtype=float)
     finite = np.isfinite(_compared(r, claim)).reshape(len(r), -1).all(-1)
     med = nanmedian(r)
@@ -127,7 +134,7 @@ def claim_rows(
     label: str,
     *,
     expected: str,
-    claims: str = "ABC",
+    claims: str = "ABCD",
     agreement: float = AGREEMENT,
     reference: np.ndarray | None = None,
     reference_label: str = "∞-width on the same points",
@@ -148,7 +155,7 @@ def claim_rows(
     med = nanmedian(r)
     rows = []
     for claim in claims:
-        if claim in "AB" and len(degs) < 2:
+        if claim in "ABD" and len(degs) < 2:
             continue
         v, frac = verdict(r, claim, agreement)
         ref = ""
@@ -162,7 +169,7 @@ def claim_rows(
                 else "no defined degree"
             )
         else:
-            layers = [0] if claim == "A" else range(med.shape[1])
+            layers = [0] if claim in "AD" else range(med.shape[1])
             measured = "median: " + "; ".join(
                 f"ℓ={i}: " + ", ".join(f"{x:.3g}" for x in med[:, i]) for i in layers
             )

@@ -43,11 +43,12 @@ def test_judge_codes_and_undefined_degrees():
     nan_mid = inc.copy()
     nan_mid[:, 1] = np.nan  # an undefined degree in every draw: left out, A judged on k = 1, 3
     codes, fracs = ps.judge(np.stack([inc, dec, nan_mid]), 0.8)
-    np.testing.assert_array_equal(codes, [[1, 1], [-1, 1], [1, 1]])
-    np.testing.assert_array_equal(fracs, [[1.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    assert ps.CLAIMS == "ADC"
+    np.testing.assert_array_equal(codes, [[1, 1, 1], [-1, -1, 1], [1, 1, 1]])
+    np.testing.assert_array_equal(fracs, [[1.0, 1.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
     one_degree = inc[:, :1]
     codes, _ = ps.judge(one_degree[None], 0.8)
-    assert codes[0, 0] == -2  # claim A needs two degrees: not applicable
+    np.testing.assert_array_equal(codes[0], [-2, -2, 1])  # A and D need two degrees: not applicable
 
 
 def test_bad_config_is_rejected():

@@ -321,7 +321,7 @@ def test_draws_resample_the_images_and_nest(name):
     # REPORT rows: every claim row carries a verdict of the rule
     rows = realdata.summarize(res, cfg)
     claims = [r for r in rows if r["check"].startswith(tuple(verdicts.CLAIMS.values()))]
-    assert len(claims) == 3 * 2  # claims A, B, C for each of the two panels
+    assert len(claims) == 4 * 2  # claims A, B, C, D for each of the two panels
     for row in claims:
         assert row["verdict"] in {"holds", "fails", "unresolved"}, row
         assert "2 draws" in row["check"] and "∞-width on the same points" in row["expected"]

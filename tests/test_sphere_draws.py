@@ -104,7 +104,7 @@ def test_relative_masks_undefined_ratios():
 def _undefined_named(rows, degrees):
     """The claim rows of each estimator, whose check names the undefined ``degrees``."""
     claims = [r for r in rows if r["check"].startswith(tuple(verdicts.CLAIMS.values()))]
-    assert len(claims) == 3 * len(sphere.KINDS)  # claims A, B, C per estimator
+    assert len(claims) == 4 * len(sphere.KINDS)  # claims A, B, C, D per estimator
     for row in claims:
         assert row["verdict"] in VERDICTS, row
         if degrees:

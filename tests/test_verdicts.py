@@ -90,7 +90,9 @@ def test_claim_rows_leave_out_undefined_degrees_and_add_the_reference():
     rows = verdicts.claim_rows(
         draws, degrees, "test", expected="paper: holds", agreement=0.8, reference=reference
     )
-    assert len(rows) == 3
+    assert len(rows) == 4
+    assert rows[3]["verdict"] == "holds" and rows[3]["expected"].endswith("fails (0% of draws)")
+    rows = rows[:3]
     for row, claim in zip(rows, "ABC"):
         assert set(row) == {"check", "measured", "expected", "verdict"}
         assert row["check"].startswith(verdicts.CLAIMS[claim])
@@ -103,6 +105,16 @@ def test_claim_rows_leave_out_undefined_degrees_and_add_the_reference():
     assert rows[0]["expected"].endswith("fails (0% of draws)")  # reference: layer 0 decreases
     assert rows[1]["expected"].endswith("fails (0% of draws)")
     assert rows[2]["expected"].endswith("holds (100% of draws)")  # 1 > 0.5 at k = 3
+
+
+def test_claim_d_compares_only_the_end_degrees():
+    bumpy = _ratios([[1.0, 3.0, 2.0]] * 8)  # up, then down: A fails, D holds
+    assert verdicts.verdict(bumpy, "A") == ("fails", 0.0)
+    assert verdicts.verdict(bumpy, "D") == ("holds", 1.0)
+    assert verdicts.verdict(_ratios([DOWN] * 8), "D") == ("fails", 0.0)
+    nan_end = _ratios([UP] * 8)
+    nan_end[:3, -1, 0] = np.nan  # 3 draws undecided: 5 of 8 hold, none fails
+    assert verdicts.verdict(nan_end, "D") == ("unresolved", 0.625)
 
 
 def test_claim_rows_without_undefined_degrees_or_reference():
