@@ -5,9 +5,8 @@ Command::
     python -m experiments.sphere_large_n [--scale smoke|default|paper] [--out figures/]
 
 Runtime: smoke ~1 min (compilation); default (n = 10³ … 10⁵, 8 draws, width 128, ReLU k = 1…4 and tanh
-k = 1, 3) measured 1443 s wall on the shared 2-core CPU at load 5–7 (this process got about 40% of one
-core), an estimated 5–6 min on 2 idle cores; paper (n up to 10⁶, 16 draws × 2 seeds, width 512) is for a
-GPU. Measured default-scale answer: ``notes/verdicts-readme.md``.
+k = 1, 3) 311 s on 2 idle CPU cores (the committed run's ``wall_time_s``); paper (n up to 10⁶, 16 draws ×
+2 seeds, width 512) is for a GPU. The measured answer: ``figures/REPORT.md`` and README's gallery.
 
 Setting (paper §6.2, Figure 2): d = 10, 4-layer bias-free network, NTK parameterisation, input scaling
 "none"; targets ``g_k = Σ_l P_k(⟨x, x_l⟩)`` with 4 random centres. Every draw ``r`` (``fold_in(key, r)``)
