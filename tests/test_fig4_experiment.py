@@ -53,13 +53,13 @@ def test_last_layer_prediction_is_exact(smoke):
     r_meas, r_pred = res["r_measured"][:, :, last], res["r_empirical"][:, :, last]
     assert r_meas.shape == (cfg.num_draws, cfg.num_seeds, len(res["steps"]), len(cfg.degrees))
     np.testing.assert_allclose(r_meas, r_pred, rtol=0, atol=1e-10 * r_meas[..., 0, :].max())
-    # It trained where gradient descent is stable (η λ_max(G)/n < 2) and diverged where not (at
-    # width 16 a draw's empirical λ_max can exceed the infinite-width one that sets η).
+    # It trained where gradient descent is stable (η λ_max(G)/n < 2). Where it is not (at width 16 a
+    # draw's empirical λ_max can exceed the infinite-width one that sets η) only the top mode grows,
+    # which in 10 steps need not dominate the residual: nothing is asserted there beyond exactness.
     stable = res["stability"][:, :, last] < 2  # (D, S)
     start, end = r_meas[..., 0, :].max(-1), r_meas[..., -1, :].max(-1)
     assert stable.any()
     assert (end[stable] < start[stable]).all()
-    assert (end[~stable] > start[~stable]).all()
     # Its Gram (σ_w²/m) h hᵀ depends only on the frozen layers: bit-identical after training.
     np.testing.assert_array_equal(res["kernel_change"][:, :, last], 0.0)
     assert (res["kernel_change"][:, :, :last] > 0).all()
