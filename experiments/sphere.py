@@ -270,17 +270,18 @@ def summarize(results, cfg: Config) -> list[dict]:
     ratio = results["mercer_ratio"]
     defined = ~np.isnan(ratio).all(axis=0)
     truth = {
-        c: "holds" if bool(verdicts.claim_holds(ratio.T[defined], c)) else "fails" for c in "ABC"
+        c: "holds" if bool(verdicts.claim_holds(ratio.T[defined], c)) else "fails" for c in "ABCD"
     }
     rows = [
         {
             "check": f"Mercer ratios μ_k^(ℓ)/μ_k^(L-1) (n → ∞, infinite width), k ∈ "
-            f"{tuple(int(k) for k in degrees[defined])}: claims A, B, C ({'; '.join(verdicts.CLAIMS.values())})",
+            f"{tuple(int(k) for k in degrees[defined])}: claims {', '.join(verdicts.CLAIMS)} "
+            f"({'; '.join(verdicts.CLAIMS.values())})",
             "measured": "; ".join(
                 f"ℓ={i}: " + ", ".join(f"{v:.3g}" for v in ratio[i, defined])
                 for i in range(len(ratio))
             ),
-            "expected": "A, B, C hold (paper §6)",
+            "expected": "A, B, C, D hold (paper §6)",
             "verdict": ", ".join(f"{c} {v}" for c, v in truth.items()),
         }
     ]

@@ -227,6 +227,13 @@ def resolution(results, cfg: Config, a: str, claim: str) -> dict:
     return out
 
 
+def _resolved(from_n: int | None, n: np.ndarray) -> str:
+    """``"resolved from n = …"``, or that no sample size up to the largest resolves the claim."""
+    if from_n is None:
+        return f"not resolved up to n = {int(n[-1])}"
+    return f"resolved from n = {from_n}"
+
+
 def summarize(results, cfg: Config) -> list[dict]:
     """Per activation and claim: the Mercer verdict, each estimator's verdict against n; accuracy rows."""
     rows = []
@@ -236,7 +243,7 @@ def summarize(results, cfg: Config) -> list[dict]:
         degs = results[f"{a}_degrees"]
         mercer = results[f"{a}_mercer_ratio"]
         for claim in CLAIMS:
-            if claim in "AB" and len(degs) < 2:
+            if claim in "ABD" and len(degs) < 2:
                 continue
             res = resolution(results, cfg, a, claim)
             measured = []
@@ -244,7 +251,7 @@ def summarize(results, cfg: Config) -> list[dict]:
                 steps = ", ".join(
                     f"n={int(ni)}: {v} ({f:.0%})" for ni, (v, f) in zip(n, info["verdicts"])
                 )
-                measured.append(f"{name}: {steps}; resolved from n = {info['from_n']}")
+                measured.append(f"{name}: {steps}; {_resolved(info['from_n'], n)}")
             rows.append(
                 {
                     "check": f"{a}, k ∈ {tuple(int(k) for k in degs)}: claim {claim} ({CLAIMS[claim]}) "
@@ -252,9 +259,9 @@ def summarize(results, cfg: Config) -> list[dict]:
                     "measured": "; ".join(measured),
                     "expected": f"Mercer ratios (n → ∞, infinite width): claim {res['truth']} "
                     f"(layer 0: {', '.join(f'{v:.3g}' for v in mercer[0])})",
-                    "verdict": f"Mercer: {res['truth']}; debiased resolves it from n = "
-                    f"{res['per']['debiased']['from_n']}, paper's estimator from n = "
-                    f"{res['per']['paper']['from_n']}",
+                    "verdict": f"Mercer: {res['truth']}; debiased: "
+                    f"{_resolved(res['per']['debiased']['from_n'], n)}; paper's estimator: "
+                    f"{_resolved(res['per']['paper']['from_n'], n)}",
                 }
             )
         r = _flat(results, a)

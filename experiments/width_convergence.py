@@ -13,7 +13,7 @@ draws and in ≥ 80% of draws). Theory (Jacot et al., 2018; fluctuations of the 
 initialisation, Hanin & Nica, 2020) predicts ``O(m^{-1/2})`` per draw; the seed average removes part of the
 fluctuation but keeps the ``O(m^{-1})`` bias. The figure is log-log with the least-squares slope per layer.
 
-Runtime: smoke ~10 s; default (widths 64…1024, 8 draws × 2 seeds, n = 64, d = 10, ReLU, 4 layers) under a
+Runtime: smoke ~10 s; default (widths 64…1024, 8 draws × 4 seeds, n = 64, d = 10, ReLU, 4 layers) under a
 minute on 2 CPU cores; paper (widths up to 4096, 8 draws × 8 seeds) minutes on a GPU.
 """
 
@@ -48,8 +48,8 @@ class Config:
         0  # master seed: draw r uses fold_in(key(seed), r) for its points and initialisations
     )
     num_draws: int = 8  # independent draws of the points (module docstring)
-    num_seeds: int = 2  # independent initialisations per width, nested in each draw
-    seed_chunk: int = 2  # seeds per vmapped call
+    num_seeds: int = 4  # independent initialisations per width, nested in each draw
+    seed_chunk: int = 4  # seeds per vmapped call
     agreement: float = verdicts.AGREEMENT  # fraction of draws a verdict needs
     widths: tuple[int, ...] = (64, 128, 256, 512, 1024)  # hidden widths m
     dim: int = 10  # input dimension d (points on S^{d-1})

@@ -45,3 +45,15 @@ def fake_module(name, error=None):
         ],
     )
     return mod
+
+
+def assert_first_draw(one, res, per_draw):
+    """``one`` (a run with ``num_draws=1``) equals draw 0 of ``res`` exactly: the arrays in ``per_draw`` on
+    their draw axis, every other array as a whole."""
+    assert sorted(one) == sorted(res)
+    for key in res:
+        if key in per_draw:
+            assert one[key].shape[0] == 1, key
+            np.testing.assert_array_equal(one[key][0], res[key][0], err_msg=key)
+        else:
+            np.testing.assert_array_equal(one[key], res[key], err_msg=key)
