@@ -242,9 +242,10 @@ def summarize(results, cfg: Config) -> list[dict]:
                     was = names[int(results["verdict"][base[0]][0, p, c])]
                     flips.append(f"{panel} {claim}: {was} → {names[int(verdict[0, p, c])]}")
             parts.append(f"{panel}: " + ", ".join(cells))
-        overrides = VARIANTS[str(variants[u])][1] or {
-            "num_points": "×½" if "half" in variants[u] else "×2"
-        }
+        variant = str(variants[u])
+        overrides = dict(VARIANTS[variant][1])
+        if variant in ("n_half", "n_double"):
+            overrides["num_points"] = "×½" if variant == "n_half" else "×2"
         rows.append(
             {
                 "check": f"{figs[u]} under '{variants[u]}' "

@@ -76,3 +76,19 @@ def test_global_input_scale_changes_nothing_for_bias_free_relu():
 
 def test_smoke_scale_uses_synthetic_images():
     assert ps.EXPERIMENT.config("smoke").data_dir == realdata.SYNTHETIC
+
+
+def test_report_rows_name_the_change_and_compare_with_the_baseline():
+    codes = np.array([[[[1, 1, 1]] * 4, [[1, 1, 1]] * 4], [[[1, 1, -1]] * 4, [[1, 1, -1]] * 4]])
+    results = {
+        "unit_figure": np.array(["fig2_sphere_d10", "fig2_sphere_d10"]),
+        "unit_variant": np.array(["baseline", "n_half"]),
+        "verdict": codes,
+        "fraction": np.where(codes == 1, 1.0, 0.0),
+        "panel_names": np.array([["raw", "debiased", "", ""]] * 2),
+    }
+    rows = ps.summarize(results, ps.EXPERIMENT.config("smoke"))
+    assert "'baseline' (the figure as shipped)" in rows[0]["check"]
+    assert rows[0]["verdict"] == "baseline"
+    assert "'n_half' (num_points=×½)" in rows[1]["check"]
+    assert rows[1]["verdict"] == "changes: raw C: holds → fails; debiased C: holds → fails"
