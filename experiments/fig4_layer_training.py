@@ -5,8 +5,7 @@ Command::
     python -m experiments.fig4_layer_training [--scale smoke|default|paper] [--out figures/]
 
 Runtime (float64, the default): smoke ~25 s, nearly all compilation; default (width 100, n = 500,
-8 draws × 1 seed, 2000 steps) 281 s of CPU time, 355 s wall on a shared 2-core machine (load
-average ≈ 6; the process got 0.8 of a core); paper (n = 1000, 8 draws × 4 seeds, 10⁴ steps) is meant
+8 draws × 1 seed, 2000 steps) 90–117 s on 2 idle CPU cores; paper (n = 1000, 8 draws × 4 seeds, 10⁴ steps) is meant
 for a GPU. One figure, two rows (``--plot-only`` regenerates it).
 
 What is computed. A 4-layer ReLU network (width 100, as in the paper) on ``n`` points uniform on S⁹

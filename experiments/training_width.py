@@ -6,7 +6,7 @@ Command::
 
 Runtime (float64, the default): smoke (depth 2, two widths) ~30 s of CPU time, nearly all
 compilation; default (widths 16 … 256, n = 200, degrees 1–3, 200 steps, 8 data draws × 2
-initialisations) 305 s of CPU time (12 min wall on a shared, loaded 2-core machine); paper (widths
+initialisations) 92–134 s on 2 idle CPU cores; paper (widths
 64 … 2048, n = 500, degrees 1–4, 2000 steps, 8 draws × 4 initialisations) is meant for a GPU.
 
 What is computed. Figure 4's protocol (``experiments.fig4_layer_training``: a 4-layer bias-free

@@ -57,3 +57,20 @@ def assert_first_draw(one, res, per_draw):
             np.testing.assert_array_equal(one[key][0], res[key][0], err_msg=key)
         else:
             np.testing.assert_array_equal(one[key], res[key], err_msg=key)
+
+
+def run_on_four_cpu_devices(script: str, marker: str) -> None:
+    """Runs ``script`` in a fresh Python with 4 emulated CPU devices; it must exit 0 and print ``marker``."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0 and marker in out.stdout, out.stderr[-3000:]

@@ -1,15 +1,13 @@
 """Estimators and convergence statistics (``spectral_layers.estimators``)."""
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from spectral_layers import estimators
+from tests._fakes import run_on_four_cpu_devices
 
 
 def test_fitted_slope_of_an_exact_power_law():
@@ -413,12 +411,4 @@ MESH_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_mesh_equals_mesh_less_on_four_devices():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", MESH_SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0 and "MESH-OK" in out.stdout, out.stderr[-3000:]
+    run_on_four_cpu_devices(MESH_SCRIPT, "MESH-OK")

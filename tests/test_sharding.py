@@ -7,13 +7,12 @@ caller's mesh). XLA's device count is fixed at start-up, so the check runs in a 
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4``.
 """
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
+
+from tests._fakes import run_on_four_cpu_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -85,15 +84,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_sharded_equals_single_device_on_any_mesh():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0 and "SHARDED-OK" in out.stdout, out.stderr[-3000:]
+    run_on_four_cpu_devices(SCRIPT, "SHARDED-OK")
 
 
 def test_make_mesh_and_errors():
