@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.verdicts import draw_means, nanmedian
+from experiments.verdicts import nanmedian
 
 SINGLE_COLUMN_IN = 3.4
 """Width of a single-column figure in inches (NeurIPS/ICML column width ≈ 3.25–3.4 in)."""
@@ -73,20 +73,23 @@ def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     return paths
 
 
-def draw_bands(ax, x, rel, infinite, colors, *, band: tuple[float, float] = (10, 90)) -> None:
-    """Every layer but the last, against ``x`` ``(K,)``: the median over draws of each draw's seed mean of
-    ``rel`` ``(D, S, K, L)`` (line with markers, labelled ``layer ℓ``), a band between the ``band``
-    percentiles of all ``D·S`` values, and the median over draws of ``infinite`` ``(D, K, L)`` dashed with
+def draw_bands(
+    ax, x, per_draw, per_seed, infinite, colors, *, band: tuple[float, float] = (10, 90)
+) -> None:
+    """Every layer but the last, against ``x`` ``(K,)``: the median over draws of the draws' ratios
+    ``per_draw`` ``(D, K, L)`` (line with markers, labelled ``layer ℓ``; ``experiments.verdicts``: the ratio
+    of each draw's seed-mean contributions), a band between the ``band`` percentiles of the ``D·S`` per-seed
+    ratios ``per_seed`` ``(D, S, K, L)``, and the median over draws of ``infinite`` ``(D, K, L)`` dashed with
     crosses in the same colour. Degrees where a curve is NaN (undefined ratios) are left out of it."""
-    rel = np.asarray(rel, dtype=float)
-    med = nanmedian(draw_means(rel))
-    flat = rel.reshape(-1, *rel.shape[2:])
+    med = nanmedian(np.asarray(per_draw, dtype=float))
+    per_seed = np.asarray(per_seed, dtype=float)
+    flat = per_seed.reshape(-1, *per_seed.shape[2:])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: gaps
         lo, hi = np.nanpercentile(flat, band, axis=0)
     inf = nanmedian(np.asarray(infinite, dtype=float))
     x = np.asarray(x)
-    for layer in range(rel.shape[-1] - 1):
+    for layer in range(per_seed.shape[-1] - 1):
         ok = np.isfinite(med[:, layer])  # undefined degrees are skipped, the defined ones joined
         ax.plot(x[ok], med[ok, layer], marker="o", color=colors[layer], label=f"layer {layer}")
         ax.fill_between(

@@ -37,7 +37,7 @@ Saved arrays (``U`` units = (figure, variant) pairs, ``P = 4`` panel slots, ``D`
 slots, ``L`` layers; unused slots NaN / code ``-2``): ``unit_figure``, ``unit_variant`` ``(U,)``;
 ``panel_names`` ``(U, P)``; ``degrees`` ``(U, K)``; ``verdict`` ``(U, 2, P, 3)`` (finite | ∞-width, panel,
 claim A | D | C; 1 holds, 0 unresolved, −1 fails, −2 not applicable); ``fraction`` ``(U, 2, P, 3)`` of draws where
-the claim holds; ``draw_ratios`` ``(U, 2, P, D, K, L-1)`` the per-draw ratios (seed means) behind them.
+the claim holds; ``draw_ratios`` ``(U, 2, P, D, K, L-1)`` the per-draw ratios (of seed-mean contributions) behind them.
 """
 
 from __future__ import annotations
@@ -147,15 +147,12 @@ def panel_ratios(figure_name: str, results, fig_cfg) -> tuple[list[str], np.ndar
         ratio = results["mercer_ratio"]
         names, fin, inf = [], [], []
         for kind in ("raw", "debiased"):
-            rel = sphere.relative(results[f"contributions_{kind}"], ratio)[..., :-1]
-            fin.append(verdicts.draw_means(rel))
+            fin.append(sphere.draw_ratios(results[f"contributions_{kind}"], ratio)[..., :-1])
             inf.append(sphere.relative(results[f"infinite_{kind}"], ratio)[..., :-1])
             names.append(kind)
         return names, np.stack(fin), np.stack(inf)
     labels = [t for row in realdata.panel_labels(fig_cfg, tex=False) for t in row]
-    rel = verdicts.draw_means(
-        realdata.relative(results["contributions"])[..., :-1]
-    )  # (D, P, K, L-1)
+    rel = realdata.draw_ratios(results["contributions"])[..., :-1]  # (D, P, K, L-1)
     inf = realdata.relative(results["infinite"])[..., :-1]
     return labels, np.moveaxis(rel, 1, 0), np.moveaxis(inf, 1, 0)
 

@@ -9,7 +9,7 @@ appendix §13), with three families of targets (``spectral_layers.data_targets``
 
 Uncertainty covers every random choice: the protocol is repeated over ``num_draws`` independent
 subsets of ``n`` images (draw ``r``: ``fold_in(key(seed), r)``), with ``num_seeds`` initialisations
-nested in each draw. A draw's ratio is the mean over its seeds; the figure shows the median over draws
+nested in each draw. A draw's ratio is that of its seed-mean contributions; the figure shows the median over draws
 and the 10–90% band over draws and seeds, and verdicts follow the rule of ``experiments.verdicts``.
 Saved: ``contributions`` ``(D, S, P, K, L)`` (``P`` panels), ``infinite`` ``(D, P, K, L)``,
 ``indices`` ``(D, n)``, ``targets`` of draw 0 ``(P, K, n)``. Target families:
@@ -422,6 +422,12 @@ def relative(c: np.ndarray) -> np.ndarray:
         return c / c[..., -1:]
 
 
+def draw_ratios(c: np.ndarray) -> np.ndarray:
+    """Each draw's ratios of its seed-mean contributions ``c`` ``(D, S, …, L)`` to the last layer's:
+    ``(D, …, L)`` (``experiments.verdicts``: why not the mean of per-seed ratios)."""
+    return relative(verdicts.draw_means(c))
+
+
 def preprocessing_label(cfg: Config) -> str:
     """How the inputs were preprocessed, in words (figure title)."""
     steps = ["flattened", "pixels/255" if cfg.scale_pixels else "raw pixels"]
@@ -444,12 +450,13 @@ def plot(results, cfg: Config):
     fig, axes = figure(ncols, nrows, aspect=0.9, sharey=True, sharex=True)
     degrees = results["degrees"]
     rel_all = relative(results["contributions"])  # (D, S, P, K, L)
+    per_draw = draw_ratios(results["contributions"])  # (D, P, K, L)
     inf_all = relative(results["infinite"])  # (D, P, K, L)
     num_layers = rel_all.shape[-1]
     colors = layer_colors(num_layers)
     log_x = degrees.max() / degrees.min() >= 20
     for p, ax in enumerate(axes.ravel()):
-        draw_bands(ax, degrees, rel_all[:, :, p], inf_all[:, p], colors)
+        draw_bands(ax, degrees, per_draw[:, p], rel_all[:, :, p], inf_all[:, p], colors)
         ax.axhline(1.0, color="gray", lw=0.6, ls=":")
         ax.set_yscale("log")
         if log_x:
@@ -490,7 +497,7 @@ def summarize(results, cfg: Config) -> list[dict]:
     infinite-width verdict on the same draws), and the finite- vs infinite-width match."""
     rows = []
     labels = [t for row in panel_labels(cfg, tex=False) for t in row]
-    rel = verdicts.draw_means(relative(results["contributions"])[..., :-1])  # (D, P, K, L-1)
+    rel = draw_ratios(results["contributions"])[..., :-1]  # (D, P, K, L-1)
     inf = relative(results["infinite"])[..., :-1]  # (D, P, K, L-1)
     for p, label in enumerate(labels):
         has_inf = not np.isnan(inf[:, p]).all()  # no infinite-width kernel for a CNN
@@ -508,7 +515,7 @@ def summarize(results, cfg: Config) -> list[dict]:
         rows.append(
             {
                 "check": f"finite vs ∞-width ratio on the same points ({label}): max over (layer, "
-                "degree) of |seed mean/∞ − 1|, median over draws",
+                "degree) of |draw ratio/∞ − 1|, median over draws",
                 "measured": f"{dev:.2g}",
                 "expected": f"small for {cfg.model_label()} (O(1/width) corrections)",
                 "verdict": "agrees (< 20%)" if dev < 0.2 else "finite-width deviation > 20%",

@@ -8,8 +8,9 @@ appendix §13).
 **Uncertainty covers every random choice.** The protocol is repeated over ``num_draws`` independent draws
 (draw ``r`` uses ``fold_in(key(seed), r)``): each draw resamples the points (a random rotation of the grid
 for ``sampling="equispaced"``) and the Gegenbauer centres, and ``num_seeds`` initialisations are nested in
-it (``fold_in`` of the draw's key). A draw's ratio is the mean over its seeds; the figure shows the median
-over draws (line) and the 10–90% band over every draw and seed; verdicts follow ``experiments.verdicts``.
+it (``fold_in`` of the draw's key). A draw's ratio is that of its seed-mean contributions (``draw_ratios``);
+the figure shows the median over draws (line) and the 10–90% band of the per-seed ratios over every draw and
+seed; verdicts follow ``experiments.verdicts``.
 
 Three estimators of the ratio (``spectral_layers.estimators``, Gram-free), one panel each:
 
@@ -221,6 +222,12 @@ def relative(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarra
     return rel
 
 
+def draw_ratios(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarray:
+    """Each draw's ratios ``c̄_ℓ/c̄_{L-1}`` of its seed-mean contributions ``c`` ``(D, S, K, L)``:
+    ``(D, K, L)``, NaN as in ``relative`` (``experiments.verdicts``: why not the mean of per-seed ratios)."""
+    return relative(verdicts.draw_means(c), mercer_ratio)
+
+
 def plot(results, cfg: Config):
     """Three panels (raw | projected | debiased): relative contribution per layer vs degree."""
     from matplotlib.lines import Line2D
@@ -234,6 +241,7 @@ def plot(results, cfg: Config):
         draw_bands(
             ax,
             degrees,
+            draw_ratios(results[f"contributions_{kind}"], ratio),
             relative(results[f"contributions_{kind}"], ratio),
             relative(results[f"infinite_{kind}"], ratio),
             colors,
@@ -286,9 +294,9 @@ def summarize(results, cfg: Config) -> list[dict]:
         }
     ]
     for kind in KINDS:
-        rel = relative(results[f"contributions_{kind}"], ratio)[..., :-1]
+        rel = draw_ratios(results[f"contributions_{kind}"], ratio)[..., :-1]
         rows += verdicts.claim_rows(
-            verdicts.draw_means(rel),
+            rel,
             degrees,
             f"{kind} estimator",
             expected="paper: holds (§6)",

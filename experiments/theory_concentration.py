@@ -4,16 +4,15 @@ Command::
 
     python -m experiments.theory_concentration [--scale smoke|default|paper] [--out figures/]
 
-Runtime: smoke ~10 s (n ≤ 128, 3 samples); default (d = 10, ReLU, depth 4, n = 64 … 4096, 20
-independent samples per n) about 4 CPU-minutes, mostly the infinite-width Grams at n = 4096
-(measured: 226 CPU-s, 7.4 min wall on a shared, overloaded 2-core machine); paper (n up to 16384,
-50 samples) minutes on a GPU. Expected picture, left (pure degree-4 harmonic): the paper's estimator
-at the rounding floor; the raw Gram ratio off by about −65% at every n ≤ 4096 (its ``O(1/n)`` bias
-has a constant of order 10⁴, dotted prediction on top of it); removing the diagonal alone does not
-help; projecting out the degrees < k leaves a +35% bias at n = 4096 (also predicted); projecting and
-removing the diagonal of the degrees ≥ k brings the error to the 10⁻³ level. Right (mixed target):
-the paper's estimator decays like ``n^{-1/2}`` (Theorem 1's rate); the Gram ratios carry an excess
-that decays faster.
+Runtime: smoke ~10 s (n ≤ 128, 3 draws); default (d = 10, ReLU, depth 4, n = 64 … 4096, 20 independent
+draws of points and centres) 42 s on an idle 2-core CPU, mostly the infinite-width Grams at n = 4096;
+paper (n up to 16384, 50 draws) minutes on a GPU. Expected picture, left (pure degree-4 harmonic): the
+paper's estimator at the rounding floor; the raw Gram ratio off by −61% to −71% at every n ≤ 4096 (its
+``O(1/n)`` bias has a constant of order 10⁴, dotted prediction on top of it); removing the diagonal
+alone does not help; projecting out the degrees < k leaves a +35% bias at n = 4096 (also predicted);
+projecting and removing the diagonal of the degrees ≥ k brings the error to the 10⁻³ level. Right (mixed
+target): the paper's estimator decays like ``n^{-1/2}`` (Theorem 1's rate); the Gram ratios carry an
+excess that decays faster.
 
 Setting. Infinite-width per-layer NTK kernels ``κ^(ℓ)`` (``infinite.infinite_layer_ntk``; ReLU,
 depth 4, NTK parameterisation, no bias, ``input_scaling="none"``) on ``S^{d-1}`` with the uniform
@@ -22,13 +21,18 @@ Eq. 4) along a target ``g``, ``λ_ℓ = ∬ g(x) κ^(ℓ)(x, x') g(x') dσ dσ'`
 
 Targets (Gegenbauer sums ``g_j(x) = Σ_l P_j(⟨x, x_l⟩)``, 4 random centres, paper §6.2):
 
+**Every random choice is redrawn.** Draw ``r`` (of ``num_draws``) uses ``fold_in(key(seed), r)``, split
+into the key of its centres and the key of its points: each draw has its own targets and, for every
+``n``, an independent block of uniform points. Means and bands are over draws; the exact ratios do not
+depend on the centres (pure: the Mercer ratio; mixed: unit-norm components), the targets' norms do.
+
 * pure: ``g = g_k``, a harmonic of exact degree ``k``. Then ``λ_ℓ = μ_k^(ℓ) ‖g‖²`` and the exact
   ratio is the Mercer ratio ``μ_k^(ℓ1)/μ_k^(ℓ2)`` (``spectra.layer_mercer_eigenvalues``).
 * mixed: ``h = Σ_j g_j/‖g_j‖`` over ``mixed_degrees`` (unit-norm components of distinct degrees,
   hence orthogonal), ``λ_ℓ = Σ_j μ_j^(ℓ)``; ``‖g_j‖² = Σ_{l,l'} P_j(⟨x_l, x_l'⟩)/N(d, j)`` exactly
   (addition theorem: ``∫ P_j(⟨x, a⟩) P_j(⟨x, b⟩) dσ(x) = P_j(⟨a, b⟩)/N(d, j)``).
 
-Estimators, each from ``n`` i.i.d. uniform points (``num_seeds`` independent samples per ``n``):
+Estimators, each from ``n`` i.i.d. uniform points (``num_draws`` independent draws per ``n``):
 
 1. The paper's (§5.3): ``Σ_i φ_1(x_i) / Σ_i φ_2(x_i)`` with ``φ_ℓ(x_i) = g(x_i) ∫ g(x)
    κ^(ℓ)(x, x_i) dσ(x)``, the inner integral kept exact. By Funk–Hecke, ``∫ Y_j(x) κ(⟨x, x_i⟩)
@@ -73,7 +77,7 @@ with the paper's own argument (``|m_ℓ − λ_ℓ| ≤ ε λ_ℓ/4`` for both l
 gives the relative bound ``|r̂/r − 1| ≤ sqrt(32 log(4/δ)/n) max_ℓ A_ℓ C²/λ_ℓ`` with probability
 ``≥ 1 − δ``: valid, with the ``n^{-1/2}`` rate, but vacuous here by orders of magnitude
 (``A_ℓ = κ^(ℓ)(1)``, ``C = Σ_j L/‖g_j‖ ≥ sup|h|``). The summary reports both against the measured
-errors, and the fitted slopes with a bootstrap interval over the samples.
+errors, and the fitted slopes with a bootstrap interval over the draws.
 """
 
 from __future__ import annotations
@@ -96,8 +100,9 @@ from spectral_layers.spectra import layer_kernels_at_one, layer_mercer_eigenvalu
 CAPTION = (
     "Relative error |r̂/r − 1| of finite-sample estimates of the ratio of layer decrements "
     "λ^(0)/λ^(L-1) (infinite width, ReLU, d = 10) against n: mean (line) and 10–90% range over "
-    "independent samples (band), fitted log-log slopes in the legend. Left: pure degree-k harmonic "
-    "(dotted: predicted O(1/n) bias of the Gram ratio); right: target mixing several degrees."
+    "independent draws of points and target centres (band), fitted log-log slopes in the legend. "
+    "Left: pure degree-k harmonic (dotted: predicted O(1/n) bias of the Gram ratio); "
+    "right: target mixing several degrees."
 )
 
 PURE = (
@@ -136,9 +141,11 @@ _FLOOR = 1e-17  # errors below this (exact zeros) are drawn at this value on log
 class Config:
     """Theorem-1 experiment configuration (defaults: the default scale)."""
 
-    seed: int = 0  # master seed: target centres and every sample of points derive from it
-    num_seeds: int = 20  # independent samples of n points per n; mean and spread are over these
-    seed_chunk: int = 5  # samples per checkpoint
+    seed: int = 0  # master seed: every draw's target centres and points derive from it
+    num_draws: int = (
+        20  # independent draws of the centres and the points; mean and spread over these
+    )
+    draw_chunk: int = 5  # draws per checkpoint
     dim: int = 10  # input dimension d: points on S^{d-1}
     num_points: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048, 4096)  # sample sizes n
     degree: int = 4  # degree k of the pure-harmonic target
@@ -161,7 +168,7 @@ class Config:
             raise ValueError(
                 f"depth must be >= 2 (a ratio between two layers), got {self.network.depth}"
             )
-        check_counts(self, "num_seeds", "seed_chunk", "num_centers", "block_size")
+        check_counts(self, "num_draws", "draw_chunk", "num_centers", "block_size")
         n = self.num_points
         if len(n) < 2 or min(n) < 8 or list(n) != sorted(set(n)):
             raise ValueError(
@@ -225,13 +232,13 @@ def gram_quadratic_forms(cfg: Config, x, Y: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class _Constants:
-    """What every sample's estimates need: the exact spectra and the targets' centres and norms."""
+    """What a draw's estimates need: the exact spectra and the draw's target centres and norms."""
 
     mu: np.ndarray  # (L, K+1): μ_j^(ℓ)
     kappa_one: np.ndarray  # (L,): κ^(ℓ)(1)
     high_diag: np.ndarray  # (L,): κ^{≥k}(1) = κ(1) − Σ_{j<k} N(d,j) μ_j
-    centers: jax.Array  # target centres
-    mixed_norms: np.ndarray  # ‖g_j‖ of the mixed target's components
+    centers: np.ndarray  # (num_centers, d): this draw's target centres
+    mixed_norms: np.ndarray  # (J,): ‖g_j‖ of this draw's mixed-target components
 
 
 def _estimates(cfg: Config, x: np.ndarray, c: _Constants, *, project: bool) -> dict[str, float]:
@@ -270,7 +277,7 @@ def _estimates(cfg: Config, x: np.ndarray, c: _Constants, *, project: bool) -> d
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
-    """Estimates of every estimator for every sample and ``n``, with the exact ratios."""
+    """Estimates of every estimator for every draw and ``n``, with the exact ratios."""
     ctx = ctx or RunContext("theory_concentration", progress=False)
     l1, l2 = cfg.layer_pair
     mu, kappa_one = mercer_eigenvalues(cfg)
@@ -282,56 +289,58 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
             f"μ_k of layer {l2} vanishes (or is unresolved) at degree {cfg.degree} for "
             f"{cfg.network.activation}: the pure-harmonic ratio is undefined; choose another degree"
         )
-    key = jax.random.key(cfg.seed)
-    k_centers, k_points = jax.random.split(key)
-    centers = targets.random_centers(k_centers, cfg.dim, cfg.num_centers)
-    centers_np = np.asarray(centers, dtype=np.float64)
-    mixed_norms = np.sqrt(
-        [targets.gegenbauer_target_sq_norm(centers_np, j) for j in cfg.mixed_degrees]
-    )
     n_max = max(cfg.num_points)
     N_j = np.array([float(multiplicity(cfg.dim, j)) for j in range(cfg.degree)])
     high_diag = kappa_one - mu[:, : cfg.degree] @ N_j  # κ^{≥k}(1) = κ(1) − Σ_{j<k} N(d,j) μ_j
     can_project = [math.comb(cfg.dim + cfg.degree - 1, cfg.degree - 1) < n for n in cfg.num_points]
-    consts = _Constants(mu, kappa_one, high_diag, centers, mixed_norms)
+    master = jax.random.key(cfg.seed)
 
-    def one_sample(s: int) -> dict[str, np.ndarray]:
-        est = {name: np.full(len(cfg.num_points), np.nan) for name in ESTIMATORS}
-        # One draw per sample, an independent block of n_max uniform points per n (one shape, so
-        # the sampler is compiled once); the first n points of block i form the sample of size n.
-        pool = targets.sample_sphere(
-            jax.random.fold_in(k_points, s), len(cfg.num_points) * n_max, cfg.dim
+    def one_draw(r: int) -> dict[str, np.ndarray]:
+        """Draw ``r``: its own centres and, per ``n``, an independent block of points (module docstring)."""
+        k_centers, k_points = jax.random.split(jax.random.fold_in(master, r))
+        centers = np.asarray(
+            targets.random_centers(k_centers, cfg.dim, cfg.num_centers), dtype=np.float64
         )
+        mixed_norms = np.sqrt(
+            [targets.gegenbauer_target_sq_norm(centers, j) for j in cfg.mixed_degrees]
+        )
+        consts = _Constants(mu, kappa_one, high_diag, centers, mixed_norms)
+        est = {name: np.full(len(cfg.num_points), np.nan) for name in ESTIMATORS}
+        # One block of n_max uniform points per n (one shape, so the sampler is compiled once); the
+        # first n points of block i form the sample of size n.
+        pool = targets.sample_sphere(k_points, len(cfg.num_points) * n_max, cfg.dim)
         pool = np.asarray(pool).reshape(len(cfg.num_points), n_max, cfg.dim)
         for i, n in enumerate(cfg.num_points):
             values = _estimates(cfg, pool[i, :n], consts, project=can_project[i])
             for name, v in values.items():
                 est[name][i] = v
-        return est
+        return {
+            **{f"estimate_{name}": v for name, v in est.items()},
+            "centers": centers,
+            "mixed_norms": mixed_norms,
+            "pure_norm": np.asarray(
+                math.sqrt(targets.gegenbauer_target_sq_norm(centers, cfg.degree))
+            ),
+        }
 
-    def chunk(seed_indices: np.ndarray) -> dict[str, np.ndarray]:
-        per = [one_sample(int(s)) for s in seed_indices]
-        return {name: np.stack([p[name] for p in per]) for name in ESTIMATORS}
+    def chunk(draw_indices: np.ndarray) -> dict[str, np.ndarray]:
+        per = [one_draw(int(r)) for r in draw_indices]
+        return {name: np.stack([p[name] for p in per]) for name in per[0]}
 
-    samples = ctx.seed_loop(
-        cfg, chunk, num_seeds=cfg.num_seeds, chunk=cfg.seed_chunk, desc="samples"
-    )
+    draws = ctx.seed_loop(cfg, chunk, num_seeds=cfg.num_draws, chunk=cfg.draw_chunk, desc="draws")
     mixed = list(cfg.mixed_degrees)
     exact_pure = mu[l1, cfg.degree] / mu[l2, cfg.degree]
     exact_mixed = mu[l1, mixed].sum() / mu[l2, mixed].sum()
     return {
         "num_points": np.asarray(cfg.num_points),
-        **{f"estimate_{name}": samples[name] for name in ESTIMATORS},  # (S, len(num_points))
+        # estimate_<name> (R, len(num_points)); centers (R, num_centers, d); mixed_norms (R, J): ‖g_j‖
+        # of the mixed target's components; pure_norm (R,): ‖g‖ of the pure target
+        **draws,
         "exact_pure": np.asarray(exact_pure),
         "exact_mixed": np.asarray(exact_mixed),
         "mercer": mu,  # (L, K+1): μ_j^(ℓ)
         "kappa_one": kappa_one,  # (L,): κ^(ℓ)(1)
         "multiplicity": np.array([float(multiplicity(cfg.dim, j)) for j in range(mu.shape[1])]),
-        "centers": centers_np,
-        "mixed_norms": mixed_norms,  # ‖g_j‖ of the mixed target's components
-        "pure_norm": np.asarray(
-            math.sqrt(targets.gegenbauer_target_sq_norm(centers_np, cfg.degree))
-        ),
     }
 
 
@@ -364,12 +373,14 @@ def theorem1_bounds(results, cfg: Config) -> dict[str, np.ndarray | float]:
     """Theorem 1 for the mixed target (``estimators.theorem1_bounds``) with this run's constants.
 
     ``A_ℓ = κ^(ℓ)(1) ≥ sup|κ^(ℓ)|`` (positive-definite dot-product kernel), ``C = Σ_j L/‖g_j‖ ≥
-    sup|g|`` (``|P_j| ≤ 1``), ``λ_ℓ = Σ_j μ_j^(ℓ)`` (module docstring).
+    sup|g|`` (``|P_j| ≤ 1``), ``λ_ℓ = Σ_j μ_j^(ℓ)`` (module docstring). Each draw has its own centres,
+    hence its own ``C``; the largest over the draws gives a bound that holds for every draw's target
+    (the bound grows with ``C``), so it covers the quantile of the errors over draws.
     """
     l1, l2 = cfg.layer_pair
     lam = results["mercer"][:, list(cfg.mixed_degrees)].sum(axis=1)
     A = results["kappa_one"]
-    C = float(np.sum(cfg.num_centers / results["mixed_norms"]))
+    C = float(np.max(np.sum(cfg.num_centers / np.atleast_2d(results["mixed_norms"]), axis=-1)))
     bounds = estimators.theorem1_bounds(
         results["num_points"],
         kernel_sup=(float(A[l1]), float(A[l2])),
@@ -421,7 +432,7 @@ def _estimator_rows(cfg: Config, stats: dict) -> list[dict]:
             "check": f"paper's estimator (§5.3), pure degree-{cfg.degree} harmonic: "
             "Σ_i φ_1(x_i)/Σ_i φ_2(x_i) vs μ_k^(ℓ1)/μ_k^(ℓ2)",
             "measured": f"max |r̂/r − 1| = {worst:.1e} over all n ≤ {n_max} and "
-            f"{err['paper_pure'].shape[0]} samples",
+            f"{err['paper_pure'].shape[0]} draws",
             "expected": "exact for every n (φ_ℓ = μ_k^(ℓ) g², Funk–Hecke); Theorem 1 says nothing",
             "verdict": "exact: zero error up to rounding" if worst <= 1e-12 else "not exact",
         }
@@ -580,7 +591,7 @@ def plot(results, cfg: Config):
     l1, l2 = cfg.layer_pair
     fig.suptitle(
         f"λ^({l1})/λ^({l2}), {cfg.network.activation}, d={cfg.dim}, L={cfg.network.depth}, infinite width, "
-        f"{results['estimate_paper_pure'].shape[0]} samples per n; fitted slopes in parentheses",
+        f"{results['estimate_paper_pure'].shape[0]} draws of points and centres per n; fitted slopes in parentheses",
         fontsize=6.5,
     )
     fig.tight_layout()
@@ -594,15 +605,15 @@ EXPERIMENT = define(
         "default": {},
         "smoke": {
             "num_points": (32, 64, 128),
-            "num_seeds": 3,
-            "seed_chunk": 3,
+            "num_draws": 3,
+            "draw_chunk": 3,
             "degree": 2,
             "mixed_degrees": (1, 2),
         },
         "paper": {
             "num_points": (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
-            "num_seeds": 50,
-            "seed_chunk": 10,
+            "num_draws": 50,
+            "draw_chunk": 10,
             "block_size": 2048,
         },
     },

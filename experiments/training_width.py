@@ -62,10 +62,10 @@ Measured (``training.train_layers(track=True)`` and ``training.kernel_track``):
 Runs (``run_names``): ``layer_0 … layer_{L−1}`` alone, ``all``, ``all_large_lr`` (the contrast).
 
 Verdict rule (``summarize``) for "does training keep early layers' bias toward high frequencies?":
-in one draw, layer 0 has the bias if its ratio ``c_0/c_{L−1}`` (geometric mean over the draw's
-seeds) increases strictly from each degree to the next. The bias holds at a width if it holds for
-the median over draws (of the per-draw ratios) and in at least 80% of the draws; training keeps it
-if it holds at initialisation and still holds at the end of training.
+in one draw, layer 0 has the bias if its ratio ``c̄_0/c̄_{L−1}`` (of the contributions averaged over
+the draw's seeds, ``draw_ratios``) increases strictly from each degree to the next. The bias holds at
+a width if it holds for the median over draws (of the per-draw ratios) and in at least 80% of the
+draws; training keeps it if it holds at initialisation and still holds at the end of training.
 
 Figure: (a) kernel movement of every layer against width (all layers trained; median and
 interquartile range over draws × seeds; dashed: the contrast), log-log with fitted slopes and a
@@ -75,13 +75,14 @@ largest width.
 
 What the default run shows (8 draws × 2 seeds; widths 16 … 256). No width here is lazy: when all
 layers train, the kernels move by ×6.5 (layer 0), ×4.5, ×1.2 and ×0.27 (last layer) of their
-initial norm at width 256 (medians), and the movement falls with fitted slopes −0.29, −0.18,
-−0.32, −0.45, shallower than the lazy −1/2 except for the last layer. The kernel-at-initialisation
+initial norm at width 256 (medians), and the movement falls with fitted slopes −0.27, −0.15,
+−0.33, −0.46, shallower than the lazy −1/2 except for the last layer. The kernel-at-initialisation
 prediction errs by 0.21 / 0.17 / 0.14 (layers 0, 1, 2 alone) and 0.37 (all layers) at width 256,
-with slopes −0.30, −0.28, −0.18, −0.22; the last layer alone is exact (1e-14). Training does not
-keep layer 0's bias toward high frequencies: at initialisation ``c_0/c_{L−1}`` rises with degree at
-every width (width 256: 1.08, 2.65, 6.81; all 8 draws at widths 32–256), after training it falls
-(4.71, 2.87, 1.12; no draw increasing) at every width; layers 1 and 2 behave alike. The large
+with slopes −0.30, −0.28, −0.18, −0.21; the last layer alone is exact (1e-14). Training does not
+keep layer 0's bias toward high frequencies: at initialisation ``c̄_0/c̄_{L−1}`` rises with degree
+(width 256: 1.08, 2.65, 6.81; all 8 draws at widths 32–256, 6 of 8 at width 16), after training it
+falls (width 256: 4.70, 2.87, 1.12; no draw increasing at widths 32–256, one at width 16); layers 1
+and 2 behave alike. The large
 learning rate (``η λ_max/n = 3``) diverges at widths 16–32 and at 64–256 moves the kernels *less*
 than the base rate (layer 0: 2.9 vs 6.5 at width 256), so at these widths it is no non-lazy
 contrast; whether the bias survives in the lazy regime needs the paper scale (widths ≥ 1024).
@@ -325,22 +326,34 @@ def fitted_slopes(widths: np.ndarray, values: np.ndarray) -> np.ndarray:
 # verdicts and figure
 
 
-def draw_ratios(ratios: np.ndarray) -> np.ndarray:
-    """Per-draw ratios: geometric mean over the seed axis (axis 2) of ``(W, D, S, K, L)``."""
+RATIO_SOURCES = {"ratios_init": (0, 0), "ratios_end": (0, -1), "contrast_ratios_end": (1, -1)}
+"""Which ``(run, logged step)`` of ``contributions`` each saved per-seed ratio array comes from."""
+
+
+def draw_ratios(results, key: str) -> np.ndarray:
+    """Per-draw ratios ``c̄_ℓ/c̄_{L−1}`` behind ``results[key]`` (a ``RATIO_SOURCES`` key): the ratio of the
+    seed-mean contributions, as in every experiment (``experiments.verdicts``), shape ``(W, D, K, L)``."""
+    run, step = RATIO_SOURCES[key]
+    c = verdicts.draw_means(
+        np.moveaxis(results["contributions"], 2, 1)
+    )  # (W, S, D, …) → mean over S
+    c = c[:, :, run, step]  # (W, D, K, L)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.exp(np.mean(np.log(np.asarray(ratios, dtype=float)), axis=2))
+        return c / np.where(c[..., -1:] > 0, c[..., -1:], np.nan)
 
 
-def bias_verdicts(ratios: np.ndarray, layer: int = 0) -> tuple[list[tuple[str, float]], np.ndarray]:
+def bias_verdicts(
+    per_draw: np.ndarray, layer: int = 0
+) -> tuple[list[tuple[str, float]], np.ndarray]:
     """Claim A of ``experiments.verdicts`` (layer ``layer``'s ratio increases with the degree) per width.
 
     Args:
-      ratios: ``c_ℓ/c_{L−1}`` of shape ``(W, D, S, K, L)``.
+      per_draw: the draws' ratios ``c̄_ℓ/c̄_{L−1}`` (``draw_ratios``), shape ``(W, D, K, L)``.
 
     Returns:
       ``([(verdict, fraction of draws where it holds)] per width, median ratios (W, K) of the layer)``.
     """
-    per_draw = draw_ratios(ratios)[..., layer : layer + 1]  # (W, D, K, 1): the claim's layer first
+    per_draw = np.asarray(per_draw)[..., layer : layer + 1]  # (W, D, K, 1): the claim's layer first
     found = [verdicts.verdict(per_draw[j], "A") for j in range(len(per_draw))]
     return found, verdicts.nanmedian(per_draw[..., 0], axis=1)
 
@@ -401,9 +414,9 @@ def summarize(results, cfg: Config) -> list[dict]:
         }
     )
     question = "does training keep early layers' bias toward high frequencies?"
-    init, init_vals = bias_verdicts(results["ratios_init"])
-    end, end_vals = bias_verdicts(results["ratios_end"])
-    con, con_vals = bias_verdicts(results["contrast_ratios_end"])
+    init, init_vals = bias_verdicts(draw_ratios(results, "ratios_init"))
+    end, end_vals = bias_verdicts(draw_ratios(results, "ratios_end"))
+    con, con_vals = bias_verdicts(draw_ratios(results, "contrast_ratios_end"))
     deg = ", ".join(str(int(k)) for k in results["degrees"])
     for j, m in enumerate(widths):
         (v0, f0), (v1, f1), (vc, fc) = init[j], end[j], con[j]
@@ -499,7 +512,7 @@ def plot(results, cfg: Config):
             ("ratios_end", "--", "s"),
             ("contrast_ratios_end", ":", "x"),
         ):
-            per_draw = draw_ratios(results[key][j : j + 1])[0]  # (D, K, L)
+            per_draw = draw_ratios(results, key)[j]  # (D, K, L)
             for i in range(num_layers - 1):
                 med = np.median(per_draw[..., i], axis=0)
                 lo, hi = np.percentile(per_draw[..., i], [25, 75], axis=0)

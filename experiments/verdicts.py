@@ -1,9 +1,14 @@
 """Verdicts on the paper's ordering claims that survive resampling: one rule for every experiment.
 
 Every sphere and real-data experiment repeats its protocol over ``num_draws`` independent data draws (points,
-centres or image subsets), with ``num_seeds`` initialisations nested in each draw. A *draw's* ratio
-``c_ℓ/c_{L-1}`` is the mean over its seeds (the paper plots seed means); the verdict looks at how the draws'
-ratios agree.
+centres or image subsets), with ``num_seeds`` initialisations nested in each draw. A *draw's* ratio is
+``c̄_ℓ/c̄_{L-1}``, the ratio of its seed-mean contributions ``c̄_ℓ = mean_s c_ℓ(θ_s)``: it estimates
+``E_θ c_ℓ / E_θ c_{L-1}``, whose width → ∞ limit is the infinite-width ratio. It is not the mean of the
+per-seed ratios: a debiased contribution of one seed can vanish or be negative, so a per-seed ratio can be
+undefined or arbitrarily large (measured on Figure 2, 16 seeds per draw: 7 of 8 draws had a seed with a
+non-positive last-layer form) while the seed mean is positive. The verdict looks at how the draws' ratios
+agree; bands in the figures still show the per-seed ratios (the paper's "confidence intervals over random
+initializations").
 
 Claims (paper Figures 1–3, 5, 7, 8, §5.6 and §6), on ratios ``r`` of shape ``(…, K, L-1)`` over the
 well-defined degrees:
@@ -64,9 +69,13 @@ def nanmedian(a: np.ndarray, axis: int = 0) -> np.ndarray:
         return np.nanmedian(a, axis=axis)
 
 
-def draw_means(rel: np.ndarray) -> np.ndarray:
-    """Per-draw ratios: the mean over seeds (axis 1) of ``rel`` ``(D, S, …)``; NaN where a seed is NaN."""
-    return np.asarray(rel, dtype=float).mean(axis=1)
+def draw_means(values: np.ndarray) -> np.ndarray:
+    """The mean over seeds (axis 1) of ``values`` ``(D, S, …)``: ``(D, …)``; NaN where a seed is NaN.
+
+    A draw's ratio is the ratio of its seed-mean contributions (module docstring): take ``draw_means`` of
+    the contributions, then divide by the last layer.
+    """
+    return np.asarray(values, dtype=float).mean(axis=1)
 
 
 def claim_holds(r: np.ndarray, claim: str) -> np.ndarray:

@@ -96,6 +96,26 @@ def test_relative_masks_undefined_ratios():
     assert np.isnan(rel[1, :-1]).all()
 
 
+def test_a_draw_ratio_is_the_ratio_of_seed_mean_contributions():
+    # Two draws × three seeds, one degree, two layers. Draw 0's second seed has a negative last-layer
+    # (debiased) form: its per-seed ratio is undefined, the draw's ratio of seed means is not.
+    c = np.array(
+        [
+            [[[3.0, 2.0]], [[1.0, -0.5]], [[2.0, 1.5]]],
+            [[[4.0, 1.0]], [[2.0, 2.0]], [[3.0, 3.0]]],
+        ]
+    )  # (D, S, K, L)
+    assert np.isnan(sphere.relative(c)[0, 1, 0, 0])
+    got = sphere.draw_ratios(c)
+    np.testing.assert_allclose(got[:, 0, 0], [6.0 / 3.0, 9.0 / 6.0], rtol=1e-15)
+    # not the mean of the per-seed ratios (draw 1: (4 + 1 + 1)/3 = 2 ≠ 1.5)
+    assert sphere.relative(c)[1, :, 0, 0].mean() == pytest.approx(2.0)
+    np.testing.assert_allclose(got[..., -1], 1.0)
+    # a non-positive seed-mean last-layer form leaves the draw undefined
+    c[1, :, 0, 1] = [-1.0, 0.5, 0.5]
+    assert np.isnan(sphere.draw_ratios(c)[1, 0, 0])
+
+
 def _undefined_named(rows, degrees):
     """The claim rows of each estimator, whose check names the undefined ``degrees``."""
     claims = [r for r in rows if r["check"].startswith(tuple(verdicts.CLAIMS.values()))]

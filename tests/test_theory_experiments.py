@@ -3,6 +3,7 @@
 The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/test_experiments.py``.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -301,9 +302,9 @@ def _fabricated_concentration(
         "mercer": mercer,
         "kappa_one": kappa_one,
         "multiplicity": np.array([1.0, 10, 54, 210, 660]),
-        "centers": np.eye(10)[:4],
-        "mixed_norms": np.array([0.5, 0.3, 0.08]),
-        "pure_norm": np.asarray(0.08),
+        "centers": np.broadcast_to(np.eye(10)[:4], (S, 4, 10)),
+        "mixed_norms": np.broadcast_to([0.5, 0.3, 0.08], (S, 3)),
+        "pure_norm": np.full(S, 0.08),
     }
     assert mercer.shape == (L, K + 1)
     pure, mixed = float(res["exact_pure"]), float(res["exact_mixed"])
@@ -335,6 +336,37 @@ def test_concentration_verdicts_follow_the_data():
     assert rows[0]["verdict"] == "not exact"
     rate = next(r for r in rows if r["check"].startswith("paper's Σφ₁/Σφ₂, mixed target"))
     assert rate["verdict"] == "rate differs from n^(-1/2)"
+
+
+def test_concentration_redraws_centres_and_points_per_draw():
+    # Every draw has its own target centres and points (fold_in(key(seed), r)); one draw reproduces
+    # draw 0 of a longer run exactly, and the exact ratios do not depend on the draw.
+    from tests._fakes import assert_first_draw
+
+    cfg = conc.Config(
+        dim=4, network=NET.replace(depth=3), num_points=(16, 32), degree=2,
+        mixed_degrees=(1, 2), num_draws=3, draw_chunk=2,
+    )  # fmt: skip
+    res = conc.run(cfg)
+    assert res["centers"].shape == (3, cfg.num_centers, 4)
+    assert res["estimate_gram_pure"].shape == (3, 2)
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert not np.allclose(res["centers"][a], res["centers"][b])
+        assert not np.allclose(res["mixed_norms"][a], res["mixed_norms"][b])
+    for r in range(3):  # the stored norms belong to the stored centres (addition theorem)
+        want = [math.sqrt(targets.gegenbauer_target_sq_norm(res["centers"][r], j)) for j in (1, 2)]
+        np.testing.assert_allclose(res["mixed_norms"][r], want, rtol=1e-12)
+    # the paper's estimator stays exact for every draw's pure harmonic
+    np.testing.assert_allclose(res["estimate_paper_pure"], res["exact_pure"], rtol=1e-10)
+    per_draw = {k for k in res if k.startswith("estimate_")} | {
+        "centers",
+        "mixed_norms",
+        "pure_norm",
+    }
+    assert_first_draw(conc.run(dataclasses.replace(cfg, num_draws=1)), res, per_draw)
+    # Theorem 1's constant C = Σ_j L/‖g_j‖ is the largest over the draws (a bound for every draw)
+    C = conc.theorem1_bounds(res, cfg)["C"]
+    assert C == pytest.approx(max(np.sum(cfg.num_centers / res["mixed_norms"], axis=1)), rel=1e-14)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -371,7 +403,7 @@ def test_concentration_rejects_a_vanishing_eigenvalue_before_sampling():
         network=NET.replace(depth=2),
         degree=3,
         num_points=(16, 32),
-        num_seeds=1,
+        num_draws=1,
         mixed_degrees=(1, 2),
     )
     with pytest.raises(ValueError, match="vanishes"):
