@@ -68,10 +68,11 @@ _TITLES = {
 
 CAPTION = (
     "Relative contribution c_ℓ/c_(L-1) of each layer for degree-k targets: median over independent draws "
-    "of points and centres (each the mean over its initialisations) and 10–90% band over draws and "
-    "initialisations; dashed: the infinite-width value on the same points, dotted: the ratio of Mercer "
-    "eigenvalues (gaps: undefined, an eigenvalue vanishes). Left to right: the paper's sampled targets, "
-    "lower degrees projected out on the sample, the debiased estimator."
+    "of points and centres (each draw: the ratio of its seed-mean contributions) and 10–90% band of the "
+    "per-initialisation ratios over draws and initialisations; dashed: the infinite-width value on the "
+    "same points, dotted: the ratio of Mercer eigenvalues (gaps: undefined, an eigenvalue vanishes). "
+    "Left to right: the paper's sampled targets, lower degrees projected out on the sample, the "
+    "debiased estimator."
 )
 
 

@@ -4,9 +4,10 @@ Command::
 
     python -m experiments.sphere_large_n [--scale smoke|default|paper] [--out figures/]
 
-Runtime: smoke ~1 min (compilation); default (n = 10³ … 10⁵, 8 draws, width 128, ReLU k = 1…4 and tanh
-k = 1, 3) 311 s on 2 idle CPU cores (the committed run's ``wall_time_s``); paper (n up to 10⁶, 16 draws ×
-2 seeds, width 512) is for a GPU. The measured answer: ``figures/REPORT.md`` and README's gallery.
+Runtime: smoke ~1 min (compilation); default (n = 10³ … 10⁵, 8 draws, width 128, ReLU k = 1…4 and tanh k
+= 1, 3) 287–364 s on 2 idle CPU cores (three runs; the committed run's ``wall_time_s``); paper (n up to
+10⁶, 16 draws × 2 seeds, width 512) is for a GPU. The measured answer: ``figures/REPORT.md`` and
+README's gallery.
 
 Setting (paper §6.2, Figure 2): d = 10, 4-layer bias-free network, NTK parameterisation, input scaling
 "none"; targets ``g_k = Σ_l P_k(⟨x, x_l⟩)`` with 4 random centres. Every draw ``r`` (``fold_in(key, r)``)

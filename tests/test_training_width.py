@@ -304,6 +304,19 @@ def test_default_and_paper_scales_span_the_widths():
     assert (paper.dim, paper.num_points, paper.network.depth) == (10, 500, 4)
 
 
+@pytest.mark.slow
+def test_draw_ratios_are_ratios_of_seed_mean_contributions(smoke):
+    # Per draw: mean over seeds of the contributions of (run, step), then divided by the last layer;
+    # not a mean (or geometric mean) of the saved per-seed ratios.
+    _, res, _ = smoke
+    c = np.asarray(res["contributions"])  # (W, D, S, 2, T, K, L)
+    for key, (run, step) in tw.RATIO_SOURCES.items():
+        mean = c[:, :, :, run, step].mean(axis=2)  # (W, D, K, L)
+        np.testing.assert_allclose(tw.draw_ratios(res, key), mean / mean[..., -1:], rtol=1e-12)
+        per_seed = c[:, :, :, run, step] / c[:, :, :, run, step][..., -1:]
+        np.testing.assert_allclose(res[key], per_seed, rtol=1e-12)  # the saved per-seed ratios
+
+
 def test_fitted_slopes_recover_a_power_law():
     widths = np.array([16.0, 64.0, 256.0])
     values = 3.0 * widths[:, None, None, None] ** -0.5 * np.ones((3, 2, 2, 4))
