@@ -205,15 +205,15 @@ def _sub_jaxprs(
     return out
 
 
-def _first_use_in(jaxpr: Any, var: Any) -> tuple[int, ...] | None:
+def _first_use_in(jaxpr: Any, var: Any) -> tuple[Any, ...] | None:
     for k, eqn in enumerate(jaxpr.eqns):
         for pos, v in enumerate(eqn.invars):
             if v is var:
-                return (k, *_inner_key(eqn.params, eqn.primitive.name, len(eqn.invars), pos))
+                return (k, _inner_key(eqn.params, eqn.primitive.name, len(eqn.invars), pos), pos)
     return None
 
 
-def _inner_key(eqn_params, name, num_in, pos) -> tuple[int, ...]:
+def _inner_key(eqn_params, name, num_in, pos) -> tuple[Any, ...]:
     keys = []
     for body, positions in _sub_jaxprs(eqn_params, name, num_in):
         p = positions[pos]
@@ -224,23 +224,46 @@ def _inner_key(eqn_params, name, num_in, pos) -> tuple[int, ...]:
     return min(keys) if keys else ()
 
 
-def first_use_keys(program: Program, num: int) -> list[tuple[float, ...]]:
+_TRANSPARENT = frozenset(
+    {
+        "convert_element_type",
+        "reshape",
+        "broadcast_in_dim",
+        "squeeze",
+        "expand_dims",
+        "transpose",
+        "copy",
+    }
+)
+
+
+def first_use_keys(program: Program, num: int) -> list[tuple[Any, ...]]:
     """For each of the first ``num`` inputs, the position of its first use, looking inside bodies.
 
-    The key of an input read first by equation ``k`` is ``(k, *inner)``, where ``inner`` is the key of the
-    first use inside the bodies of ``k`` (``scan``, ``cond``, ``while``, custom-derivative calls), so
-    parameters read by one ``scan`` are ordered as its body reads them. ``(inf,)`` if never read; a program
-    output counts as a read after every equation.
+    The key of an input read first by equation ``k`` as its operand ``pos`` is ``(k, inner, pos)``, where
+    ``inner`` is the key of the first use inside the bodies of ``k`` (``scan``, ``cond``, ``while``,
+    custom-derivative calls), so parameters read by one ``scan`` are ordered as its body reads them, and
+    parameters read by one equation (a ``concatenate`` of gate kernels) in operand order. Reshapes, casts,
+    broadcasts and transposes are followed to the equation that uses their result (a bias reshaped outside a ``scan``
+    counts where the body adds it). ``(inf, (), 0)`` if never read; a program output counts as a read after
+    every equation.
     """
-    keys: list[tuple[float, ...]] = [(float("inf"),)] * num
+    keys: list[tuple[Any, ...]] = [(float("inf"), (), 0)] * num
+    origin: dict[int, int] = {i: i for i in range(num)}
     for k, eqn in enumerate(program.eqns):
         for pos, ref in enumerate(eqn.inputs):
-            if isinstance(ref, Lit) or ref >= num or keys[ref][0] <= k:
+            if isinstance(ref, Lit) or ref not in origin:
                 continue
-            keys[ref] = (k, *_inner_key(eqn.params, eqn.name, len(eqn.inputs), pos))
+            leaf = origin[ref]
+            if eqn.name in _TRANSPARENT and len(eqn.inputs) == 1 and len(eqn.outputs) == 1:
+                origin[eqn.outputs[0]] = leaf
+                continue
+            if keys[leaf][0] <= k:
+                continue
+            keys[leaf] = (k, _inner_key(eqn.params, eqn.name, len(eqn.inputs), pos), pos)
     for ref in program.outputs:
-        if not isinstance(ref, Lit) and ref < num and keys[ref][0] == float("inf"):
-            keys[ref] = (len(program.eqns),)
+        if not isinstance(ref, Lit) and ref in origin and keys[origin[ref]][0] == float("inf"):
+            keys[origin[ref]] = (len(program.eqns), (), 0)
     return keys
 
 
