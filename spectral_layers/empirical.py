@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from spectral_layers import _jaxpr, _structured, nt_compat
+from spectral_layers import _jaxpr, _structured, nt_compat, sharding
 from spectral_layers import _validation as val
 from spectral_layers._rows import map_rows
 from spectral_layers.activations import resolve_activation
@@ -468,8 +468,7 @@ def _entries(grams, i, j, stacked, mesh):
 
     if mesh is None:
         return jax.tree.map(np.asarray, take(grams))
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    return jax.tree.map(np.asarray, jax.jit(take, out_shardings=replicated)(grams))
+    return sharding.take(take, grams, mesh)
 
 
 _CHECKS: dict[Any, Callable[..., Any]] = {}
