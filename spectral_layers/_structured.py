@@ -488,9 +488,16 @@ def _combine(
 
 
 def example_jacobian(
-    plan: Plan, leaves: Sequence[jax.Array], indices: Sequence[int], x: Any, consts: Any
-) -> jax.Array:
+    plan: Plan,
+    leaves: Sequence[jax.Array],
+    indices: Sequence[int],
+    x: Any,
+    consts: Any,
+    split: bool = False,
+) -> jax.Array | list[jax.Array]:
     """Per-example Jacobians ``∂f(x_i)/∂θ`` w.r.t. the leaves ``indices``, shape ``(n, *out, P)``.
+
+    ``split=True`` returns one ``(n, *out, P_leaf)`` array per leaf instead of their concatenation.
 
     Each example is replayed alone (batch of size 1), as the structured rules assume; ``check`` compares
     that replay with the model on a batch.
@@ -509,7 +516,8 @@ def example_jacobian(
     sub = [leaves[i] for i in indices]
     jac = jax.vmap(jax.jacrev(f), in_axes=(None, 0))(sub, x)
     n = jax.tree.leaves(x)[0].shape[0]
-    return jnp.concatenate([a.reshape(n, *out_shape, -1) for a in jac], axis=-1)
+    parts = [a.reshape(n, *out_shape, -1) for a in jac]
+    return parts if split else jnp.concatenate(parts, axis=-1)
 
 
 def replay(plan: Plan, leaves: Sequence[jax.Array], x: Any, consts: Any) -> jax.Array:

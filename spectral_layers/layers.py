@@ -216,6 +216,20 @@ def discover_layers(
 
 def layer_map(program: _jaxpr.Program, params: Any, group: Group | None = None) -> LayerMap:
     """The ``LayerMap`` of ``params`` in the call order of ``program`` (``example_program``; module docstring)."""
+    treedef = jax.tree.structure(params)
+    try:
+        return _cached_layer_map(program, treedef, group)
+    except TypeError:  # an unhashable group
+        return _layer_map(program, treedef, group)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_layer_map(program, treedef, group):
+    return _layer_map(program, treedef, group)
+
+
+def _layer_map(program: _jaxpr.Program, treedef: Any, group: Group | None) -> LayerMap:
+    params = jax.tree.unflatten(treedef, [0] * treedef.num_leaves)
     paths = leaf_paths(params)
     group = _default_group if group is None else group
     if not callable(group):
