@@ -494,10 +494,12 @@ def example_jacobian(
     x: Any,
     consts: Any,
     split: bool = False,
+    unrolled: bool = False,
 ) -> jax.Array | list[jax.Array]:
     """Per-example Jacobians ``∂f(x_i)/∂θ`` w.r.t. the leaves ``indices``, shape ``(n, *out, P)``.
 
-    ``split=True`` returns one ``(n, *out, P_leaf)`` array per leaf instead of their concatenation.
+    ``split=True`` returns one ``(n, *out, P_leaf)`` array per leaf instead of their concatenation;
+    ``unrolled=True`` differentiates the rows one by one (for a few rows) instead of under ``vmap``.
 
     Each example is replayed alone (batch of size 1), as the structured rules assume; ``check`` compares
     that replay with the model on a batch.
@@ -514,8 +516,12 @@ def example_jacobian(
         return out[0]
 
     sub = [leaves[i] for i in indices]
-    jac = jax.vmap(jax.jacrev(f), in_axes=(None, 0))(sub, x)
     n = jax.tree.leaves(x)[0].shape[0]
+    if unrolled:  # a few rows: XLA's CPU outer products are faster unbatched than vmapped
+        rows = [jax.jacrev(f)(sub, jax.tree.map(lambda a, k=k: a[k], x)) for k in range(n)]
+        jac = [jnp.stack(parts) for parts in zip(*rows, strict=True)]
+    else:
+        jac = jax.vmap(jax.jacrev(f), in_axes=(None, 0))(sub, x)
     parts = [a.reshape(n, *out_shape, -1) for a in jac]
     return parts if split else jnp.concatenate(parts, axis=-1)
 

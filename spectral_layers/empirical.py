@@ -123,7 +123,7 @@ def layer_ntk(
       trace_axes: output axes (of ``f(x)``, axis 0 being the examples) summed over; ignored for ``(n,)``.
       diagonal_axes: output axes kept once (the diagonal of the pair of axes).
       check: verify, at a cost of a few per cent, that (1) each example replayed alone (the engine's
-        trace) gives what ``apply_fn`` gives on a batch of up to 128 examples, and (2) a few entries of every
+        trace) gives what ``apply_fn`` gives on a batch of up to 16 examples, and (2) a few entries of every
         layer's Gram equal ``⟨∇_{θ_ℓ} f(x_i), ∇_{θ_ℓ} f(x'_j)⟩`` from per-example gradients; a failure raises
         ``KernelCheckError`` naming the layer and the remedy, never returns the numbers. For
         ``"structured"`` and ``"nt"``; skipped when ``layer_ntk`` is itself traced (called inside
@@ -416,7 +416,7 @@ def _build_engine(key: _EngineKey) -> _Engine:
 # self-checks
 
 
-_CHECK_ROWS = 32  # examples replayed alone and as one batch
+_CHECK_ROWS = 16  # examples replayed alone and as one batch
 
 
 def _warn_precision(program, layers: LayerMap, leaves) -> None:
