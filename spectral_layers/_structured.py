@@ -7,7 +7,10 @@ casts/reshapes/broadcasts, ``A`` the other operand), the chain rule gives the pe
 
 so the layer Gram ``G_ij = ⟨∇_W f(x_i), ∇_W f(x'_j)⟩`` (paper Eq. 1) needs only ``A_i`` and ``Δ_i`` for every
 example, and all of them come from one forward and one backward pass: ``Δ`` is the gradient of ``Σ_i f(x_i)``
-w.r.t. a zero perturbation added to ``z`` (examples do not interact). Rules, by the primitive ``op``:
+w.r.t. a zero perturbation added to ``z`` (examples do not interact). For outputs ``f(x_i)`` of shape ``out``
+(logits) there is one ``Δ_{i,c}`` per output component (one backward pass each, vmapped), and the output axes
+are traced, kept on the diagonal or kept in pairs in the final contraction (``OutputAxes``): the traced Dense
+Gram is ``(A A'ᵀ) ∘ (Σ_c Δ_c Δ'_cᵀ)``. Rules, by the primitive ``op``:
 
 * ``dot_general`` with ``W`` as one operand and no batch dimension on ``W`` (Dense, DenseGeneral,
   ``nnx.Linear``, einsum): with ``A_i`` reshaped to ``(s, c)`` (free × contracted axes) and ``Δ_i`` to
@@ -28,10 +31,10 @@ forces explicit gradients, which are exact for any ``T``.
 
 A parameter read by more than one equation, or by any other primitive (``tanh(W)``, ``W @ W``, a gather, a
 ``scan``, a custom-derivative function, ...), makes its whole layer fall back to per-example gradients of
-the original ``apply_fn`` (``vmap(grad)``); ``empirical.layer_ntk`` names those layers in one warning. A
-transform such as ``2 * W`` before a Dense product is itself a rule equation (a ``mul``): its Gram is exact,
-from explicit per-example gradients. A rule applies only when the program's structure proves it, so every
-number equals the Jacobian Gram.
+the replayed program (``vmap(jacrev)``, ``example_jacobian``); ``empirical.layer_ntk`` names those layers
+in one warning. A transform such as ``2 * W`` before a Dense product is itself a rule equation (a ``mul``):
+its Gram is exact, from explicit per-example gradients. A rule applies only when the program's structure
+proves it, so every number equals the Jacobian Gram.
 
 **Why a jaxpr interpreter rather than Flax method interception.** Interception (``nn.intercept_methods``) sees
 module calls, not what a module does with its parameters: it cannot tell whether a Dense kernel was cast,

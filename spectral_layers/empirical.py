@@ -1,17 +1,20 @@
 """Per-layer empirical NTK Gram matrices ``G^(ℓ)_ij = ⟨∇_{θ_ℓ} f(x_i), ∇_{θ_ℓ} f(x'_j)⟩`` (paper Eq. 1).
 
-``layer_ntk`` works for any ``apply_fn(params, x) -> (n,)`` and any params pytree (linen params, NNX through
-``layers.from_nnx``, plain dicts or lists); the first axis of ``x`` indexes examples. Layers are the modules
-that own parameters, in call order (``layers``). Four methods give the same numbers:
+``layer_ntk`` works for any ``apply_fn(params, x) -> (n,)`` or ``(n, *out)`` (logits, with neural-tangents'
+``trace_axes`` / ``diagonal_axes``) and any params pytree (linen params, boxed or not, NNX through
+``layers.from_nnx``, plain dicts or lists); the first axis of ``x`` (an array or a pytree of arrays) indexes
+examples. Layers are the modules that own parameters, in call order (``layers``). Four methods give the same
+numbers:
 
 * ``"structured"`` (default): every layer from one forward and one backward pass, no Jacobian
   (``_structured``): for a Dense layer ``z = h W + b`` the gradient w.r.t. ``W`` at ``x`` is ``h(x) δ(x)ᵀ`` with
   ``δ = ∂f/∂z``, so ``G = (H H'ᵀ) ∘ (Δ Δ'ᵀ)``; convolutions use the same identity on input patches, norm scales
   and biases explicit per-example gradients; a layer that no rule provably covers falls back to per-example
   gradients (``vmap(grad)``) with a ``FallbackWarning``. Networks from ``init_mlp`` go through the same
-  engine: ``benchmarks/bench_any_model.py`` measured it at 0.99× (median of 9 interleaved runs) the time of
-  the dedicated MLP identity ``mlp_grams`` (n = 1000, d = 784, 4 × 784 ReLU, float32, same XLA flops), which
-  is kept as an independent reference.
+  engine; the dedicated MLP identity ``mlp_grams`` is kept as an independent reference. Compiled engines are
+  keyed by the traced program (``_jaxpr.fingerprint``), not by the ``apply_fn`` object, so a fresh closure
+  of the same model reuses the compilation; the program's constants are arguments, never baked in.
+  ``check=True`` verifies each result through a second route (``_self_check``).
 * ``"jacobian"`` / ``"jacobian_fwd"``: per-layer Jacobians ``J_ℓ`` (n × P_ℓ) from ``jax.jacrev`` / ``jax.jacfwd``
   contracted as ``J_ℓ J'_ℓᵀ``. The reference.
 * ``"nt"``: neural-tangents' ``empirical_ntk_fn`` on each layer (needs neural-tangents, see ``nt_compat``).
