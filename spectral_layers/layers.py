@@ -303,7 +303,10 @@ class NNXApply:
                 "params does not have the structure of the module's nnx.Param state (from_nnx)"
             )
         state = jax.tree.unflatten(self.state_treedef, leaves)
-        out = nnx.merge(self.graphdef, state, self.rest)(x)
+        # fresh copies of the other variables on every call: NNX transforms (nnx.scan with RNG counters,
+        # dropout) refuse variables that an earlier trace touched
+        rest = jax.tree.map(lambda a: a, self.rest)
+        out = nnx.merge(self.graphdef, state, rest)(x)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         return out
