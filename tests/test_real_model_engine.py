@@ -376,3 +376,49 @@ def test_multi_output_contributions_and_diagonals():
         np.testing.assert_allclose(d[name], np.diag(traced[name]), rtol=1e-10)
     with pytest.raises(ValueError, match=r"\(n, \*out\)"):
         sl.layer_contributions(apply_fn, params, x, y[0, :, 0])
+
+
+def test_infinite_width_with_outputs_is_the_limit_of_wide_logits():
+    """``infinite_layer_ntk(num_outputs=C)`` is ``κ ⊗ I_C``: wide networks with ``C`` outputs converge to it,
+    every layer and every pair of outputs (the off-diagonal output pairs to zero).
+
+    Tolerance: one seed deviates by about ``c/sqrt(width)`` in relative Frobenius norm with ``c ≈ 3.4``
+    (ReLU, depth 3: ``test_infinite.test_wide_networks_converge_to_infinite_width``), so the mean of ``s``
+    seeds by ``c/sqrt(width·s)``; the test allows twice that. A wrong factor (``C``, a missing ``I_C``) is
+    an O(1) error.
+    """
+    width, classes, seeds = 1024, 3, 4
+    spec = sl.MLPSpec(in_dim=4, widths=(width, width, classes))
+    model = sl.MLP(spec, param_dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(0), (6, 4))
+    keys = jax.random.split(jax.random.key(1), seeds)
+    params = jax.vmap(lambda k: model.init(k, x)["params"])(keys)
+    finite = sl.layer_ntk(
+        lambda p, x: model.apply({"params": p}, x), params, x, trace_axes=(), stacked=True
+    )
+    net = sl.Network(depth=3)
+    full = sl.infinite_layer_ntk(x, network=net, num_outputs=classes, trace_axes=())
+    traced = sl.infinite_layer_ntk(x, network=net, num_outputs=classes)
+    diagonal = sl.infinite_layer_ntk(
+        x, network=net, num_outputs=classes, trace_axes=(), diagonal_axes=(-1,)
+    )
+    kappa = sl.infinite_layer_ntk(x, network=net)
+    tol = 2 * 3.4 / np.sqrt(width * seeds)
+    for name in kappa:
+        np.testing.assert_allclose(traced[name], classes * kappa[name], rtol=1e-12)
+        np.testing.assert_allclose(diagonal[name], np.repeat(kappa[name][..., None], classes, -1))
+        assert full[name].shape == (6, 6, classes, classes)
+        mean = np.mean(finite[name], axis=0)
+        err = np.linalg.norm(mean - full[name]) / np.linalg.norm(full[name])
+        assert err < tol, (name, err, tol)
+
+
+def test_call_order_inside_cond():
+    """Parameters used inside both branches of ``lax.cond`` are ordered as the branches use them."""
+    params = {"b": jnp.ones((3, 3)), "a": jnp.ones((3, 1))}
+
+    def apply_fn(p, x):
+        h = jax.lax.cond(x.sum() > 0, lambda h: jnp.tanh(h @ p["b"]), lambda h: h @ p["b"], x)
+        return (h @ p["a"])[:, 0]
+
+    assert sl.layer_names(apply_fn, params, jnp.ones((2, 3))) == ["b", "a"]
