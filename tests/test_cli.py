@@ -34,7 +34,8 @@ def test_runner_help_lists_every_experiment_and_option(capsys):
     text = _help(runner.main, capsys)
     assert "``" not in text and ":class:" not in text  # plain text, no reStructuredText markup
     listed = re.findall(r"^  (\w+)  +(\S.*)$", text.split("\nexperiments (", 1)[1], flags=re.M)
-    assert [n for n, _ in listed] == list(experiments.ALL)  # every experiment, in run order, one line
+    # every experiment, in run order, one line each
+    assert [n for n, _ in listed] == list(experiments.ALL)
     for name, line in listed:
         assert line == fw.plain_text(EXPERIMENTS[name].description) and len(line) > 20
     options = _options(text)
@@ -88,9 +89,7 @@ def test_field_docs_come_from_the_class():
 
     @dataclasses.dataclass(frozen=True)
     class Cfg:
-        seed: int = (
-            0  # master seed
-        )
+        seed: int = 0  # master seed
         num_draws: int = 2  # independent draws
         # of the points
         inner: Inner = Inner()  # noqa: RUF009, RUF100 (frozen)
