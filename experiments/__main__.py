@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m experiments",
         description=DESCRIPTION,
-        epilog=experiment_list() if argv is None or {"-h", "--help"} & set(argv) else None,
+        epilog=experiment_list()
+        if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv)
+        else None,
         formatter_class=fw.HelpFormatter,
     )
     p.add_argument(
