@@ -22,7 +22,7 @@
 # python -m experiments.fig2_sphere_d10 --scale smoke --out <dir>
 # ```
 #
-# At this size the verdicts are not the committed figure's (see the [gallery](../gallery.md)); the point is how
+# At this size the verdicts are not the committed figure's (see the [gallery](../../gallery/)); the point is how
 # to run one and read what it says.
 
 # %%

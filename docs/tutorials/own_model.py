@@ -53,6 +53,7 @@ class CNN(nn.Module):
 model = CNN()
 x = jax.random.normal(jax.random.key(1), (32, 16, 16, 3))
 params = model.init(jax.random.key(0), x)["params"]
+params = jax.tree.map(lambda a: a.astype(jnp.float64), params)  # flax initialises in float32
 
 
 def apply_fn(p, x):
