@@ -34,9 +34,11 @@ jax.config.update("jax_enable_x64", True)  # float64, so the check below is at r
 # %% [markdown]
 # ## A linen CNN classifier
 #
-# Three strided convolutions and a dense head with `C = 10` logits. Per-layer Grams are defined for a scalar
-# output, so the tutorial takes the first logit, `model.apply(...)[:, 0]` (any scalar function of the logits
-# works the same way, e.g. the logit of the true class).
+# Three strided convolutions and a dense head with `C = 10` logits: `apply_fn` returns the logits `(n, C)`.
+# Output axes follow neural-tangents' conventions: the default `trace_axes=(-1,)` sums over the classes,
+# $G^{(\ell)}_{ij} = \sum_c \langle \nabla_{\theta_\ell} f_c(x_i), \nabla_{\theta_\ell} f_c(x_j)\rangle$ of
+# shape `(n, n)`, from one forward pass and `C` backward passes; `trace_axes=()` keeps both class axes,
+# `(n, n, C, C)`.
 
 
 # %%
@@ -51,42 +53,49 @@ class CNN(nn.Module):
 
 
 model = CNN()
-x = jax.random.normal(jax.random.key(1), (32, 16, 16, 3))
+x = jax.random.normal(jax.random.key(1), (16, 16, 16, 3))
 params = model.init(jax.random.key(0), x)["params"]
 params = jax.tree.map(lambda a: a.astype(jnp.float64), params)  # flax initialises in float32
 
 
 def apply_fn(p, x):
-    return model.apply({"params": p}, x)[:, 0]  # the first logit: shape (n,)
+    return model.apply({"params": p}, x)  # logits: shape (n, C)
 
 
-grams = sl.layer_ntk(apply_fn, params, x)
+grams = sl.layer_ntk(apply_fn, params, x)  # traced over the classes: (n, n) per layer
 for name, g in grams.items():
     print(f"{name:8s} {g.shape}  tr G/n = {float(jnp.trace(g)) / len(x):.4f}")
+full = sl.layer_ntk(apply_fn, params, x, trace_axes=())  # every pair of classes
+print({name: g.shape for name, g in full.items()})
 
 # %% [markdown]
-# The layers come in call order (`Conv_0`, `Conv_1`, `Conv_2`, `Dense_0`), from one forward and one backward
-# pass. Their sum is the full empirical NTK. A second, independent route: the Jacobian of each layer's
-# parameters, $G^{(\ell)} = J_\ell J_\ell^\top$.
+# The layers come in call order (`Conv_0`, `Conv_1`, `Conv_2`, `Dense_0`), and their sum is the full empirical
+# NTK. A second, independent route: the Jacobian of the logits in each layer's parameters, `J` of shape
+# `(n, C, P_ℓ)`, and $G^{(\ell)} = \sum_c J_c J_c^\top$.
 
 
 # %%
 def jacobian_gram(p, layer):
     jac = jax.jacrev(lambda q: apply_fn({**p, layer: q}, x))(p[layer])
-    j_np = jnp.concatenate([v.reshape(len(x), -1) for v in jax.tree.leaves(jac)], axis=1)
-    return j_np @ j_np.T
+    j_ncp = jnp.concatenate([v.reshape(*v.shape[:2], -1) for v in jax.tree.leaves(jac)], axis=2)
+    return jnp.einsum("icp,jcp->ij", j_ncp, j_ncp), jnp.einsum("icp,jdp->ijcd", j_ncp, j_ncp)
 
 
 for name in grams:
-    ref = jacobian_gram(params, name)
+    ref, ref_full = jacobian_gram(params, name)
     err = float(jnp.linalg.norm(grams[name] - ref) / jnp.linalg.norm(ref))
-    print(f"{name:8s} relative Frobenius error vs Jacobian: {err:.1e}")
+    err_full = float(jnp.linalg.norm(full[name] - ref_full) / jnp.linalg.norm(ref_full))
+    print(
+        f"{name:8s} relative Frobenius error vs Jacobian: traced {err:.1e}, all classes {err_full:.1e}"
+    )
 
 # %% [markdown]
-# Contributions $c_\ell = y^\top G^{(\ell)} y$ to a target $y$ need no Gram at all (one backward pass):
+# Contributions $c_\ell = \sum_{c,c'} y_c^\top G^{(\ell)}_{cc'} y_{c'}$ to a target $y$ of the logits' shape
+# `(n, C)` (here one-hot labels) need no Gram at all (`C` backward passes):
 
 # %%
-y = jnp.sin(3 * x.mean(axis=(1, 2, 3)))
+labels = jnp.argmax(x.mean(axis=(1, 2)), axis=-1) % 10
+y = jax.nn.one_hot(labels, 10)
 c = sl.layer_contributions(apply_fn, params, x, y)
 print({k: round(float(v), 4) for k, v in sl.relative_contributions(c).items()})
 
