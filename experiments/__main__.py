@@ -3,10 +3,13 @@
 Command::
 
     python -m experiments [--scale smoke|default|paper] [--out figures/] [--only fig1,fig4] [--force]
-                          [--data-dir DIR] [--no-progress] [--mesh] [--debug]
+                          [--data-dir DIR] [--no-progress] [--no-report] [--mesh] [--debug]
 
 An experiment whose saved results (``<out>/<name>.json``) were produced with the same config and the same
-code (a hash of the package and experiment sources) is skipped unless ``--force``. A failing experiment is
+code (a hash of the package and experiment sources) is skipped unless ``--force`` (``_framework.FORCE_HELP``:
+the one meaning of ``--force``, here and in every ``python -m experiments.<name>``: recompute from scratch,
+reusing neither up-to-date results nor a partial checkpoint). An unknown name in ``--only`` prints one line
+``error: …`` with the closest valid names and exits with status 2 before anything runs. A failing experiment is
 reported and the others still run: an expected error (missing or corrupt dataset, invalid config;
 ``_framework.EXPECTED_ERRORS``) as one line ``error: <experiment>: …`` on stderr (with its traceback only
 under ``--debug``), any other failure with its traceback. The exit code is 0 if all succeeded, 2 if the
@@ -28,19 +31,37 @@ from pathlib import Path
 import experiments
 from experiments import _framework as fw
 
+DESCRIPTION = """\
+Runs every experiment (or --only some) at one scale, saves each one's results and figure in --out,
+then writes REPORT.md there from the saved results. An experiment whose saved results match its
+config and code is skipped unless --force. One experiment: python -m experiments.<name> --help lists
+its config fields. Exit status: 0 if all succeeded, 2 for an unknown name or if the only failures were
+expected errors (missing dataset, invalid config), 1 otherwise."""
+
 
 def _select(only: str | None) -> list[str]:
+    """The experiments named by ``--only`` (names or prefixes) in run order; exits 2 on an unknown one."""
     if not only:
         return list(experiments.ALL)
     chosen = []
     for token in (t.strip() for t in only.split(",") if t.strip()):
         matches = [n for n in experiments.ALL if n == token or n.startswith(token + "_")]
         if not matches:
-            raise SystemExit(
-                f"--only: no experiment matches {token!r}; known: {', '.join(experiments.ALL)}"
-            )
+            msg = fw.unknown_name_message("experiment", token, experiments.ALL)
+            print(f"error: --only: no experiment matches: {msg}", file=sys.stderr)
+            raise SystemExit(2)
         chosen += [m for m in matches if m not in chosen]
     return chosen
+
+
+def experiment_list() -> str:
+    """One line per experiment, in run order: its name and its one-line description (``--help`` epilog)."""
+    width = max(len(n) for n in experiments.ALL)
+    lines = ["experiments (run order; --only takes names or prefixes such as fig1):"]
+    for name in experiments.ALL:
+        exp = importlib.import_module(f"experiments.{name}").EXPERIMENT
+        lines.append(f"  {name:<{width}}  {fw.plain_text(exp.description)}")
+    return "\n".join(lines)
 
 
 def up_to_date(name: str, out: Path, scale: str, data_dir: Path | None) -> bool:
@@ -67,15 +88,36 @@ def up_to_date(name: str, out: Path, scale: str, data_dir: Path | None) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the selected experiments; returns the process exit code (0 if all succeeded)."""
-    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
-    p.add_argument("--scale", choices=fw.SCALES, default="default")
-    p.add_argument("--out", type=Path, default=fw.DEFAULT_OUT)
-    p.add_argument(
-        "--only", default=None, help="comma-separated experiment names or prefixes (fig1,fig4)"
+    p = argparse.ArgumentParser(
+        prog="python -m experiments",
+        description=DESCRIPTION,
+        epilog=experiment_list()
+        if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv)
+        else None,
+        formatter_class=fw.HelpFormatter,
     )
-    p.add_argument("--force", action="store_true", help="rerun even if results are up to date")
-    p.add_argument("--data-dir", type=Path, default=None, help="local dataset directory")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--scale",
+        choices=fw.SCALES,
+        default="default",
+        help="smoke: seconds (tests); default: minutes on a 2-core CPU; paper: the paper's sizes",
+    )
+    p.add_argument(
+        "--out", type=Path, default=fw.DEFAULT_OUT, help="output directory of results and figures"
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated experiment names or prefixes (fig1,fig4); None: all",
+    )
+    p.add_argument("--force", action="store_true", help=fw.FORCE_HELP)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="local dataset directory holding mnist/ and cifar-10-batches-py/; None: download",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="do not write REPORT.md")
     p.add_argument("--mesh", action="store_true", help="shard Grams over every device")
     p.add_argument("--debug", action="store_true", help="tracebacks of expected errors too")

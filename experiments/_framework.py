@@ -36,14 +36,21 @@ config or argument, ``ValueError`` / ``TypeError``; ``--plot-only`` without save
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import difflib
 import hashlib
+import inspect
+import io
 import json
+import re
 import sys
+import textwrap
 import time
+import tokenize
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +62,47 @@ SCALES = ("smoke", "default", "paper")
 DEFAULT_OUT = Path("figures")
 EXPECTED_ERRORS = (DatasetError, ValueError, TypeError, FileNotFoundError)
 """Errors of the user's input or environment: one ``error:`` line and exit status 2 (traceback: ``--debug``)."""
+
+
+FORCE_HELP = (
+    "recompute from scratch: reuse nothing saved in --out (neither up-to-date results, which "
+    "python -m experiments otherwise skips, nor a partial checkpoint, from which an interrupted run "
+    "otherwise resumes)"
+)
+"""The one meaning of ``--force``, in ``python -m experiments`` and in every ``python -m experiments.<name>``."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, and descriptions / epilogs kept as written (plain text)."""
+
+
+def closest(name: str, choices: Sequence[str], n: int = 3) -> list[str]:
+    """The valid names closest to a misspelt ``name`` (``difflib``; prefixes count: ``fig22`` → ``fig2_…``)."""
+
+    def score(c: str) -> float:
+        whole = difflib.SequenceMatcher(None, name, c).ratio()
+        head = difflib.SequenceMatcher(None, name, c[: len(name)]).ratio()
+        return max(whole, head)
+
+    ranked = sorted(choices, key=lambda c: (-score(c), c))
+    return [c for c in ranked[:n] if score(c) >= 0.5]
+
+
+def unknown_name_message(kind: str, name: str, choices: Sequence[str]) -> str:
+    """``unknown <kind> 'name'; did you mean a, b? (known: …)``: one line, with the closest valid names."""
+    near = closest(name, choices)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    return f"unknown {kind} {name!r}{hint} (known: {', '.join(choices)})"
+
+
+def summary_line(doc: str) -> str:
+    """A docstring's first paragraph on one line (an experiment's description: ``--help``, REPORT.md)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reStructuredText inline markup (double backticks), for ``--help``."""
+    return text.replace("``", "")
 
 
 def error_line(e: BaseException) -> str:
@@ -123,7 +171,7 @@ def define(
         run=namespace["run"],
         plot=namespace["plot"],
         scales=scales,
-        description=description or (namespace.get("__doc__") or name).splitlines()[0],
+        description=description or summary_line(namespace.get("__doc__") or name),
         x64_default=x64_default,
         caption=namespace.get("CAPTION", ""),
         summarize=namespace.get("summarize"),
@@ -253,9 +301,8 @@ def build_config(config_cls: type, values: Mapping[str, Any], *, name: str = "co
     for key, value in values.items():
         head, _, rest = key.partition(".")
         if head not in fields:
-            raise ValueError(
-                f"unknown config field {key!r} for {name}; known: {sorted(known_fields(config_cls))}"
-            )
+            known = known_fields(config_cls)
+            raise ValueError(f"{name}: {unknown_name_message('config field', key, known)}")
         if rest:
             nested.setdefault(head, {})[rest] = value
         else:
@@ -265,11 +312,11 @@ def build_config(config_cls: type, values: Mapping[str, Any], *, name: str = "co
         if not dataclasses.is_dataclass(base):
             raise ValueError(f"config field {head!r} of {name} has no sub-fields")
         sub = {f.name for f in dataclasses.fields(base)}
-        unknown = set(changes) - sub
+        unknown = sorted(set(changes) - sub)
         if unknown:
+            known = known_fields(config_cls)
             raise ValueError(
-                f"unknown config field(s) {sorted(f'{head}.{u}' for u in unknown)} for {name}; "
-                f"known: {sorted(known_fields(config_cls))}"
+                f"{name}: {unknown_name_message('config field', f'{head}.{unknown[0]}', known)}"
             )
         flat[head] = dataclasses.replace(base, **changes)
     return config_cls(**flat)
@@ -292,6 +339,143 @@ def known_fields(config_cls: type) -> list[str]:
         else:
             names.append(f.name)
     return names
+
+
+def _comment_docs(cls: type) -> dict[str, str]:
+    """Field -> its comments in ``cls``'s source: inline ones, then comment lines right below it."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    comments: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            text = re.sub(r"^#\s*(noqa(:\s*[A-Z0-9, ]+)?(\([^)]*\))?)?", "", tok.string).strip()
+            comments[tok.start[0]] = text
+    lines = source.splitlines()
+    (node,) = ast.parse(source).body
+    stmts = [s for s in node.body if not isinstance(s, ast.Expr)]
+    docs = {}
+    for i, stmt in enumerate(stmts):
+        if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+            continue
+        end = stmts[i + 1].lineno if i + 1 < len(stmts) else len(lines) + 1
+        found = [comments[n] for n in range(stmt.lineno, stmt.end_lineno + 1) if n in comments]
+        for n in range(stmt.end_lineno + 1, end):  # comment lines continuing the field's comment
+            if not lines[n - 1].strip().startswith("#"):
+                break
+            found.append(comments[n])
+        text = " ".join(t for t in found if t)
+        if text:
+            docs[stmt.target.id] = text
+    return docs
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Field -> its entry in the Google-style ``Attributes:`` section of ``cls``'s docstring."""
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    docs: dict[str, str] = {}
+    section, current = False, None
+    for line in doc.splitlines():
+        if line.strip() == "Attributes:":
+            section = True
+            continue
+        if not section:
+            continue
+        if line and not line.startswith(" "):
+            break
+        m = re.match(r"^ {2,4}(\w+)(?: \(.*?\))?: (.*)$", line)
+        if m:
+            current = m.group(1)
+            docs[current] = m.group(2).strip()
+        elif current and line.strip():
+            docs[current] += " " + line.strip()
+    return docs
+
+
+def field_docs(config_cls: type) -> dict[str, str]:
+    """One line per field of a config dataclass: what it means, from the class itself (not written twice).
+
+    A field's meaning is its comment in the class body (the comment on its line(s), continued by the comment
+    lines right below it; ``noqa`` markers dropped), else its entry in the docstring's ``Attributes:``
+    section; base classes first, so a subclass's comment wins. Nested dataclass fields are dotted
+    (``network.width``), documented by the nested class.
+    """
+    own: dict[str, str] = {}
+    for cls in reversed(config_cls.__mro__):
+        if dataclasses.is_dataclass(cls):
+            own.update(_attribute_docs(cls))
+            own.update(_comment_docs(cls))
+    hints = typing.get_type_hints(config_cls)
+    docs = {}
+    for f in dataclasses.fields(config_cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            nested = field_docs(hints[f.name])
+            for g in dataclasses.fields(hints[f.name]):
+                docs[f"{f.name}.{g.name}"] = nested.get(g.name, "")
+        else:
+            docs[f.name] = own.get(f.name, "")
+    return docs
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    text = re.sub(r"\b(?:[a-z_]\w*\.)+(?=[A-Za-z_])", "", str(tp))  # typing.Literal -> Literal
+    return text.replace("NoneType", "None")
+
+
+def _value_text(v: Any) -> str:
+    if isinstance(v, tuple):
+        return ",".join(_value_text(x) for x in v)  # as --set takes it
+    return getattr(v, "__name__", None) or str(v)
+
+
+def config_help(exp: Experiment) -> str:
+    """The ``--help`` epilog: every config field (``--set`` names) with type, default and meaning.
+
+    Generated from the config dataclass (``field_docs``); the default is the one at ``--scale default``,
+    followed by the smoke and paper values where those scales change it.
+    """
+    hints = typing.get_type_hints(exp.config_cls)
+    docs = field_docs(exp.config_cls)
+    per_scale = {}
+    for scale in SCALES:
+        try:
+            cfg = exp.config(scale)
+        except (TypeError, ValueError):  # a scale needing a setting (e.g. a dataset) is left out
+            continue
+        per_scale[scale] = config_to_dict(cfg)
+
+    def value(scale: str, name: str) -> Any:
+        v: Any = per_scale[scale]
+        for part in name.split("."):
+            v = v[part]
+        return tuple(v) if isinstance(v, list) else v
+
+    lines = [
+        "config fields (set with --set FIELD=VALUE; default at --scale default, then the smoke / paper "
+        "values where they differ):"
+    ]
+    base = "default" if "default" in per_scale else next(iter(per_scale), None)
+    for name, meaning in docs.items():
+        head, _, rest = name.partition(".")
+        tp = typing.get_type_hints(hints[head])[rest] if rest else hints[head]
+        text = f"  {name}: {_type_name(tp)}"
+        if base is not None:
+            text += f" = {_value_text(value(base, name))}"
+            others = [
+                f"{s}: {_value_text(value(s, name))}"
+                for s in ("smoke", "paper")
+                if s in per_scale and s != base and value(s, name) != value(base, name)
+            ]
+            if others:
+                text += f" ({'; '.join(others)})"
+        lines.append(text)
+        lines += textwrap.wrap(
+            plain_text(meaning), 96, initial_indent=" " * 6, subsequent_indent=" " * 6
+        )
+    return "\n".join(lines)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -331,12 +515,12 @@ def parse_value(config_cls: type, name: str, text: str) -> Any:
     hints = typing.get_type_hints(config_cls)
     head, _, rest = name.partition(".")
     if head not in hints:
-        raise ValueError(
-            f"unknown config field {name!r}; known: {sorted(known_fields(config_cls))}"
-        )
+        raise ValueError(unknown_name_message("config field", name, known_fields(config_cls)))
     if rest:
         if not dataclasses.is_dataclass(hints[head]):
             raise ValueError(f"config field {head!r} has no sub-fields (got {name!r})")
+        if rest.partition(".")[0] not in typing.get_type_hints(hints[head]):
+            raise ValueError(unknown_name_message("config field", name, known_fields(config_cls)))
         return parse_value(hints[head], rest, text)
     return _parse(hints[name], text, name)
 
@@ -378,7 +562,10 @@ def _parse(tp: Any, text: str, name: str) -> Any:
 def build_parser(exp: Experiment) -> argparse.ArgumentParser:
     """The shared command-line interface (module docstring)."""
     p = argparse.ArgumentParser(
-        prog=f"python -m experiments.{exp.name}", description=exp.description
+        prog=f"python -m experiments.{exp.name}",
+        description=plain_text(exp.description),
+        epilog=config_help(exp),
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--scale",
@@ -387,12 +574,20 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
         help="smoke: seconds (tests); default: minutes on a 2-core CPU; paper: the paper's sizes",
     )
     p.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="output directory (default: figures/)"
+        "--out", type=Path, default=DEFAULT_OUT, help="output directory of results and figures"
     )
     p.add_argument(
-        "--seeds", type=int, default=None, help="number of random initialisations (num_seeds)"
+        "--seeds",
+        type=int,
+        default=None,
+        help="number of random initialisations: sets the config field num_seeds (None: the config's)",
     )
-    p.add_argument("--seed", type=int, default=None, help="master seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="master seed: sets the config field seed (None: the config's)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -406,12 +601,10 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
     p.add_argument(
         "--x64",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help=f"float64 computation (default: {'on' if exp.x64_default else 'off'})",
+        default=exp.x64_default,
+        help="float64 computation (the default is this experiment's)",
     )
-    p.add_argument(
-        "--force", action="store_true", help="ignore a partial checkpoint and start over"
-    )
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
         "--data-dir",

@@ -69,7 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import verdicts
-from experiments._framework import Experiment, RunContext, check_counts, define
+from experiments._framework import Experiment, RunContext, check_counts, define, summary_line
 from experiments.plotting import draw_bands, figure, layer_colors, legend_below
 from spectral_layers import contributions as contrib
 from spectral_layers import data
@@ -553,5 +553,5 @@ def experiment(name: str, doc: str, setting: dict, *, smoke: dict | None = None)
             "smoke": {**setting, **SMOKE, **(smoke or {})},
             "paper": {**setting, **PAPER},
         },
-        description=doc.splitlines()[0],
+        description=summary_line(doc),
     )

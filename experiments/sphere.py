@@ -48,7 +48,7 @@ import jax
 import numpy as np
 
 from experiments import verdicts
-from experiments._framework import Experiment, RunContext, check_counts, define
+from experiments._framework import Experiment, RunContext, check_counts, define, summary_line
 from experiments.plotting import draw_bands, figure, layer_colors, legend_below, undefined_note
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
@@ -355,5 +355,5 @@ def experiment(name: str, doc: str, setting: dict, *, paper: dict | None = None)
             "smoke": {**smoke, **setting},
             "paper": {**PAPER, **(paper or {}), **setting},
         },
-        description=doc.splitlines()[0],
+        description=summary_line(doc),
     )

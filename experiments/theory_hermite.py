@@ -52,7 +52,7 @@ class Config:
     """Hermite-ratio experiment configuration (defaults: the default scale)."""
 
     # activations σ whose r(i) is measured (names in activations.ACTIVATIONS)
-    activations: tuple[str, ...] = ("relu", "tanh", "erf", "gelu", "softplus", "sin")
+    activations: tuple[str, ...] = ("relu", "tanh", "erf", "gelu", "softplus", "sin")  # σ compared
     max_degree: int = 30  # largest power i of u in the two-layer kernels
     zero_tol: float = 1e-10  # r(i) is NaN where |a_i| <= zero_tol·sqrt(E[σ²]) (hermite_ratio)
     agree_tol: float = 1e-4  # verdict threshold on max |r/i − 1|; ratios err by ≲ 1e-15/zero_tol

@@ -78,7 +78,7 @@ from spectral_layers.sharding import gather, make_mesh
 from spectral_layers.spectra import layer_mercer_eigenvalues
 from spectral_layers.training import train_layers
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "ACTIVATIONS",

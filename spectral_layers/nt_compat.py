@@ -294,12 +294,24 @@ def _old_style_linearize(traceable: Any, *primals: Any, has_aux: bool = False) -
     jaxpr maps all input tangents to the output tangents that are not symbolically zero.
     """
     from jax._src.interpreters import ad as ad_src
-    from jax._src.tree_util import FlatTree
 
+    try:
+        from jax._src.tree_util import FlatTree
+
+        flatten = FlatTree.flatten
+    except ImportError:  # jax >= 0.12: FlatTree's module is jax._src.flattree
+        from jax._src import flattree
+
+        flatten = flattree.flatten
     fun = getattr(traceable, "call_wrapped", traceable)
-    out_primals_ft, out_zeros, jaxpr, consts, *aux = ad_src.linearize(
-        fun, FlatTree.flatten(primals), has_aux=has_aux
-    )
+    out = ad_src.linearize(fun, flatten(primals), has_aux=has_aux)
+    # jax 0.10: (..., consts, *aux); jax >= 0.12 adds the structured residuals before the aux
+    out_primals_ft, out_zeros, jaxpr, consts = out[:4]
+    aux = out[-1:] if has_aux else ()
+    if len(jaxpr.constvars) != len(consts):
+        # jax >= 0.12 (one Jaxpr type): the consts are the jaxpr's leading invars; the legacy
+        # ClosedJaxpr(jaxpr, consts) construction attaches them, making them its constvars again
+        jaxpr = type(jaxpr)(jaxpr, consts)
     pvals = [_PartialVal(bool(zero)) for zero in out_zeros]
     return (list(out_primals_ft), pvals, jaxpr, consts, *aux)
 

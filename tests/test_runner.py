@@ -43,9 +43,13 @@ def test_runner_failure_isolation_skip_and_force(fake_experiments, tmp_path, cap
     assert "up to date" not in capsys.readouterr().out
 
 
-def test_runner_rejects_unknown_only(fake_experiments, tmp_path):
-    with pytest.raises(SystemExit, match="no experiment matches"):
-        runner.main(["--only", "nope", "--out", str(tmp_path)])
+def test_runner_rejects_unknown_only(fake_experiments, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        runner.main(["--only", "fake_ok,fake_ko", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --only: no experiment matches") and "did you mean fake_ok" in err
+    assert not (tmp_path / "fake_ok.json").exists()  # nothing ran
 
 
 @pytest.mark.slow
