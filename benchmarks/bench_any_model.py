@@ -38,9 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -48,6 +46,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from bench_layer_ntk import compile_and_time
+from bench_overhead import median_time
 
 import spectral_layers as sl
 from spectral_layers import empirical, init_mlp, nt_compat
@@ -74,32 +73,13 @@ def engine_key(apply_fn, params, x):
     """The ``_EngineKey`` of ``layer_ntk(apply_fn, params, x, method="nt")``."""
     program = empirical.example_program(apply_fn, params, x)
     axes = empirical._structured.output_axes(empirical.output_shape(program), (-1,), ())
-    return empirical._EngineKey(
-        apply_fn,
-        None,
-        jax.tree.structure(params),
-        empirical.layer_map(program, params),
-        axes,
-        "nt",
-        None,
-        False,
-        "AUTO",
-        "auto",
-    )
+    layers = empirical.layer_map(program, params)
+    treedef = jax.tree.structure(params)
+    return empirical._EngineKey(apply_fn, program, treedef, layers, axes, "nt", None, False, "AUTO")
 
 
 # ----------------------------------------------------------------------------------------------------------
 # the corpus of public models (tests/models), through the public API
-
-
-def _median(fn, repeats):
-    jax.block_until_ready(fn())  # compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _grow(x, n, key):
@@ -140,7 +120,7 @@ def _corpus_row(name, case, n, repeats, nt):
 
     def timed(fn):
         try:
-            return _median(fn, repeats)
+            return median_time(fn, repeats)
         except Exception as e:  # out of memory, or a competitor that cannot run the model
             print(f"  {name}: {type(e).__name__}: {str(e).splitlines()[0][:90]}")
             return math.nan

@@ -20,7 +20,17 @@ from typing import Any
 import jax
 from jax.extend import core as jex
 
-__all__ = ["Eqn", "Lit", "Program", "bind", "evaluate", "fingerprint", "first_use_keys", "trace"]
+__all__ = [
+    "TRANSPARENT",
+    "Eqn",
+    "Lit",
+    "Program",
+    "bind",
+    "evaluate",
+    "fingerprint",
+    "first_use_keys",
+    "trace",
+]
 
 _INLINED = {
     "jit": "jaxpr",
@@ -224,7 +234,7 @@ def _inner_key(eqn_params, name, num_in, pos) -> tuple[Any, ...]:
     return min(keys) if keys else ()
 
 
-_TRANSPARENT = frozenset(
+TRANSPARENT = frozenset(
     {
         "convert_element_type",
         "reshape",
@@ -255,7 +265,7 @@ def first_use_keys(program: Program, num: int) -> list[tuple[Any, ...]]:
             if isinstance(ref, Lit) or ref not in origin:
                 continue
             leaf = origin[ref]
-            if eqn.name in _TRANSPARENT and len(eqn.inputs) == 1 and len(eqn.outputs) == 1:
+            if eqn.name in TRANSPARENT and len(eqn.inputs) == 1 and len(eqn.outputs) == 1:
                 origin[eqn.outputs[0]] = leaf
                 continue
             if keys[leaf][0] <= k:

@@ -74,17 +74,9 @@ __all__ = [
 
 STRATEGIES = ("auto", "identity", "explicit")
 _HIGHEST = jax.lax.Precision.HIGHEST
-_CHAIN = frozenset(
-    {
-        "convert_element_type",
-        "reshape",
-        "broadcast_in_dim",
-        "squeeze",
-        "expand_dims",
-        "transpose",
-        "copy",
-    }
-)
+_CHAIN = (
+    _jaxpr.TRANSPARENT
+)  # casts, reshapes, broadcasts, transposes: the chain T from a leaf to its use
 _BIAS = frozenset({"add", "add_any", "sub"})
 _UNUSED = "unused"
 

@@ -173,16 +173,7 @@ def layer_ntk(
     layers = layer_map(program, params, group)
     engine = _engine(
         _EngineKey(
-            apply_fn if method != "structured" else None,
-            program if method == "structured" else None,
-            treedef,
-            layers,
-            axes,
-            method,
-            block_size,
-            stacked,
-            nt_implementation,
-            "auto",
+            apply_fn, program, treedef, layers, axes, method, block_size, stacked, nt_implementation
         )
     )
     _warn_precision(engine.program or program, layers, leaves)
@@ -223,16 +214,7 @@ def _engine_for(apply_fn, params, x, *, method="structured", strategy="auto", tr
     axes = _structured.output_axes(output_shape(program), trace_axes, ())
     layers = layer_map(program, params)
     key = _EngineKey(
-        apply_fn if method != "structured" else None,
-        program if method == "structured" else None,
-        treedef,
-        layers,
-        axes,
-        method,
-        None,
-        False,
-        "AUTO",
-        strategy,
+        apply_fn, program, treedef, layers, axes, method, None, False, "AUTO", strategy
     )
     return _engine(key), dict(program.consts), leaves
 
@@ -330,22 +312,19 @@ class _EngineKey:
     block_size: int | None
     stacked: bool
     nt_implementation: str
-    strategy: str
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        # the structured engine replays the program; the reference methods call apply_fn
+        drop = "apply_fn" if self.method == "structured" else "program"
+        object.__setattr__(self, drop, None)
 
     def cache_key(self):
-        program_id = None if self.program is None else _program_id(self.program, self.treedef)
-        return (
-            self.apply_fn,
-            program_id,
-            self.treedef,
-            self.layers,
-            self.axes,
-            self.method,
-            self.block_size,
-            self.stacked,
-            self.nt_implementation,
-            self.strategy,
-        )
+        """The fields as a tuple, the program replaced by its fingerprint (``_program_id``)."""
+        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        if self.program is not None:
+            values[1] = _program_id(self.program, self.treedef)
+        return tuple(values)
 
 
 def _program_id(program, treedef):
