@@ -47,7 +47,14 @@ from spectral_layers.contributions import (
     quadratic_forms,
     relative_contributions,
 )
-from spectral_layers.empirical import FallbackWarning, full_ntk, layer_ntk, mlp_layer_features
+from spectral_layers.empirical import (
+    FallbackWarning,
+    KernelCheckError,
+    PrecisionWarning,
+    full_ntk,
+    layer_ntk,
+    mlp_layer_features,
+)
 from spectral_layers.gegenbauer import gegenbauer_eigenvalues, multiplicity
 from spectral_layers.hermite import hermite_coefficients
 from spectral_layers.infinite import (
@@ -77,9 +84,11 @@ __all__ = [
     "ACTIVATIONS",
     "MLP",
     "FallbackWarning",
+    "KernelCheckError",
     "MLPApply",
     "MLPSpec",
     "Network",
+    "PrecisionWarning",
     "activations",
     "check_against_nt",
     "contributions",

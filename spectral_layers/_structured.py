@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -57,7 +57,17 @@ from spectral_layers import _jaxpr
 from spectral_layers._rows import map_rows
 from spectral_layers.layers import LayerMap, replace_leaves
 
-__all__ = ["STRATEGIES", "Plan", "Use", "grams", "make_plan"]
+__all__ = [
+    "STRATEGIES",
+    "OutputAxes",
+    "Plan",
+    "Use",
+    "example_jacobian",
+    "grams",
+    "make_plan",
+    "output_axes",
+    "replay",
+]
 
 STRATEGIES = ("auto", "identity", "explicit")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -105,6 +115,11 @@ class Plan:
     layers: LayerMap
     uses: dict[str, tuple[Use, ...]]
     fallback: tuple[str, ...]
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        """The shape of one example's output ``f(x_i)`` (``()`` for one value per example)."""
+        return tuple(self.program.source.out_avals[0].shape[1:])
 
 
 def _size(aval) -> int:
@@ -166,12 +181,111 @@ def make_plan(program: _jaxpr.Program, layers: LayerMap) -> Plan:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# output axes: which are traced, kept on the diagonal, or kept in pairs (neural-tangents' conventions)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputAxes:
+    """How the output axes of ``f(x_i)`` (shape ``out``) enter a Gram.
+
+    A traced axis is summed over (``Σ_c J_c J'_cᵀ``), a diagonal axis is kept once (``J_c J'_cᵀ``), any other
+    axis is kept twice, for ``x`` and ``x'`` side by side: ``(n1, n2, C, C)`` for one output axis.
+    """
+
+    shape: tuple[int, ...]
+    trace: tuple[int, ...]
+    diagonal: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def all_traced(self) -> bool:
+        return len(self.trace) == len(self.shape)
+
+    def letters(self) -> tuple[str, str, str]:
+        """Einsum letters of the left and right output axes and of the result's output axes."""
+        left, right, res = "", "", ""
+        for a in range(len(self.shape)):
+            lo, hi = "ABCDEFGH"[a], "KLMNOPQR"[a]
+            left += lo
+            if a in self.trace:
+                right += lo
+            elif a in self.diagonal:
+                right += lo
+                res += lo
+            else:
+                right += hi
+                res += lo + hi
+        return left, right, res
+
+    def result_shape(self) -> tuple[int, ...]:
+        """The trailing shape of a Gram: ``()`` when every axis is traced."""
+        out = []
+        for a, size in enumerate(self.shape):
+            if a in self.trace:
+                continue
+            out += [size] if a in self.diagonal else [size, size]
+        return tuple(out)
+
+
+def output_axes(
+    out_shape: tuple[int, ...], trace_axes: Sequence[int], diagonal_axes: Sequence[int]
+) -> OutputAxes:
+    """Canonical ``OutputAxes`` for outputs ``(n, *out_shape)``; axes count from the example axis 0.
+
+    Raises:
+      ValueError: an axis out of range, the example axis 0, or an axis both traced and diagonal.
+    """
+    ndim = len(out_shape) + 1
+
+    def canon(axes, name):
+        try:
+            axes = tuple(int(a) for a in axes)
+        except TypeError as e:
+            raise TypeError(f"{name} must be a tuple of ints, got {axes!r}") from e
+        out = []
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise ValueError(
+                    f"{name} has axis {a}, out of range for outputs of shape (n, *{out_shape})"
+                )
+            a = a % ndim
+            if a == 0:
+                raise ValueError(
+                    f"{name} cannot hold the example axis 0 (outputs have shape (n, *{out_shape}))"
+                )
+            out.append(a - 1)
+        return tuple(sorted(set(out)))
+
+    trace = canon(trace_axes, "trace_axes") if out_shape else ()
+    diagonal = canon(diagonal_axes, "diagonal_axes") if out_shape else ()
+    if set(trace) & set(diagonal):
+        raise ValueError(
+            f"an output axis cannot be both traced and diagonal: trace_axes={tuple(trace_axes)}, "
+            f"diagonal_axes={tuple(diagonal_axes)}"
+        )
+    return OutputAxes(tuple(out_shape), trace, diagonal)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # features: A_i and Δ_i from one forward and one backward pass
 
 
-def _features(plan: Plan, leaves: Sequence[jax.Array], x: jax.Array):
-    """``(A, Δ)``: ``A[(eqn, pos)]`` the other operand of each rule, ``Δ[eqn]`` its output cotangent, per example."""
+def _example_inputs(x):
+    """Per example ``x_i`` (inside ``vmap``) as the program's inputs: each leaf with a batch axis of size 1."""
+    return [a[None] for a in jax.tree.leaves(x)]
+
+
+def _features(plan: Plan, leaves: Sequence[jax.Array], x: Any, consts: Any):
+    """``(A, Δ)``: ``A[(eqn, pos)]`` the other operand of each rule, ``Δ[eqn]`` its output cotangent, per example.
+
+    ``Δ[eqn]`` has shape ``(n, *out, *z)``: one cotangent per output component (``out = ()`` for one value per
+    example: then it is the gradient of ``f(x_i)``).
+    """
     program = plan.program
+    out_shape = plan.out_shape
     rule_eqns = sorted({u.eqn for us in plan.uses.values() for u in us})
     records = sorted(
         {(u.eqn, 1 - u.pos) for us in plan.uses.values() for u in us if u.kind != "bias"}
@@ -181,7 +295,7 @@ def _features(plan: Plan, leaves: Sequence[jax.Array], x: jax.Array):
         for k in rule_eqns
     }
 
-    def single(x_1):  # x_1: one example, shape (1, ...)
+    def single(x_i):
         def f(eps):
             recorded = {}
 
@@ -192,12 +306,18 @@ def _features(plan: Plan, leaves: Sequence[jax.Array], x: jax.Array):
                 return [_jaxpr.bind(program.eqns[k], values)[0] + eps[k]]
 
             hooks = {k: (lambda values, k=k: hook(values, k)) for k in rule_eqns}
-            out = _jaxpr.evaluate(program, [*leaves, x_1], hooks)[0]
-            return jnp.sum(out), recorded
+            out = _jaxpr.evaluate(program, [*leaves, *_example_inputs(x_i)], hooks, consts)[0]
+            return out[0], recorded
 
-        return jax.grad(f, has_aux=True)(zeros)
+        if not out_shape:
+            return jax.grad(f, has_aux=True)(zeros)
+        _, vjp, recorded = jax.vjp(f, zeros, has_aux=True)
+        size = int(np.prod(out_shape))
+        basis = jnp.eye(size, dtype=program.source.out_avals[0].dtype).reshape(size, *out_shape)
+        deltas = jax.vmap(vjp)(basis)[0]
+        return {k: d.reshape(*out_shape, *d.shape[1:]) for k, d in deltas.items()}, recorded
 
-    deltas, inputs = jax.vmap(single)(x[:, None])
+    deltas, inputs = jax.vmap(single)(x)
     return inputs, deltas
 
 
@@ -229,7 +349,7 @@ def _conv_dims(plan: Plan, u: Use):
     return s, lhs.shape[dn.lhs_spec[1]] * k, out.shape[dn.out_spec[1]], groups
 
 
-def _strategy(plan: Plan, u: Use, n1: int, n2: int, same: bool, strategy: str) -> str:
+def _strategy(plan: Plan, u: Use, n1: int, n2: int, same: bool, strategy: str, outputs: int) -> str:
     if u.kind in ("scale", "bias") or not u.isometric:
         return "explicit"
     if strategy != "auto":
@@ -239,8 +359,8 @@ def _strategy(plan: Plan, u: Use, n1: int, n2: int, same: bool, strategy: str) -
     else:
         s, c, o, g = _conv_dims(plan, u)
     p = c * o // g
-    identity = 2 * n1 * n2 * s * s * (c + o)
-    explicit = 2 * (n1 + (0 if same else n2)) * s * p + 2 * n1 * n2 * p
+    identity = 2 * n1 * n2 * s * s * (c + outputs * o)
+    explicit = 2 * (n1 + (0 if same else n2)) * s * p * outputs + 2 * n1 * n2 * p * outputs
     return "identity" if identity <= explicit else "explicit"
 
 
@@ -262,16 +382,25 @@ def _other_operand(plan: Plan, u: Use):
 
 
 def _factor(plan: Plan, u: Use, how: str, leaves, inputs, deltas) -> tuple[jax.Array, ...]:
-    """Per-example factors of the use's Gram: ``(J,)`` (explicit) or ``(A, Δ)`` of shape ``(n, s, g, ·)``."""
+    """Per-example factors of the use's Gram.
+
+    ``(J,)`` with ``J`` of shape ``(n, *out, P)`` (explicit per-example gradients), or ``(A, Δ)`` of shapes
+    ``(n, s, g, c)`` and ``(n, *out, s, g, o)`` (the identity).
+    """
     eqn = plan.program.eqns[u.eqn]
+    out_shape = plan.out_shape
     delta = deltas[u.eqn]
     n = delta.shape[0]
+    k = len(out_shape)
     if how == "explicit":
         w = leaves[u.leaf]
+        size = int(np.prod(out_shape, dtype=np.int64))
 
         def one(a, d):
             _, vjp = jax.vjp(lambda w_: _apply_use(plan, u, w_, a), w)
-            return vjp(d)[0].reshape(-1)
+            d = d.reshape(size, *d.shape[k:])
+            j = jax.vmap(lambda d_c: vjp(d_c)[0].reshape(-1))(d)
+            return j.reshape(*out_shape, -1)
 
         if u.kind == "bias":
             return (jax.vmap(one, in_axes=(None, 0))(_other_operand(plan, u), delta),)
@@ -282,9 +411,10 @@ def _factor(plan: Plan, u: Use, how: str, leaves, inputs, deltas) -> tuple[jax.A
         a = jnp.transpose(a, (0, *(1 + d for d in a_free), *(1 + d for d in a_contract)))
         a = a.reshape(n, s, 1, c)
         if u.pos == 1:  # z = (A free…, W free…)
-            d = delta.reshape(n, s, 1, o)
+            d = delta.reshape(n, *out_shape, s, 1, o)
         else:  # z = (W free…, A free…)
-            d = jnp.swapaxes(delta.reshape(n, o, s), 1, 2).reshape(n, s, 1, o)
+            d = jnp.swapaxes(delta.reshape(n, *out_shape, o, s), -1, -2)
+            d = d.reshape(n, *out_shape, s, 1, o)
         return a, d
     # convolution: patches of the input seen by every output position
     p = eqn.params
@@ -305,77 +435,143 @@ def _factor(plan: Plan, u: Use, how: str, leaves, inputs, deltas) -> tuple[jax.A
         )
 
     pa = jnp.moveaxis(jax.vmap(patches)(a), 1 + dn.out_spec[1], -1).reshape(n, s, g, ck // g)
-    d = jnp.moveaxis(delta, 1 + dn.out_spec[1], -1).reshape(n, s, g, o // g)
+    d = jnp.moveaxis(delta, 1 + k + dn.out_spec[1], -1).reshape(n, *out_shape, s, g, o // g)
     return pa, d
 
 
-def _combine(left: tuple[jax.Array, ...], right: tuple[jax.Array, ...]) -> jax.Array:
+def _fold_outputs(d: jax.Array, k: int) -> jax.Array:
+    """``(n, *out, s, g, o) -> (n, s, g, out·o)``: every output axis traced into the last axis."""
+    if k == 0:
+        return d
+    n, *rest = d.shape
+    out, (s, g, o) = rest[:k], rest[k:]
+    d = jnp.moveaxis(d, tuple(range(1, 1 + k)), tuple(range(3, 3 + k)))
+    return d.reshape(n, s, g, int(np.prod(out, dtype=np.int64)) * o)
+
+
+def _combine(
+    left: tuple[jax.Array, ...], right: tuple[jax.Array, ...], axes: OutputAxes
+) -> jax.Array:
+    """``Σ_p J_i J'_j`` over the use's parameters, output axes as ``axes`` says: ``(n1, n2, *result)``."""
+    k = len(axes.shape)
+    lo, hi, res = axes.letters()
     if len(left) == 1:
-        return jnp.matmul(left[0], right[0].T, precision=_HIGHEST)
+        j1, j2 = left[0], right[0]
+        if axes.all_traced:
+            return jnp.matmul(
+                j1.reshape(j1.shape[0], -1), j2.reshape(j2.shape[0], -1).T, precision=_HIGHEST
+            )
+        return jnp.einsum(f"i{lo}p,j{hi}p->ij{res}", j1, j2, precision=_HIGHEST)
     (a1, d1), (a2, d2) = left, right
+    if axes.all_traced:
+        d1, d2 = _fold_outputs(d1, k), _fold_outputs(d2, k)
+        if a1.shape[1] == 1 and a1.shape[2] == 1:
+            ka = jnp.matmul(a1[:, 0, 0], a2[:, 0, 0].T, precision=_HIGHEST)
+            kd = jnp.matmul(d1[:, 0, 0], d2[:, 0, 0].T, precision=_HIGHEST)
+            return ka * kd
+        ka = jnp.einsum("isgc,jtgc->ijstg", a1, a2, precision=_HIGHEST)
+        kd = jnp.einsum("isgo,jtgo->ijstg", d1, d2, precision=_HIGHEST)
+        return jnp.sum(ka * kd, axis=(2, 3, 4))
     if a1.shape[1] == 1 and a1.shape[2] == 1:
         ka = jnp.matmul(a1[:, 0, 0], a2[:, 0, 0].T, precision=_HIGHEST)
-        kd = jnp.matmul(d1[:, 0, 0], d2[:, 0, 0].T, precision=_HIGHEST)
-        return ka * kd
+        kd = jnp.einsum(
+            f"i{lo}o,j{hi}o->ij{res}", d1[..., 0, 0, :], d2[..., 0, 0, :], precision=_HIGHEST
+        )
+        return ka.reshape(*ka.shape, *([1] * len(res))) * kd
     ka = jnp.einsum("isgc,jtgc->ijstg", a1, a2, precision=_HIGHEST)
-    kd = jnp.einsum("isgo,jtgo->ijstg", d1, d2, precision=_HIGHEST)
-    return jnp.sum(ka * kd, axis=(2, 3, 4))
+    kd = jnp.einsum(f"i{lo}sgo,j{hi}tgo->ijstg{res}", d1, d2, precision=_HIGHEST)
+    return jnp.einsum(f"ijstg,ijstg{res}->ij{res}", ka, kd, precision=_HIGHEST)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# fallback: per-example gradients of the original apply_fn
+# fallback: per-example gradients of the replayed program
 
 
-def _fallback_jacobian(apply_fn, treedef, leaves, indices, x) -> jax.Array:
-    def f(sub, x_1):
-        params = jax.tree.unflatten(treedef, replace_leaves(leaves, indices, sub))
-        return jnp.sum(apply_fn(params, x_1))
+def example_jacobian(
+    plan: Plan, leaves: Sequence[jax.Array], indices: Sequence[int], x: Any, consts: Any
+) -> jax.Array:
+    """Per-example Jacobians ``∂f(x_i)/∂θ`` w.r.t. the leaves ``indices``, shape ``(n, *out, P)``.
+
+    Each example is replayed alone (batch of size 1), as the structured rules assume; ``check`` compares
+    that replay with the model on a batch.
+    """
+    out_shape = plan.out_shape
+
+    def f(sub, x_i):
+        out = _jaxpr.evaluate(
+            plan.program,
+            [*replace_leaves(leaves, indices, sub), *_example_inputs(x_i)],
+            None,
+            consts,
+        )[0]
+        return out[0]
 
     sub = [leaves[i] for i in indices]
-    g = jax.vmap(jax.grad(f), in_axes=(None, 0))(sub, x[:, None])
-    return jnp.concatenate([a.reshape(a.shape[0], -1) for a in g], axis=1)
+    jac = jax.vmap(jax.jacrev(f), in_axes=(None, 0))(sub, x)
+    n = jax.tree.leaves(x)[0].shape[0]
+    return jnp.concatenate([a.reshape(n, *out_shape, -1) for a in jac], axis=-1)
+
+
+def replay(plan: Plan, leaves: Sequence[jax.Array], x: Any, consts: Any) -> jax.Array:
+    """``f(x_i)`` for every example, each replayed alone: shape ``(n, *out)``."""
+
+    def f(x_i):
+        return _jaxpr.evaluate(plan.program, [*leaves, *_example_inputs(x_i)], None, consts)[0][0]
+
+    return jax.vmap(f)(x)
 
 
 def grams(
     plan: Plan,
-    apply_fn: Callable[[Any, jax.Array], jax.Array],
-    treedef: Any,
     leaves: Sequence[jax.Array],
-    x1: jax.Array,
-    x2: jax.Array | None,
+    x1: Any,
+    x2: Any | None,
+    consts: Any,
+    axes: OutputAxes,
     *,
     block_size: int | None = None,
     strategy: str = "auto",
 ) -> dict[str, jax.Array]:
-    """Per-layer Grams ``{name: (n1, n2)}`` in call order; ``x2=None`` means ``x2 = x1`` (module docstring).
+    """Per-layer Grams ``{name: (n1, n2, *result)}`` in call order; ``x2=None`` means ``x2 = x1``.
 
-    ``leaves`` and the inputs must already share one float dtype (one seed; ``vmap`` for several).
+    ``leaves`` and the floating inputs must already share one float dtype (one seed; ``vmap`` for several);
+    ``consts`` are the program's constants (``_jaxpr.evaluate``).
+
+    The per-example factors pass through ``lax.optimization_barrier`` before their products: XLA's CPU
+    fusion (jaxlib 0.10.2, ``benchmarks/xla_ynn_broadcast_dot.py``) otherwise folds factors it can prove
+    constant (the all-ones cotangents of a summed head) into a product it then computes wrongly (1, not C).
     """
     same = x2 is None
     x2_ = x1 if same else x2
-    n1, n2 = x1.shape[0], x2_.shape[0]
-    how = {u: _strategy(plan, u, n1, n2, same, strategy) for us in plan.uses.values() for u in us}
+    n1, n2 = jax.tree.leaves(x1)[0].shape[0], jax.tree.leaves(x2_)[0].shape[0]
+    how = {
+        u: _strategy(plan, u, n1, n2, same, strategy, axes.size)
+        for us in plan.uses.values()
+        for u in us
+    }
 
     def factors(x):
-        inputs, deltas = _features(plan, leaves, x)
+        inputs, deltas = _features(plan, leaves, x, consts)
         out = {u: _factor(plan, u, h, leaves, inputs, deltas) for u, h in how.items()}
         for name in plan.fallback:
-            out[name] = (
-                _fallback_jacobian(apply_fn, treedef, leaves, plan.layers.indices(name), x),
-            )
-        return out
+            indices = plan.layers.indices(name)
+            out[name] = (example_jacobian(plan, leaves, indices, x, consts),)
+        keys = list(out)  # Use and layer-name keys: a list, not a dict, for the barrier
+        return dict(zip(keys, jax.lax.optimization_barrier([out[k] for k in keys]), strict=True))
 
     right = factors(x2_)
 
     def rows(x_r):
         left = right if (same and block_size is None) else factors(x_r)
+        n_r = jax.tree.leaves(x_r)[0].shape[0]
         out = {}
         for name in plan.layers.names:
             if name in plan.fallback:
-                out[name] = _combine(left[name], right[name])
+                out[name] = _combine(left[name], right[name], axes)
                 continue
-            terms = [_combine(left[u], right[u]) for u in plan.uses[name]]
-            zero = jnp.zeros((x_r.shape[0], n2), x1.dtype)
+            terms = [_combine(left[u], right[u], axes) for u in plan.uses[name]]
+            dtype = jax.tree.leaves(leaves)[0].dtype
+            zero = jnp.zeros((n_r, n2, *axes.result_shape()), dtype)
             out[name] = functools.reduce(jnp.add, terms) if terms else zero
         return out
 

@@ -66,23 +66,52 @@ def check_inputs(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
     return _check_finite(arr, name)
 
 
-def check_batch(x: Any, name: str, *, in_dim: int | None = None) -> jax.Array:
-    """Checks that ``x`` is a finite, non-empty floating array ``(n, ...)`` whose first axis indexes examples.
+def check_batch(x: Any, name: str, *, in_dim: int | None = None) -> Any:
+    """Checks that ``x`` is a batch of examples: an array ``(n, ...)`` or a pytree of arrays sharing ``n``.
 
-    With ``in_dim`` (a network built by ``init_mlp``) the shape must be ``(n, in_dim)`` (``check_inputs``).
+    A pytree (tuple, list or dict of arrays: tokens and a mask, images and per-example noise) keeps its
+    structure; integer leaves (token ids, labels) stay integers, floating leaves must be finite. With
+    ``in_dim`` (a network built by ``init_mlp``) ``x`` must be one ``(n, in_dim)`` array (``check_inputs``).
 
     Raises:
-      TypeError: if ``x`` is not array-like.
-      ValueError: on a 0-d or empty array or non-finite values.
+      TypeError: if ``x`` or a leaf is not array-like, or a leaf is neither integer nor floating.
+      ValueError: on a 0-d or empty leaf, leaves with different ``n``, or non-finite values.
     """
     if in_dim is not None:
         return check_inputs(x, name, in_dim=in_dim)
-    arr = _as_float_array(x, name, "(n, ...)")
+    leaves = jax.tree.leaves(x)
+    if isinstance(x, tuple | list | dict) and leaves and all(hasattr(a, "shape") for a in leaves):
+        arrays = jax.tree.map(jax.numpy.asarray, x)
+        shapes = [a.shape for a in jax.tree.leaves(arrays)]
+        if any(len(s) == 0 or 0 in s for s in shapes) or len({s[0] for s in shapes}) != 1:
+            raise ValueError(
+                f"{name} must be arrays sharing a non-empty leading example axis, got shapes "
+                f"{jax.tree.map(lambda a: a.shape, arrays)}"
+            )
+        for path, leaf in jax.tree_util.tree_flatten_with_path(arrays)[0]:
+            where = f"{name}{jax.tree_util.keystr(path)}"
+            if jax.numpy.issubdtype(leaf.dtype, jax.numpy.inexact):
+                _check_finite(leaf, where)
+            elif not (jax.numpy.issubdtype(leaf.dtype, jax.numpy.integer) or leaf.dtype == bool):
+                raise TypeError(f"{where} must hold numbers, got dtype {leaf.dtype}")
+        return arrays
+    if x is None:
+        raise TypeError(f"{name} must be an array of shape (n, ...), got None")
+    try:
+        arr = jax.numpy.asarray(x)
+    except TypeError as e:
+        raise TypeError(
+            f"{name} must be an array of shape (n, ...) or a pytree of them, got {type(x).__name__}"
+        ) from e
     if arr.ndim == 0 or arr.size == 0:
         raise ValueError(
             f"{name} must be a non-empty array of shape (n, ...), got shape {arr.shape}"
         )
-    return _check_finite(arr, name)
+    if jax.numpy.issubdtype(arr.dtype, jax.numpy.inexact):
+        return _check_finite(arr, name)
+    if not (jax.numpy.issubdtype(arr.dtype, jax.numpy.integer) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    return arr
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:

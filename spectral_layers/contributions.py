@@ -24,7 +24,16 @@ import scipy.stats
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers.layers import Group, check_params, discover_layers
+from spectral_layers.layers import (
+    Group,
+    batch_size,
+    check_params,
+    compute_dtype,
+    discover_layers,
+    example_program,
+    unbox,
+)
+from spectral_layers.layers import layer_map as layer_map_of
 from spectral_layers.models import MLPApply
 from spectral_layers.sharding import sharded_rows, sharded_sum
 
@@ -110,8 +119,8 @@ def blocked_quadratic_forms(
 def layer_contributions(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Any,
-    x: Float[Array, "n ..."],
-    y: Float[Array, "*t n"],
+    x: Any,
+    y: Float[Array, "*t n *out"],
     *,
     stacked: bool = False,
     group: Group | None = None,
@@ -120,15 +129,19 @@ def layer_contributions(
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` for every layer, without forming Grams (module docstring).
 
+    For a model with outputs ``(n, *out)`` (logits ``(n, C)``) the target has the same shape and
+    ``c_ℓ = Σ_{c,c'} y_cᵀ G^(ℓ)_{cc'} y_{c'}`` (``G_{cc'}`` the ``trace_axes=()`` Grams of ``layer_ntk``), still
+    from one backward pass: ``⟨y, f(X)⟩ = Σ_{i,c} y_ic f_c(x_i)``.
+
     With a ``mesh`` the examples are sharded over its devices: each device computes the gradient of
     ``⟨y_B, f(X_B)⟩`` over its block ``B`` of examples, the per-device gradients are added (``psum``; the
     gradient is a sum over examples), and only then squared, ``c_ℓ = ‖Σ_B ∇_{θ_ℓ} ⟨y_B, f(X_B)⟩‖²``.
 
     Args:
-      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      apply_fn: ``apply_fn(params, x) -> (n,)`` or ``(n, *out)``.
       params: any pytree of parameter arrays (leading seed axis on every leaf if ``stacked``).
-      x: inputs ``(n, ...)``.
-      y: targets ``(n,)`` or ``(t, n)``.
+      x: inputs ``(n, ...)``, or a pytree of arrays sharing the leading axis ``n``.
+      y: targets ``(n, *out)``, or several ``(t, n, *out)``.
       stacked: params hold a batch of seeds on a leading axis (vmapped in one call).
       group: ``group(path) -> layer name`` to merge or split layers (``layers.discover_layers``).
       mesh: any ``jax.sharding.Mesh`` (one or several processes, ``spectral_layers.sharding``); the result
@@ -138,20 +151,28 @@ def layer_contributions(
     Returns:
       ``{layer: c}`` of shape ``[s,] [t]``, layers in call order.
     """
+    params = unbox(params)
     leaves, treedef = check_params(params), jax.tree.structure(params)
     in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
     x = val.check_batch(x, "x", in_dim=in_dim)
+    n = batch_size(x)
+    program = example_program(apply_fn, params, x, stacked=stacked)
+    out_shape = tuple(program.source.out_avals[0].shape[1:])
     y = jnp.asarray(y)
-    if y.ndim not in (1, 2) or y.shape[-1] != x.shape[0]:
-        raise ValueError(f"y must have shape (n,) or (t, n) with n = {x.shape[0]}, got {y.shape}")
+    k = len(out_shape)
+    if y.ndim not in (1 + k, 2 + k) or y.shape[y.ndim - 1 - k :] != (n, *out_shape):
+        raise ValueError(
+            f"y must have shape (n, *out) or (t, n, *out) with (n, *out) = {(n, *out_shape)} (the "
+            f"model's output), got {y.shape}"
+        )
     if val.is_concrete(y) and not bool(np.isfinite(np.asarray(y)).all()):
         raise ValueError("y contains NaN or inf values")
-    layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
+    layer_map = layer_map_of(program, params, group)
     if mesh is None:
-        out = _contributions_jit(apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked)
+        out = _contributions_jit(apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked, k)
     else:
         out = _contributions_sharded(
-            apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked, mesh, mesh_axis
+            apply_fn, treedef, layer_map.leaves, leaves, x, y, stacked, mesh, mesh_axis, k
         )
     return dict(zip(layer_map.names, out, strict=True))
 
@@ -166,25 +187,32 @@ def _sq_norms_of_grad(apply_fn, treedef, groups, leaves, x, y_n):
     return _group_sq_norms(groups, grads)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6))
-def _contributions_jit(apply_fn, treedef, groups, leaves, x, y, stacked):
-    y = y.astype(jnp.result_type(x, *leaves))
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6, 7))
+def _contributions_jit(apply_fn, treedef, groups, leaves, x, y, stacked, out_ndim):
+    y = y.astype(compute_dtype(x, leaves))
 
     def per_target(lv, y_n):
         return _sq_norms_of_grad(apply_fn, treedef, groups, lv, x, y_n)
 
     def one(lv):
-        return per_target(lv, y) if y.ndim == 1 else jax.vmap(per_target, (None, 0))(lv, y)
+        if y.ndim == 1 + out_ndim:
+            return per_target(lv, y)
+        return jax.vmap(per_target, (None, 0))(lv, y)
 
     return jax.vmap(one)(leaves) if stacked else one(leaves)
 
 
-def _contributions_sharded(apply_fn, treedef, groups, leaves, x, y, stacked, mesh, mesh_axis):
+def _contributions_sharded(
+    apply_fn, treedef, groups, leaves, x, y, stacked, mesh, mesh_axis, out_ndim
+):
     """Per-device gradients of ``⟨y_B, f(X_B)⟩`` summed across devices, then squared (``sharded_sum``)."""
-    dtype = jnp.result_type(x, *leaves)
-    y_nt = jnp.asarray(y, dtype).T  # (n,) or (n, t): examples first, to shard them
+    dtype = compute_dtype(x, leaves)
+    multi = y.ndim == 2 + out_ndim
+    y_nt = jnp.moveaxis(
+        jnp.asarray(y, dtype), 1 if multi else 0, 0
+    )  # examples first, to shard them
     partial_grads, finalize = _sharded_fns(
-        apply_fn, treedef, groups, stacked, y.ndim, jnp.dtype(dtype)
+        apply_fn, treedef, groups, stacked, multi, jnp.dtype(dtype)
     )
     return sharded_sum(
         partial_grads, (x, y_nt), list(leaves), mesh=mesh, axis=mesh_axis, finalize=finalize
@@ -192,7 +220,7 @@ def _contributions_sharded(apply_fn, treedef, groups, leaves, x, y, stacked, mes
 
 
 @functools.lru_cache(maxsize=64)
-def _sharded_fns(apply_fn, treedef, groups, stacked, y_ndim, dtype):
+def _sharded_fns(apply_fn, treedef, groups, stacked, multi, dtype):
     """Per-device partial gradients and the squared norms of their sum per layer (one pair per setting,
     so the compilation is reused)."""
 
@@ -201,8 +229,11 @@ def _sharded_fns(apply_fn, treedef, groups, stacked, y_ndim, dtype):
 
     def partial_grads(rows, weight, lv):
         x_b, y_b = rows
-        y_b = (y_b.T * weight).astype(dtype)  # padding rows get weight 0
-        per_target = grad_one if y_ndim == 1 else jax.vmap(grad_one, (None, None, 0))
+        w = weight.reshape(-1, *([1] * (y_b.ndim - 1)))
+        y_b = (y_b * w).astype(dtype)  # padding rows get weight 0
+        if multi:
+            y_b = jnp.moveaxis(y_b, 0, 1)  # (t, b, *out)
+        per_target = jax.vmap(grad_one, (None, None, 0)) if multi else grad_one
         if stacked:
             return jax.vmap(per_target, (0, None, None))(lv, x_b, y_b)
         return per_target(lv, x_b, y_b)
@@ -210,7 +241,7 @@ def _sharded_fns(apply_fn, treedef, groups, stacked, y_ndim, dtype):
     def norms(grads):
         return _group_sq_norms(groups, grads)
 
-    finalize = norms if y_ndim == 1 else jax.vmap(norms)  # per target
+    finalize = jax.vmap(norms) if multi else norms  # per target
     finalize = jax.vmap(finalize) if stacked else finalize  # per seed
     return partial_grads, finalize
 
@@ -218,7 +249,7 @@ def _sharded_fns(apply_fn, treedef, groups, stacked, y_ndim, dtype):
 def layer_gram_diagonals(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Any,
-    x: Float[Array, "n ..."],
+    x: Any,
     *,
     stacked: bool = False,
     chunk: int = 512,
@@ -227,6 +258,9 @@ def layer_gram_diagonals(
     mesh_axis: str | tuple[str, ...] | None = None,
 ) -> dict[str, Float[Array, "*s n"]]:
     """Diagonals ``G^(ℓ)_ii = ‖∇_{θ_ℓ} f(x_i)‖²`` of every layer's Gram, without forming Grams.
+
+    For outputs ``(n, *out)`` this is the diagonal of the traced Gram, ``Σ_c ‖∇_{θ_ℓ} f_c(x_i)‖²``
+    (``layer_ntk``'s default ``trace_axes``), from one backward pass per output component.
 
     Per-example gradients (``vmap`` of ``grad``) over ``chunk`` points at a time (memory
     ``O(chunk · P)``), grouped by layer exactly as ``layer_contributions`` groups them (one per-example
@@ -248,6 +282,7 @@ def layer_gram_diagonals(
     Returns:
       ``{layer: G_ii}`` of shape ``[s,] (n,)``, layers in call order.
     """
+    params = unbox(params)
     leaves, treedef = check_params(params), jax.tree.structure(params)
     in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
     x = val.check_batch(x, "x", in_dim=in_dim)
@@ -265,20 +300,30 @@ def layer_gram_diagonals(
 
 def _diagonals(apply_fn, treedef, groups, leaves, x, stacked, chunk):
     """The diagonals of the examples ``x`` (any number), ``min(chunk, n)`` at a time: ``[(*s, n)]``."""
-    n = x.shape[0]
+    n = batch_size(x)
     chunk = min(chunk, n)
     pad = (-n) % chunk
-    x = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))]) if pad else x
-    dtype = jnp.result_type(x, *leaves)
-    one = jnp.ones(1, dtype)
+    if pad:
+        x = jax.tree.map(
+            lambda a: jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad, *a.shape[1:]))]), x
+        )
+    dtype = compute_dtype(x, leaves)
+
+    def sq_norms(lv, xi):
+        x_1 = jax.tree.map(lambda a: a[None], xi)
+        out_shape = jax.eval_shape(lambda: apply_fn(jax.tree.unflatten(treedef, lv), x_1)).shape[1:]
+        if not out_shape:
+            return _sq_norms_of_grad(apply_fn, treedef, groups, lv, x_1, jnp.ones(1, dtype))
+        size = int(np.prod(out_shape))
+        basis = jnp.eye(size, dtype=dtype).reshape(size, 1, *out_shape)
+        per_c = jax.vmap(lambda e: _sq_norms_of_grad(apply_fn, treedef, groups, lv, x_1, e))(basis)
+        return [jnp.sum(v) for v in per_c]
 
     def one_params(lv):
         def block(xb):
-            return jax.vmap(
-                lambda xi: _sq_norms_of_grad(apply_fn, treedef, groups, lv, xi[None], one)
-            )(xb)
+            return jax.vmap(lambda xi: sq_norms(lv, xi))(xb)
 
-        out = jax.lax.map(block, x.reshape(-1, chunk, *x.shape[1:]))
+        out = jax.lax.map(block, jax.tree.map(lambda a: a.reshape(-1, chunk, *a.shape[1:]), x))
         return [v.reshape(-1)[:n] for v in out]
 
     return jax.vmap(one_params)(leaves) if stacked else one_params(leaves)

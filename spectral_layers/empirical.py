@@ -20,26 +20,30 @@ that own parameters, in call order (``layers``). Four methods give the same numb
 from __future__ import annotations
 
 import dataclasses
-import functools
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-from spectral_layers import _structured, nt_compat
+from spectral_layers import _jaxpr, _structured, nt_compat, sharding
 from spectral_layers import _validation as val
 from spectral_layers._rows import map_rows
 from spectral_layers.activations import resolve_activation
 from spectral_layers.layers import (
     Group,
     LayerMap,
+    batch_size,
+    cast_inputs,
     check_params,
-    discover_layers,
+    compute_dtype,
     example_program,
+    layer_map,
     replace_leaves,
+    unbox,
 )
 from spectral_layers.models import MLPApply, MLPSpec, dense_apply, layer_name
 from spectral_layers.sharding import sharded_rows
@@ -48,6 +52,8 @@ __all__ = [
     "METHODS",
     "NT_IMPLEMENTATIONS",
     "FallbackWarning",
+    "KernelCheckError",
+    "PrecisionWarning",
     "full_ntk",
     "layer_ntk",
     "mlp_layer_features",
@@ -67,34 +73,65 @@ class FallbackWarning(UserWarning):
     """Some layers use per-example gradients because no structured rule provably covers them."""
 
 
+class PrecisionWarning(UserWarning):
+    """The model computes in a lower precision than its parameters and inputs (e.g. a module ``dtype``)."""
+
+
+class KernelCheckError(ValueError):
+    """A self-check of ``layer_ntk`` failed: the numbers would be wrong, so none are returned."""
+
+
 def layer_ntk(
-    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    apply_fn: Callable[[Any, Any], jax.Array],
     params: Any,
-    x1: Float[Array, "n1 ..."],
-    x2: Float[Array, "n2 ..."] | None = None,
+    x1: Any,
+    x2: Any | None = None,
     *,
     method: str | None = None,
+    trace_axes: Sequence[int] = (-1,),
+    diagonal_axes: Sequence[int] = (),
+    check: bool = True,
     block_size: int | None = None,
     stacked: bool = False,
     nt_implementation: str = "NTK_VECTOR_PRODUCTS",
     mesh: jax.sharding.Mesh | None = None,
     group: Group | None = None,
     mesh_axis: str | tuple[str, ...] | None = None,
-) -> dict[str, Float[Array, "n1 n2"]]:
+) -> dict[str, Float[Array, "n1 n2 *out"]]:
     """Per-layer empirical NTK Grams ``G^(ℓ)`` (paper Eq. 1), in the order the forward pass uses the layers.
 
+    Outputs ``f(x)`` of shape ``(n,)`` give Grams ``(n1, n2)``. Outputs ``(n, *out)`` (logits ``(n, C)``,
+    sequences) follow neural-tangents' conventions for the output axes: ``trace_axes`` are summed over,
+    ``G_ij = Σ_c ⟨∇f_c(x_i), ∇f_c(x'_j)⟩`` (the default ``(-1,)``: ``(n1, n2)`` for logits; neural-tangents
+    divides this sum by ``C``), ``diagonal_axes`` are kept once (``(n1, n2, C)``) and any other axis is kept
+    for both inputs (``trace_axes=()``: ``(n1, n2, C, C)``). For a Dense layer the traced Gram is
+    ``(H Hᵀ) ∘ (Σ_c Δ_c Δ_cᵀ)``, from one forward pass and ``C`` backward passes, never ``C`` separate runs.
+    The cheap "sum of logits" kernel (pNTK, Mohamadi et al., ICML 2023) is this function applied to
+    ``lambda p, x: apply_fn(p, x).sum(-1) / sqrt(C)``.
+
     Args:
-      apply_fn: ``apply_fn(params, x) -> f(x)`` of shape ``(n,)``: from ``init_mlp``, ``from_nnx``, or e.g.
-        ``lambda p, x: model.apply({"params": p}, x)[:, 0]`` for a linen module. Examples must not interact
-        (no batch statistics in training mode).
-      params: any pytree of float arrays; with ``stacked=True`` every leaf has a leading seed axis.
-      x1: inputs, shape ``(n1, ...)`` (``(n1, d)`` for ``init_mlp`` networks).
-      x2: second inputs, shape ``(n2, ...)``; default ``x1`` (the Gram matrix).
+      apply_fn: ``apply_fn(params, x) -> f(x)`` of shape ``(n,)`` or ``(n, *out)``: from ``init_mlp``,
+        ``from_nnx``, or e.g. ``lambda p, x: model.apply({"params": p}, x)`` for a linen module. Examples
+        must not interact (no batch statistics in training mode, no noise drawn for the whole batch);
+        ``check`` verifies it.
+      params: any pytree of float arrays (Flax's boxed ``nn.Partitioned`` leaves are unboxed); with
+        ``stacked=True`` every leaf has a leading seed axis.
+      x1: inputs ``(n1, ...)``, or a pytree of arrays sharing the leading axis ``n1`` (tokens and a mask,
+        images and per-example noise); integer leaves stay integers.
+      x2: second inputs of the same structure, ``(n2, ...)``; default ``x1`` (the Gram matrix).
       method: ``"structured"`` (default), ``"jacobian"``, ``"jacobian_fwd"`` or ``"nt"``.
+      trace_axes: output axes (of ``f(x)``, axis 0 being the examples) summed over; ignored for ``(n,)``.
+      diagonal_axes: output axes kept once (the diagonal of the pair of axes).
+      check: verify, at a cost of a few per cent, that (1) each example replayed alone (the engine's
+        trace) gives what ``apply_fn`` gives on a batch of up to 128 examples, and (2) a few entries of every
+        layer's Gram equal ``⟨∇_{θ_ℓ} f(x_i), ∇_{θ_ℓ} f(x'_j)⟩`` from per-example gradients; a failure raises
+        ``KernelCheckError`` naming the layer and the remedy, never returns the numbers. For
+        ``"structured"`` and ``"nt"``; skipped when ``layer_ntk`` is itself traced (called inside
+        ``jax.jit``), where values are not known.
       block_size: if given, rows of the result are computed ``block_size`` at a time (``lax.map``), bounding
         the memory of intermediates to ``O(block_size · n2)`` per layer. The result is identical.
-      stacked: ``params`` holds a batch of seeds on a leading axis; the Grams then have shape ``(s, n1, n2)``
-        and are computed in one vmapped call.
+      stacked: ``params`` holds a batch of seeds on a leading axis; the Grams then have shape
+        ``(s, n1, n2, …)`` and are computed in one vmapped call.
       nt_implementation: with ``method="nt"``, the name of an ``nt.NtkImplementation``.
       mesh: any ``jax.sharding.Mesh`` (``sharding.make_mesh()``, ``jax.make_mesh(...)``; one or several
         processes): rows of the Grams are computed on its devices in parallel and the result stays sharded
@@ -104,31 +141,48 @@ def layer_ntk(
         to merge or split layers (default: a layer per module owning parameters, ``layers``).
 
     Returns:
-      ``{layer_name: G}`` with ``G`` of shape ``(n1, n2)`` (``(s, n1, n2)`` when stacked), in the common dtype of
-      the inputs and parameters, layers in call order. ``Σ_ℓ G^(ℓ)`` is the full empirical NTK.
+      ``{layer_name: G}`` with ``G`` of shape ``(n1, n2, *result)`` (``(s, …)`` when stacked), in the common
+      float dtype of the inputs and parameters, layers in call order. ``Σ_ℓ G^(ℓ)`` is the full empirical
+      NTK.
 
     Raises:
-      ValueError / TypeError: on bad inputs, an unknown method, or an ``apply_fn`` whose output is not ``(n,)``.
+      ValueError / TypeError: on bad inputs, an unknown method, or an ``apply_fn`` that does not return one
+        array with a leading example axis.
+      KernelCheckError: a self-check failed (``check``).
 
     Warns:
       FallbackWarning: naming the layers computed from per-example gradients (``method="structured"``).
+      PrecisionWarning: the model casts to a lower precision than its parameters and inputs.
     """
     method = "structured" if method is None else method
     val.check_choice(method, "method", METHODS)
     if method == "nt":
         val.check_choice(nt_implementation, "nt_implementation", NT_IMPLEMENTATIONS)
+    if not isinstance(check, bool):
+        raise TypeError(f"check must be True or False, got {check!r}")
+    params = unbox(params)
     leaves, treedef = _check_model(apply_fn, params, stacked)
     x1, x2 = _check_pair(apply_fn, x1, x2)
     if block_size is not None:
         block_size = val.check_positive_int(block_size, "block_size")
-    check_output(apply_fn, params, x1, stacked)
+    program = example_program(apply_fn, params, x1, stacked=stacked)
+    axes = _structured.output_axes(output_shape(program), trace_axes, diagonal_axes)
+    layers = layer_map(program, params, group)
     engine = _engine(
-        _key(apply_fn, treedef, leaves, x1, group, stacked),
-        method,
-        block_size,
-        nt_implementation,
-        "auto",
+        _EngineKey(
+            apply_fn if method != "structured" else None,
+            program if method == "structured" else None,
+            treedef,
+            layers,
+            axes,
+            method,
+            block_size,
+            stacked,
+            nt_implementation,
+            "auto",
+        )
     )
+    _warn_precision(engine.program or program, layers, leaves)
     if engine.plan is not None and engine.plan.fallback:
         warnings.warn(
             f"layer_ntk: no structured rule covers layers {list(engine.plan.fallback)} (a parameter "
@@ -137,10 +191,12 @@ def layer_ntk(
             FallbackWarning,
             stacklevel=2,
         )
+    consts = dict(program.consts)
     if mesh is not None:
         grams = sharded_rows(
             engine.rows,
             x1,
+            consts,
             leaves,
             x1 if x2 is None else x2,
             mesh=mesh,
@@ -148,8 +204,58 @@ def layer_ntk(
             axis=mesh_axis,
         )
     else:
-        grams = engine.fn(leaves, x1, x2)
-    return {name: grams[name] for name in engine.layers.names}
+        grams = engine.fn(consts, leaves, x1, x2)
+    grams = {name: grams[name] for name in layers.names}
+    traced = not all(val.is_concrete(a) for a in [*leaves, *jax.tree.leaves((x1, x2))])
+    if check and method in ("structured", "nt") and not traced:
+        _self_check(apply_fn, params, program, layers, axes, leaves, x1, x2, grams, stacked, mesh)
+    return grams
+
+
+def _engine_for(apply_fn, params, x, *, method="structured", strategy="auto", trace_axes=(-1,)):
+    """``(engine, consts, leaves)`` as ``layer_ntk`` builds them (tests and benchmarks force a strategy)."""
+    params = unbox(params)
+    leaves, treedef = _check_model(apply_fn, params, False)
+    program = example_program(apply_fn, params, x)
+    axes = _structured.output_axes(output_shape(program), trace_axes, ())
+    layers = layer_map(program, params)
+    key = _EngineKey(
+        apply_fn if method != "structured" else None,
+        program if method == "structured" else None,
+        treedef,
+        layers,
+        axes,
+        method,
+        None,
+        False,
+        "AUTO",
+        strategy,
+    )
+    return _engine(key), dict(program.consts), leaves
+
+
+def output_shape(program) -> tuple[int, ...]:
+    """The shape of ``f(x_i)`` from the traced program; raises ``ValueError`` unless one array ``(1, *out)``."""
+    outs = program.source.out_avals
+    if len(outs) != 1:
+        raise ValueError(
+            f"apply_fn(params, x) must return one array with a leading example axis, got {len(outs)} "
+            "outputs (a tuple or dict); pick one, e.g. lambda p, x: apply_fn(p, x)[0] or ['logits']"
+        )
+    shape = tuple(outs[0].shape)
+    if not shape or shape[0] != 1:
+        raise ValueError(
+            "apply_fn(params, x) must return one value per example, with the examples on axis 0 (shape "
+            f"(n,) or (n, ...)); on one example it returned shape {shape}"
+        )
+    if not jnp.issubdtype(outs[0].dtype, jnp.inexact):
+        raise ValueError(f"apply_fn(params, x) must return floats, got {outs[0].dtype}")
+    return shape[1:]
+
+
+def check_output(apply_fn, params, x, stacked=False) -> tuple[int, ...]:
+    """The shape ``out`` of ``f(x_i)``; raises ``ValueError`` unless ``apply_fn`` returns one ``(n, *out)``."""
+    return output_shape(example_program(apply_fn, unbox(params), x, stacked=stacked))
 
 
 def _check_model(apply_fn, params, stacked):
@@ -190,97 +296,281 @@ def _check_pair(apply_fn, x1, x2):
     x1 = val.check_batch(x1, "x1", in_dim=in_dim)
     if x2 is not None:
         x2 = val.check_batch(x2, "x2", in_dim=in_dim)
-        if x1.shape[1:] != x2.shape[1:]:
+        s1 = jax.tree.structure(x1)
+        if jax.tree.structure(x2) != s1 or any(
+            a.shape[1:] != b.shape[1:] or a.dtype != b.dtype
+            for a, b in zip(jax.tree.leaves(x1), jax.tree.leaves(x2), strict=True)
+        ):
             raise ValueError(
-                f"x1 and x2 must have the same shape per example, got {x1.shape} and {x2.shape}"
+                "x1 and x2 must have the same structure and shape per example, got "
+                f"{jax.tree.map(jnp.shape, x1)} and {jax.tree.map(jnp.shape, x2)}"
             )
     return x1, x2
 
 
-def check_output(apply_fn, params, x, stacked=False) -> None:
-    """Raises ``ValueError`` unless ``apply_fn(params, x)`` has shape ``(n,)`` (checked abstractly)."""
-    if stacked:
-        params = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
-    try:
-        out = jax.eval_shape(apply_fn, params, x)
-    except Exception as e:
-        raise ValueError(f"apply_fn(params, x) failed on inputs of shape {x.shape}: {e}") from e
-    shape = getattr(out, "shape", None)
-    if shape != (x.shape[0],):
-        raise ValueError(
-            f"apply_fn(params, x) must return one value per example, shape ({x.shape[0]},); "
-            f"got {shape}"
+# ----------------------------------------------------------------------------------------------------------
+# engines: one compilation per computation
+
+
+@dataclasses.dataclass(frozen=True)
+class _EngineKey:
+    """What an engine depends on. A structured engine is keyed by its program's ``fingerprint`` (not by the
+    ``apply_fn`` object), so a fresh closure of the same model reuses the compilation; the reference
+    methods call ``apply_fn`` and are keyed by it."""
+
+    apply_fn: Any
+    program: Any
+    treedef: Any
+    layers: LayerMap
+    axes: _structured.OutputAxes
+    method: str
+    block_size: int | None
+    stacked: bool
+    nt_implementation: str
+    strategy: str
+
+    def cache_key(self):
+        program_id = None if self.program is None else _program_id(self.program, self.treedef)
+        return (
+            self.apply_fn,
+            program_id,
+            self.treedef,
+            self.layers,
+            self.axes,
+            self.method,
+            self.block_size,
+            self.stacked,
+            self.nt_implementation,
+            self.strategy,
         )
 
 
-def _key(apply_fn, treedef, leaves, x, group, stacked):
-    dtype = jnp.result_type(x, *leaves)
-    avals = tuple(jax.ShapeDtypeStruct(leaf.shape, dtype) for leaf in leaves)
-    return (
-        apply_fn,
-        treedef,
-        avals,
-        jax.ShapeDtypeStruct((1, *x.shape[1:]), dtype),
-        group,
-        stacked,
-    )
+def _program_id(program, treedef):
+    num_leaves = treedef.num_leaves
+    avals = tuple((tuple(v.aval.shape), str(v.aval.dtype)) for v in program.source.jaxpr.invars)
+    return (_jaxpr.fingerprint(program, num_leaves), avals)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Engine:
     layers: LayerMap
     plan: _structured.Plan | None
-    fn: Callable[..., dict[str, jax.Array]]  # (leaves, x1, x2 | None) -> grams
+    program: Any
+    fn: Callable[..., dict[str, jax.Array]]  # (consts, leaves, x1, x2 | None) -> grams
 
-    def rows(self, x_block, leaves, x2):
+    def rows(self, x_block, consts, leaves, x2):
         """The per-device block for ``sharding.sharded_rows`` (a stable function: compilation reused)."""
-        return self.fn(leaves, x_block, x2)
+        return self.fn(consts, leaves, x_block, x2)
 
 
-def _engine(key, method, block_size, nt_implementation, strategy) -> _Engine:
+_ENGINES: dict[Any, _Engine] = {}
+_MAX_ENGINES = 64
+
+
+def _engine(key: _EngineKey) -> _Engine:
     try:
-        hash(key)
+        cache_key = key.cache_key()
+        hash(cache_key)
     except TypeError:
-        return _build_engine(key, method, block_size, nt_implementation, strategy)
-    return _cached_engine(key, method, block_size, nt_implementation, strategy)
+        return _build_engine(key)
+    engine = _ENGINES.pop(cache_key, None)
+    if engine is None:
+        engine = _build_engine(key)
+    _ENGINES[cache_key] = engine  # most recent last
+    while len(_ENGINES) > _MAX_ENGINES:
+        _ENGINES.pop(next(iter(_ENGINES)))
+    return engine
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_engine(key, method, block_size, nt_implementation, strategy):
-    return _build_engine(key, method, block_size, nt_implementation, strategy)
+def _build_engine(key: _EngineKey) -> _Engine:
+    """Plans the structured rules and jits ``(consts, leaves, x1, x2) -> grams``."""
+    apply_fn, program, treedef, layers = key.apply_fn, key.program, key.treedef, key.layers
+    method, axes, block_size = key.method, key.axes, key.block_size
+    plan = _structured.make_plan(program, layers) if method == "structured" else None
 
-
-def _build_engine(key, method, block_size, nt_implementation, strategy) -> _Engine:
-    """Discovers the layers, plans the structured rules and jits ``(leaves, x1, x2) -> grams``."""
-    apply_fn, treedef, avals, x_aval, group, stacked = key
-    params = jax.tree.unflatten(treedef, avals)
-    layers = discover_layers(apply_fn, params, x_aval, group=group, stacked=stacked)
-    plan = None
-    if method == "structured":
-        plan = _structured.make_plan(
-            example_program(apply_fn, params, x_aval, stacked=stacked), layers
-        )
-
-    def single(leaves, x1, x2):
+    def single(consts, leaves, x1, x2):
         if method == "structured":
             return _structured.grams(
-                plan, apply_fn, treedef, leaves, x1, x2, block_size=block_size, strategy=strategy
+                plan, leaves, x1, x2, consts, axes, block_size=block_size, strategy=key.strategy
             )
         if method in ("jacobian", "jacobian_fwd"):
             jac = jax.jacrev if method == "jacobian" else jax.jacfwd
-            return _jacobian(apply_fn, treedef, layers, leaves, x1, x2, block_size, jac)
-        return _nt(apply_fn, treedef, layers, leaves, x1, x2, block_size, nt_implementation)
+            return _jacobian(apply_fn, treedef, layers, leaves, x1, x2, block_size, jac, axes)
+        return _nt(
+            apply_fn, treedef, layers, leaves, x1, x2, block_size, key.nt_implementation, axes
+        )
 
-    def fn(leaves, x1, x2):
-        dtype = x_aval.dtype
+    def fn(consts, leaves, x1, x2):
+        dtype = compute_dtype(x1, leaves)
         leaves = [leaf.astype(dtype) for leaf in leaves]
-        x1 = x1.astype(dtype)
-        x2 = None if x2 is None else x2.astype(dtype)
-        if stacked:
-            return jax.vmap(single, in_axes=(0, None, None))(leaves, x1, x2)
-        return single(leaves, x1, x2)
+        x1 = cast_inputs(x1, dtype)
+        x2 = None if x2 is None else cast_inputs(x2, dtype)
+        if key.stacked:
+            return jax.vmap(single, in_axes=(None, 0, None, None))(consts, leaves, x1, x2)
+        return single(consts, leaves, x1, x2)
 
-    return _Engine(layers, plan, jax.jit(fn))
+    return _Engine(layers, plan, program, jax.jit(fn))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# self-checks
+
+
+_CHECK_ROWS = 128  # examples replayed alone and as one batch
+_CHECK_PAIRS = 3  # Gram entries recomputed from per-example gradients
+
+
+def _warn_precision(program, layers: LayerMap, leaves) -> None:
+    """``PrecisionWarning`` when the forward pass casts to a float type narrower than the computation's."""
+    dtype = jnp.dtype(compute_dtype([v.aval for v in program.source.jaxpr.invars], []))
+    narrower = []
+    for eqn in program.eqns:
+        if eqn.name != "convert_element_type":
+            continue
+        src, dst = jnp.dtype(eqn.in_avals[0].dtype), jnp.dtype(eqn.params["new_dtype"])
+        if (
+            jnp.issubdtype(src, jnp.floating)
+            and jnp.issubdtype(dst, jnp.floating)
+            and dst.itemsize < src.itemsize
+            and src.itemsize >= dtype.itemsize
+        ):
+            narrower.append(dst.name)
+    if narrower:
+        warnings.warn(
+            f"layer_ntk: the model casts {dtype.name} values to {sorted(set(narrower))} inside its forward "
+            f"pass ({len(narrower)} casts, e.g. a module with dtype=float32), so the {dtype.name} Grams are "
+            "only as accurate as that type; set the modules' dtype (and param_dtype) to "
+            f"{dtype.name} for {dtype.name}-accurate kernels",
+            PrecisionWarning,
+            stacklevel=3,
+        )
+
+
+def _check_rows(n1: int, n2: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic rows ``(i, j)`` of the entries to check: two diagonal entries and one off-diagonal."""
+    rng = np.random.default_rng(1_000_003 * n1 + (n2 or 0))
+    i = rng.choice(n1, size=min(_CHECK_PAIRS, n1), replace=False)
+    if n2 is None:
+        j = i.copy()
+        if len(i) > 1:
+            j[-1] = i[0]
+        return i, j
+    return i, rng.choice(n2, size=len(i), replace=n2 < len(i))
+
+
+def _entries(grams, i, j, stacked, mesh):
+    """``G[..., i_k, j_k, ...]`` of every layer as NumPy, also for Grams sharded across processes."""
+
+    def take(gs):
+        if stacked:
+            return {name: g[:, i, j] for name, g in gs.items()}
+        return {name: g[i, j] for name, g in gs.items()}
+
+    if mesh is None:
+        return jax.tree.map(np.asarray, take(grams))
+    return sharding.take(take, grams, mesh)
+
+
+_CHECKS: dict[Any, Callable[..., Any]] = {}
+
+
+def _check_fn(program, batch_program, layers: LayerMap, axes, stacked: bool):
+    """The jitted check: replayed and batch outputs on the first rows, per-example Gram entries."""
+    plan = _structured.Plan(program, layers, {}, layers.names)
+    lo, hi, res = axes.letters()
+
+    def one(consts, batch_consts, leaves, xs, x1_i, x2_j):
+        replayed = _structured.replay(plan, leaves, xs, consts)
+        batch = _jaxpr.evaluate(batch_program, [*leaves, *jax.tree.leaves(xs)], None, batch_consts)[
+            0
+        ]
+        refs, norms = {}, {}
+        for name in layers.names:
+            idx = layers.indices(name)
+            j1 = _structured.example_jacobian(plan, leaves, idx, x1_i, consts)
+            j2 = _structured.example_jacobian(plan, leaves, idx, x2_j, consts)
+            refs[name] = jnp.einsum(f"k{lo}p,k{hi}p->k{res}", j1, j2, precision=_HIGHEST)
+            norm1 = jnp.sqrt(jnp.sum(j1.reshape(j1.shape[0], -1) ** 2, axis=1))
+            norm2 = jnp.sqrt(jnp.sum(j2.reshape(j2.shape[0], -1) ** 2, axis=1))
+            norms[name] = norm1 * norm2
+        return replayed, batch, refs, norms
+
+    def fn(consts, batch_consts, leaves, xs, x1_i, x2_j):
+        dtype = compute_dtype(xs, leaves)
+        leaves = [leaf.astype(dtype) for leaf in leaves]
+        xs, x1_i, x2_j = (cast_inputs(a, dtype) for a in (xs, x1_i, x2_j))
+        if stacked:
+            return jax.vmap(one, in_axes=(None, None, 0, None, None, None))(
+                consts, batch_consts, leaves, xs, x1_i, x2_j
+            )
+        return one(consts, batch_consts, leaves, xs, x1_i, x2_j)
+
+    return jax.jit(fn)
+
+
+def _self_check(apply_fn, params, program, layers, axes, leaves, x1, x2, grams, stacked, mesh):
+    """Raises ``KernelCheckError`` unless the replay matches the batch and sampled entries match."""
+    n1 = batch_size(x1)
+    m = min(n1, _CHECK_ROWS)
+    xs = jax.tree.map(lambda a: a[:m], x1)
+    batch_program = _batch_program(apply_fn, params, xs, stacked)
+    i, j = _check_rows(n1, None if x2 is None else batch_size(x2))
+    x1_i = jax.tree.map(lambda a: a[i], x1)
+    x2_j = jax.tree.map(lambda a: a[j], x1 if x2 is None else x2)
+    treedef = jax.tree.structure(params)
+    key = (
+        _program_id(program, treedef),
+        _program_id(batch_program, treedef),
+        layers,
+        axes,
+        stacked,
+    )
+    fn = _CHECKS.pop(key, None)
+    if fn is None:
+        fn = _check_fn(program, batch_program, layers, axes, stacked)
+    _CHECKS[key] = fn  # most recent last
+    while len(_CHECKS) > _MAX_ENGINES:
+        _CHECKS.pop(next(iter(_CHECKS)))
+    replayed, batch, refs, norms = jax.tree.map(
+        np.asarray,
+        fn(dict(program.consts), dict(batch_program.consts), leaves, xs, x1_i, x2_j),
+    )
+    dtype = np.dtype(compute_dtype(x1, leaves))
+    tol = float(np.sqrt(np.finfo(dtype).eps))
+    diff = np.abs(replayed - batch)
+    scale = max(float(np.max(np.abs(batch))), float(np.finfo(dtype).tiny))
+    if not np.all(np.isfinite(replayed)) or float(np.max(diff)) > tol * scale:
+        worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        raise KernelCheckError(
+            "layer_ntk check: the model's outputs on a batch of "
+            f"{m} examples differ from its outputs on each example alone (max |Δf| = "
+            f"{float(np.max(diff)):.3g} at index {tuple(int(w) for w in worst)}, outputs up to "
+            f"{scale:.3g}), so the examples interact and the per-example Grams would be wrong. Causes: "
+            "batch statistics (BatchNorm in training mode: use_running_average=True), dropout or "
+            "noise drawn for the whole batch from one key (pass the noise as a per-example input, "
+            "x = (images, eps), or switch it off), a mean over the batch. check=False skips this "
+            "check and returns those wrong numbers."
+        )
+    got = _entries(grams, i, j, stacked, mesh)
+    for name in layers.names:
+        err = np.abs(got[name] - refs[name])
+        bound = tol * np.maximum(norms[name], float(np.finfo(dtype).tiny))
+        bound = bound.reshape(*bound.shape, *([1] * (err.ndim - bound.ndim)))
+        if not np.all(np.isfinite(got[name])) or np.any(err > bound):
+            k = int(np.argmax((err / bound).reshape(-1)))
+            raise KernelCheckError(
+                f"layer_ntk check: layer {name!r}: Gram entries at rows {list(map(int, i))} × "
+                f"{list(map(int, j))} differ from ⟨∇f(x_i), ∇f(x'_j)⟩ recomputed from per-example "
+                f"gradients (e.g. {got[name].reshape(-1)[k]:.6g} vs {refs[name].reshape(-1)[k]:.6g}; "
+                f"tolerance {tol:.1e} relative to ‖∇f(x_i)‖‖∇f(x'_j)‖). This is a compiler or rule "
+                "error, not your model's fault: use method='jacobian' for this model and please "
+                "report it. No numbers are returned."
+            )
+
+
+def _batch_program(apply_fn, params, xs, stacked):
+    """The program of ``apply_fn`` on the batch ``xs`` (all its rows), inputs ``(*leaves, *xs_leaves)``."""
+    return example_program(apply_fn, params, xs, stacked=stacked, batch=batch_size(xs))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -348,26 +638,32 @@ def mlp_grams(
 
 
 def _layer_jacobian(apply_fn, treedef, leaves, indices, x, jac):
-    """``J_ℓ`` of shape ``(n, P_ℓ)``: the Jacobian of ``apply_fn(params, x)`` w.r.t. the layer's leaves."""
+    """``J_ℓ`` of shape ``(n, *out, P_ℓ)``: the Jacobian of ``apply_fn(params, x)`` w.r.t. the layer's leaves."""
 
     def f_sub(sub):
         return apply_fn(jax.tree.unflatten(treedef, replace_leaves(leaves, indices, sub)), x)
 
     j = jac(f_sub)([leaves[i] for i in indices])
-    return jnp.concatenate([leaf.reshape(x.shape[0], -1) for leaf in j], axis=1)
+    out_ndim = j[0].ndim - leaves[indices[0]].ndim
+    return jnp.concatenate([leaf.reshape(*leaf.shape[:out_ndim], -1) for leaf in j], axis=-1)
 
 
-def _jacobian(apply_fn, treedef, layers, leaves, x1, x2, block_size, jac):
+def _pair_gram(j1, j2, axes):
+    """``J J'ᵀ`` of batch Jacobians ``(n, *out, P)`` with the output axes as ``axes`` says."""
+    return _structured._combine((j1,), (j2,), axes)
+
+
+def _jacobian(apply_fn, treedef, layers, leaves, x1, x2, block_size, jac, axes):
     out = {}
     for name, indices in zip(layers.names, layers.leaves, strict=True):
         j2 = _layer_jacobian(apply_fn, treedef, leaves, indices, x1 if x2 is None else x2, jac)
 
         def gram(x_r, indices=indices, j2=j2):
             j_r = _layer_jacobian(apply_fn, treedef, leaves, indices, x_r, jac)
-            return jnp.matmul(j_r, j2.T, precision=_HIGHEST)
+            return _pair_gram(j_r, j2, axes)
 
         if x2 is None and block_size is None:
-            out[name] = jnp.matmul(j2, j2.T, precision=_HIGHEST)
+            out[name] = _pair_gram(j2, j2, axes)
         else:
             out[name] = map_rows(gram, x1, block_size)
     return out
@@ -377,8 +673,11 @@ def _jacobian(apply_fn, treedef, layers, leaves, x1, x2, block_size, jac):
 # neural-tangents path
 
 
-def _nt(apply_fn, treedef, layers, leaves, x1, x2, block_size, implementation):
+def _nt(apply_fn, treedef, layers, leaves, x1, x2, block_size, implementation, axes):
     nt = nt_compat.import_neural_tangents()
+    trace = tuple(1 + a for a in axes.trace)
+    diagonal = tuple(1 + a for a in axes.diagonal)
+    scale = int(np.prod([axes.shape[a] for a in axes.trace], dtype=np.int64))
     out = {}
     for name, indices in zip(layers.names, layers.leaves, strict=True):
 
@@ -387,36 +686,44 @@ def _nt(apply_fn, treedef, layers, leaves, x1, x2, block_size, implementation):
 
         kernel_fn = nt.empirical_ntk_fn(
             f_sub,
-            trace_axes=(),
+            trace_axes=trace,
+            diagonal_axes=diagonal,
             vmap_axes=0,
             implementation=getattr(nt.NtkImplementation, implementation),
         )
         x2_ = x1 if x2 is None else x2
         sub = [leaves[i] for i in indices]
+        # neural-tangents divides a traced kernel by the size of the traced axes: here it is a sum
         out[name] = map_rows(
-            lambda x_r, k=kernel_fn, sub=sub, x2_=x2_: k(x_r, x2_, sub), x1, block_size
+            lambda x_r, k=kernel_fn, sub=sub, x2_=x2_: scale * k(x_r, x2_, sub), x1, block_size
         )
     return out
 
 
 def full_ntk(
-    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    apply_fn: Callable[[Any, Any], jax.Array],
     params: Any,
-    x1: Float[Array, "n1 ..."],
-    x2: Float[Array, "n2 ..."] | None = None,
-) -> Float[Array, "n1 n2"]:
+    x1: Any,
+    x2: Any | None = None,
+    *,
+    trace_axes: Sequence[int] = (-1,),
+    diagonal_axes: Sequence[int] = (),
+) -> Float[Array, "n1 n2 *out"]:
     """Full empirical NTK from one Jacobian w.r.t. all parameters (brute force, for checks).
 
-    Independent of ``layer_ntk``: ``Σ_ℓ G^(ℓ)`` must equal it (paper Eq. 1).
+    Independent of ``layer_ntk``: ``Σ_ℓ G^(ℓ)`` must equal it (paper Eq. 1). Output axes as in ``layer_ntk``.
     """
+    params = unbox(params)
     check_params(params)
     x1, x2 = _check_pair(apply_fn, x1, x2)
     x2 = x1 if x2 is None else x2
+    axes = _structured.output_axes(check_output(apply_fn, params, x1), trace_axes, diagonal_axes)
 
     def flat(x):
         j = jax.jacrev(apply_fn)(params, x)
+        n_out = 1 + len(axes.shape)
         return jnp.concatenate(
-            [leaf.reshape(x.shape[0], -1) for leaf in jax.tree.leaves(j)], axis=1
+            [leaf.reshape(*leaf.shape[:n_out], -1) for leaf in jax.tree.leaves(j)], axis=-1
         )
 
-    return jnp.matmul(flat(x1), flat(x2).T, precision=_HIGHEST)
+    return _pair_gram(flat(x1), flat(x2), axes)

@@ -229,8 +229,18 @@ def infinite_layer_ntk(
     block_size: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
     mesh_axis: str | tuple[str, ...] | None = None,
-) -> dict[str, Float[Array, "n1 n2"]]:
+    num_outputs: int | None = None,
+    trace_axes: tuple[int, ...] = (-1,),
+    diagonal_axes: tuple[int, ...] = (),
+) -> dict[str, Float[Array, "n1 n2 *out"]]:
     r"""Infinite-width per-layer NTK ``κ^(ℓ)(x1_i, x2_j)`` of an ``init_mlp`` network (paper Eq. 1).
+
+    With ``num_outputs = C`` the network has ``C`` output units (logits). At infinite width their
+    per-layer kernels are independent and equal: ``Κ^(ℓ)_{cc'} = κ^(ℓ) δ_{cc'}`` (``κ ⊗ I_C``; Jacot et al.,
+    2018, Thm. 1, and neural-tangents' ``stax`` with ``Dense(C)`` last), returned with ``layer_ntk``'s
+    output axes: traced (the default) ``C κ^(ℓ)`` of shape ``(n1, n2)``; ``trace_axes=()`` the
+    ``(n1, n2, C, C)`` array ``κ^(ℓ) ⊗ I_C``; ``diagonal_axes=(-1,)`` ``(n1, n2, C)``. A finite network's
+    ``layer_ntk(..., trace_axes=…)`` Grams converge to these.
 
     NTK parameterisation: ``κ^(ℓ) = Σ^(ℓ) · Π_{k=ℓ}^{L-2} σ_w² Σ̇^(k)``; ``Σ_ℓ κ^(ℓ)`` is the NTK of
     Jacot et al. (2018) / Arora et al. (2019), NT's ``stax`` ``kernel_fn(x1, x2, "ntk")``. See the
@@ -252,9 +262,13 @@ def infinite_layer_ntk(
         processes): rows are computed on its devices in parallel and the result stays sharded by rows
         (``spectral_layers.sharding``; ``sharding.gather`` fetches it). Any ``n1``.
       mesh_axis: the mesh axis name (or names) the rows are sharded over; default the mesh's first axis.
+      num_outputs: ``C`` output units (``None``: one output, kernels ``(n1, n2)``).
+      trace_axes: with ``num_outputs``, ``(-1,)`` (sum over the outputs) or ``()``.
+      diagonal_axes: with ``num_outputs`` and ``trace_axes=()``, ``(-1,)`` keeps only ``c = c'``.
 
     Returns:
-      ``{"layer_0": κ^(0), …, "layer_{L-1}": κ^(L-1)}``, each ``(n1, n2)`` in the inputs' dtype.
+      ``{"layer_0": κ^(0), …, "layer_{L-1}": κ^(L-1)}``, each ``(n1, n2)`` (or with the output axes above)
+      in the inputs' dtype.
 
     Raises:
       ValueError / TypeError: naming the argument, on bad inputs or settings.
@@ -282,7 +296,30 @@ def infinite_layer_ntk(
         )
     else:
         out = _infinite_jit(x1, None if same else x2, *args)
-    return {layer_name(i): k for i, k in enumerate(out)}
+    kernels = {layer_name(i): k for i, k in enumerate(out)}
+    if num_outputs is None:
+        return kernels
+    return {
+        name: _with_outputs(k, num_outputs, trace_axes, diagonal_axes)
+        for name, k in kernels.items()
+    }
+
+
+def _with_outputs(k, num_outputs, trace_axes, diagonal_axes):
+    """``κ ⊗ I_C`` with ``layer_ntk``'s output axes (``infinite_layer_ntk``)."""
+    c = val.check_positive_int(num_outputs, "num_outputs")
+    trace = {a % 2 for a in trace_axes}
+    diagonal = {a % 2 for a in diagonal_axes}
+    if not trace <= {1} or not diagonal <= {1} or (trace & diagonal):
+        raise ValueError(
+            "with num_outputs, trace_axes and diagonal_axes must each be () or (-1,), not both (-1,); "
+            f"got trace_axes={trace_axes}, diagonal_axes={diagonal_axes}"
+        )
+    if trace:
+        return c * k
+    if diagonal:
+        return jnp.broadcast_to(k[..., None], (*k.shape, c))
+    return k[..., None, None] * jnp.eye(c, dtype=k.dtype)
 
 
 @functools.lru_cache(maxsize=64)

@@ -7,9 +7,11 @@ variables dict) is dropped from the names. ``group=`` (a callable from a leaf's 
 ``"Block_0/Dense_1/kernel"``, to a layer name) merges or splits layers.
 
 The order is the model's own: layers are sorted by the first equation of the forward pass (``jax.make_jaxpr``
-with calls inlined, ``_jaxpr``) that reads one of their leaves, never by their names; JAX's tree functions sort
-dict keys, so the insertion order of a params dict says nothing. Leaves the forward pass never reads come
-last, in pytree order.
+with calls and ``remat`` inlined, ``_jaxpr``) that reads one of their leaves, looking inside the bodies of
+``scan`` (``nn.scan``, ``nnx.scan``), ``cond``, ``while`` and custom-derivative calls, never by their names;
+JAX's tree functions sort dict keys, so the insertion order of a params dict says nothing. Leaves the forward
+pass never reads come last, in pytree order. Boxed parameters (``nn.with_logical_partitioning``) are unboxed
+first (``unbox``).
 
 NNX modules: ``apply_fn, params = from_nnx(model)`` gives a pure ``apply_fn(params, x)`` and a plain nested dict of
 the ``nnx.Param`` values (paths such as ``layers/0/kernel``); the other state (batch statistics, RNG counters)
@@ -26,10 +28,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from flax.core import meta
 
 from spectral_layers import _jaxpr
 
-__all__ = ["LayerMap", "NNXApply", "discover_layers", "from_nnx", "layer_names", "leaf_paths"]
+__all__ = [
+    "LayerMap",
+    "NNXApply",
+    "discover_layers",
+    "from_nnx",
+    "layer_map",
+    "layer_names",
+    "leaf_paths",
+    "unbox",
+]
 
 Group = Callable[[str], str]
 
@@ -95,40 +107,88 @@ def check_params(params: Any) -> list[jax.Array]:
     return leaves
 
 
+def unbox(params: Any) -> Any:
+    """``params`` with Flax's boxed leaves replaced by their values.
+
+    ``nn.with_logical_partitioning`` / ``nn.with_partitioning`` make ``init`` return ``nn.LogicallyPartitioned``
+    / ``nn.Partitioned`` boxes (``flax.core.meta.AxisMetadata``), whose value would otherwise be a leaf of its
+    own (a layer ``Dense_0/kernel``); a linen ``apply`` takes the unboxed values as they are.
+    """
+
+    def is_box(a):
+        return isinstance(a, meta.AxisMetadata)
+
+    if not any(is_box(a) for a in jax.tree.leaves(params, is_leaf=is_box)):
+        return params
+    return meta.unbox(params)
+
+
+def batch_size(x: Any) -> int:
+    """The number of examples: the leading axis shared by every leaf of ``x``."""
+    return jax.tree.leaves(x)[0].shape[0]
+
+
+def compute_dtype(x: Any, leaves: Sequence[Any]) -> Any:
+    """The float dtype of a computation on inputs ``x`` (any pytree) and parameter ``leaves``.
+
+    Integer inputs (token ids, labels) do not take part: they stay integers.
+    """
+    floats = [a for a in jax.tree.leaves(x) if jnp.issubdtype(a.dtype, jnp.inexact)]
+    return jnp.result_type(*floats, *leaves)
+
+
+def cast_inputs(x: Any, dtype: Any) -> Any:
+    """``x`` with its floating leaves cast to ``dtype`` and integer leaves unchanged."""
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.inexact) else a, x)
+
+
 def example_program(
-    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    apply_fn: Callable[[Any, Any], jax.Array],
     params: Any,
-    x: jax.Array,
+    x: Any,
     *,
     stacked: bool = False,
+    batch: int = 1,
 ) -> _jaxpr.Program:
-    """Flat program of ``apply_fn`` on ONE example (batch of size 1), inputs ``(*leaves, x)``.
+    """Flat program of ``apply_fn`` on ONE example (a batch of size 1), inputs ``(*leaves, *x_leaves)``.
 
-    Leaves and ``x`` are cast to their common float dtype (Flax creates float32 parameters even under x64).
+    Leaves and the floating leaves of ``x`` (any pytree of arrays with a leading example axis) are cast to
+    their common float dtype (Flax creates float32 parameters even under x64); integer leaves stay integers.
+    ``batch`` traces a batch of that many examples instead.
     """
     leaves, treedef = jax.tree.flatten(params)
-    dtype = jnp.result_type(x, *leaves)
+    dtype = compute_dtype(x, leaves)
     avals = tuple(
         jax.ShapeDtypeStruct(leaf.shape[1:] if stacked else leaf.shape, dtype) for leaf in leaves
     )
-    x_aval = jax.ShapeDtypeStruct((1, *x.shape[1:]), dtype)
+    x_avals, x_treedef = jax.tree.flatten(
+        jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(
+                (batch, *a.shape[1:]), dtype if jnp.issubdtype(a.dtype, jnp.inexact) else a.dtype
+            ),
+            x,
+        )
+    )
+    key = (treedef, avals, x_treedef, tuple(x_avals))
     try:
         hash(apply_fn)
     except TypeError:
-        return _program(apply_fn, treedef, avals, x_aval)
-    return _cached_program(apply_fn, treedef, avals, x_aval)
+        return _program(apply_fn, *key)
+    return _cached_program(apply_fn, *key)
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_program(apply_fn, treedef, avals, x_aval):
-    return _program(apply_fn, treedef, avals, x_aval)
+def _cached_program(apply_fn, treedef, avals, x_treedef, x_avals):
+    return _program(apply_fn, treedef, avals, x_treedef, x_avals)
 
 
-def _program(apply_fn, treedef, avals, x_aval):
-    def fn(leaves, x):
-        return apply_fn(jax.tree.unflatten(treedef, leaves), x)
+def _program(apply_fn, treedef, avals, x_treedef, x_avals):
+    def fn(leaves, *x_leaves):
+        return apply_fn(
+            jax.tree.unflatten(treedef, leaves), jax.tree.unflatten(x_treedef, x_leaves)
+        )
 
-    return _jaxpr.trace(fn, list(avals), x_aval)
+    return _jaxpr.trace(fn, list(avals), *x_avals)
 
 
 def discover_layers(
@@ -149,7 +209,13 @@ def discover_layers(
         last key).
       stacked: ``params`` has a leading seed axis.
     """
+    params = unbox(params)
     check_params(params)
+    return layer_map(example_program(apply_fn, params, x, stacked=stacked), params, group)
+
+
+def layer_map(program: _jaxpr.Program, params: Any, group: Group | None = None) -> LayerMap:
+    """The ``LayerMap`` of ``params`` in the call order of ``program`` (``example_program``; module docstring)."""
     paths = leaf_paths(params)
     group = _default_group if group is None else group
     if not callable(group):
@@ -160,8 +226,7 @@ def discover_layers(
     for p, name in zip(paths, names_of, strict=True):
         if not isinstance(name, str) or not name:
             raise TypeError(f"group must return a non-empty str, got {name!r} for {p!r}")
-    program = example_program(apply_fn, params, x, stacked=stacked)
-    first = first_uses(program, len(paths))
+    first = _jaxpr.first_use_keys(program, len(paths))
     members: dict[str, list[int]] = {}
     for i, name in enumerate(names_of):
         members.setdefault(name, []).append(i)
@@ -169,17 +234,6 @@ def discover_layers(
         members, key=lambda name: (min(first[i] for i in members[name]), members[name][0])
     )
     return LayerMap(tuple(order), tuple(tuple(members[name]) for name in order), tuple(paths))
-
-
-def first_uses(program: _jaxpr.Program, num_leaves: int) -> list[float]:
-    """Index of the first equation reading each of the first ``num_leaves`` inputs (``inf`` if never)."""
-    first = [float("inf")] * num_leaves
-    readers = program.readers()
-    for i in range(num_leaves):
-        ks = [k if k >= 0 else len(program.eqns) for k, _ in readers.get(i, [])]
-        if ks:
-            first[i] = min(ks)
-    return first
 
 
 def layer_names(

@@ -35,6 +35,10 @@ What broke (jax 0.10.2), and the shim:
   ``core.lattice_join`` and ``ShapedArray.strip_named_shape``, which no longer exist (so that
   NT-internal assertion is skipped; jax's own checks are unaffected); and ``lu.wrap_init`` with a
   ``DebugInfo`` (a missing one is deprecated).
+* JAX moved the transposes of ``slice``, ``dynamic_slice`` and a few other linear primitives to
+  ``ad.fancy_transposes``, so STRUCTURED_DERIVATIVES failed on any model whose output path slices
+  (``f(p, x)[:, 0]``, ViT's ``x[:, 0]``): the proxy's ``get_primitive_transpose`` builds the old-style
+  rule from ``jax.linear_transpose`` of the primitive.
 * ``NtkImplementation.AUTO``: NT's ``_get_flops`` indexes ``cost_analysis()[0]``, now a dict:
   replaced. (AUTO also ``print``s the flops of each implementation: NT's behaviour, left as is.)
 * NT's ``_std_basis`` calls ``jnp.size`` on ``ShapeDtypeStruct`` and ``_get_fx_axis_and_dtype``
@@ -304,6 +308,40 @@ class _RemovedDShapedArray:
     """Placeholder for ``jax.core.DShapedArray`` (dynamic shapes are gone): never instantiated."""
 
 
+def _get_primitive_transpose(p: Any) -> Any:
+    """``ad.get_primitive_transpose`` that also serves primitives whose transpose JAX moved to
+    ``ad.fancy_transposes`` (``slice``, ``dynamic_slice``, … since jax 0.9): their old-style rule
+    ``rule(ct, *invals, **params)`` is built from ``jax.linear_transpose`` of the primitive in its
+    undefined operands (the primitive is linear in them, which is why NT transposes it)."""
+    import jax
+    from jax._src.interpreters import ad
+
+    rule = ad.primitive_transposes.get(p)
+    if rule is not None:
+        return rule
+    if p not in ad.fancy_transposes:
+        return ad.get_primitive_transpose(p)  # raises NotImplementedError as before
+
+    def transpose(ct: Any, *invals: Any, **params: Any) -> list[Any]:
+        undefined = [ad.is_undefined_primal(v) for v in invals]
+        avals = [v.aval for v, u in zip(invals, undefined, strict=True) if u]
+
+        def f(*args):
+            it = iter(args)
+            return p.bind(
+                *[next(it) if u else v for u, v in zip(undefined, invals, strict=True)], **params
+            )
+
+        if type(ct).__name__ == "Zero":
+            return [None] * len(invals)
+        cts = iter(
+            jax.linear_transpose(f, *[jax.ShapeDtypeStruct(a.shape, a.dtype) for a in avals])(ct)
+        )
+        return [next(cts) if u else None for u in undefined]
+
+    return transpose
+
+
 def _proxy(module: types.ModuleType, name: str, extra: dict[str, Any]) -> types.ModuleType:
     """A module holding ``extra`` that forwards every other attribute lookup to ``module``."""
     proxy = types.ModuleType(name, f"Proxy of {module.__name__} (spectral_layers.nt_compat).")
@@ -333,6 +371,10 @@ def _patch_nt_empirical(nt_empirical: types.ModuleType) -> None:
     ):
         if not hasattr(ad, name):
             ad_extra[name] = value
+    from jax._src.interpreters import ad as ad_src
+
+    if hasattr(ad_src, "fancy_transposes"):
+        ad_extra["get_primitive_transpose"] = _get_primitive_transpose
     core_extra: dict[str, Any] = {}
     for name, value in (("get_aval", jax.typeof), ("DShapedArray", _RemovedDShapedArray)):
         if not hasattr(core, name):

@@ -34,7 +34,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["ROW_AXIS", "gather", "make_mesh", "row_mesh", "sharded_rows", "sharded_sum"]
+__all__ = ["ROW_AXIS", "gather", "make_mesh", "row_mesh", "sharded_rows", "sharded_sum", "take"]
 
 ROW_AXIS = "rows"
 
@@ -260,6 +260,28 @@ def _sum_program(fn, finalize, auto, axes, num_replicated):
         check_vma=False,
     )
     return jax.jit(mapped, out_shardings=NamedSharding(auto, P()))
+
+
+def take(fn: Callable[[Any], Any], tree: Any, mesh: Mesh) -> Any:
+    """``fn(tree)`` (a small selection, e.g. a few entries of sharded Grams) as NumPy in every process.
+
+    ``tree`` holds arrays on ``mesh`` (any axis types, also spanning several processes); ``fn`` runs jitted
+    on the same devices with ``Auto`` axes and a replicated result, so no array is gathered whole.
+    """
+    auto = Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+
+    def on_auto(a):
+        a_mesh = getattr(getattr(a, "sharding", None), "mesh", None)
+        if a_mesh is None or a_mesh.shape_tuple != auto.shape_tuple:
+            return a
+        spec = getattr(a.sharding, "spec", P())
+        shards = [sh.data for sh in a.addressable_shards]
+        return jax.make_array_from_single_device_arrays(a.shape, NamedSharding(auto, spec), shards)
+
+    moved = jax.tree.map(on_auto, tree)
+    with jax.set_mesh(auto):
+        out = jax.jit(fn, out_shardings=NamedSharding(auto, P()))(moved)
+    return jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), out)
 
 
 def gather(tree: Any) -> Any:

@@ -161,12 +161,10 @@ def test_linen_cnn():
     apply_fn, params = _linen(LinenCNN(), x1)
     names = ["Conv_0", "Conv_1", "Conv_2", "Dense_0"]
     got = check_against_brute_force(apply_fn, params, x1, x2, names)
-    leaves, treedef = jax.tree.flatten(params)
-    key = empirical._key(apply_fn, treedef, leaves, x1, None, False)
     for strategy in ("identity", "explicit"):
-        forced = empirical._engine(key, "structured", None, "AUTO", strategy)
+        forced, consts, leaves = empirical._engine_for(apply_fn, params, x1, strategy=strategy)
         assert not forced.plan.fallback
-        out = forced.fn(leaves, x1, x2)
+        out = forced.fn(consts, leaves, x1, x2)
         for name in names:
             np.testing.assert_allclose(out[name], got[name], rtol=1e-10, atol=1e-12)
 
@@ -338,7 +336,11 @@ def test_float32_params_follow_float64_inputs():
 def test_bad_model_output():
     params = {"w": jnp.ones((3, 2))}
     with pytest.raises(ValueError, match="one value per example"):
-        sl.layer_ntk(lambda p, x: x @ p["w"], params, jnp.ones((4, 3)))
+        sl.layer_ntk(lambda p, x: (x @ p["w"]).sum(), params, jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match="one array"):
+        sl.layer_ntk(lambda p, x: (x @ p["w"], x), params, jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match="example axis 0"):
+        sl.layer_ntk(lambda p, x: x @ p["w"], params, jnp.ones((4, 3)), trace_axes=(0,))
     with pytest.raises(ValueError, match="x2"):
         sl.layer_ntk(lambda p, x: (x @ p["w"]).sum(-1), params, jnp.ones((4, 3)), jnp.ones((4, 2)))
     with pytest.raises(TypeError, match="group"):

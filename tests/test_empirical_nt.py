@@ -135,3 +135,29 @@ def test_benchmark_main_smoke(capsys, monkeypatch):
     assert set(results) == {"structured", "floor", "jacobian", "nt", "structured_big"}
     assert all(np.isfinite(v) and v > 0 for v in results.values())
     assert "targets" in out and "jacobian_fwd" in out
+
+
+@pytest.mark.parametrize("implementation", ["STRUCTURED_DERIVATIVES", "JACOBIAN_CONTRACTION"])
+def test_nt_with_a_slice_and_with_logits(implementation):
+    """A slice in the output path (``f(p, x)[:, 0]``, ViT's ``x[:, 0]``) works through ``nt_compat``;
+    logits follow neural-tangents' axes, with a sum (not NT's mean) over traced axes."""
+    params = {
+        "w": jax.random.normal(jax.random.key(0), (3, 4)),
+        "v": jax.random.normal(jax.random.key(1), (4, 3)),
+    }
+    x = jax.random.normal(jax.random.key(2), (5, 3))
+
+    def logits(p, x):
+        return jnp.tanh(x @ p["w"]) @ p["v"]
+
+    for kwargs in ({}, {"trace_axes": ()}, {"trace_axes": (), "diagonal_axes": (-1,)}):
+        got = layer_ntk(logits, params, x, method="nt", nt_implementation=implementation, **kwargs)
+        ref = layer_ntk(logits, params, x, method="jacobian", **kwargs)
+        for name in ref:
+            np.testing.assert_allclose(got[name], ref[name], rtol=1e-10, atol=1e-12)
+    first = layer_ntk(
+        lambda p, x: logits(p, x)[:, 0], params, x, method="nt", nt_implementation=implementation
+    )
+    ref = layer_ntk(lambda p, x: logits(p, x)[:, 0], params, x)
+    for name in ref:
+        np.testing.assert_allclose(first[name], ref[name], rtol=1e-10, atol=1e-12)
