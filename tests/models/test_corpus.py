@@ -11,9 +11,12 @@ Every model is evaluated at parameters jittered by ``0.1 · N(0, 1)`` per entry,
 leaf (the Mixer and ViT heads, the ResNet blocks' last BatchNorm scale) makes a Gram trivially zero.
 
 The expected layer lists are the call order read off each model's code (the order the forward pass first
-uses a module), not the pytree's alphabetical order. Tests that need engine features of issue 20 not yet on
-``main`` (multi-output Grams, pytree / integer inputs, boxed parameters, the replay ``check``, call order
-inside ``scan`` / ``remat`` bodies) are ``xfail(strict=True)`` with the feature named.
+uses a module), not the pytree's alphabetical order. The issue 20 engine features (multi-output Grams,
+pytree / integer inputs, boxed parameters, the replay ``check``, call order inside ``scan`` / ``remat``
+bodies) are tested directly; ``sl.from_nnx`` on the ``nnx.scan`` model is ``xfail(strict=True)``.
+
+Runtime: ~16 min for this file on the shared 2-core CPU at load average ≈ 8 after the engine's self-checks
+landed (4.5 min before them); the heaviest tests are the logits Grams of the LSTM and the Transformer.
 """
 
 from __future__ import annotations
@@ -47,23 +50,9 @@ from tests.models import (
 RTOL = 1e-10
 N1, N2 = 4, 3
 
-MULTI_OUTPUT = "needs multi-output Grams (trace_axes / diagonal_axes) from issue 20 engine work"
-PYTREE_X = "needs pytree inputs with integer leaves from issue 20 engine work"
-BOXED = (
-    "needs boxed (nn.LogicallyPartitioned) params unboxed by the engine from issue 20 engine work"
-)
-CHECK = (
-    "needs the replay check (check=True raises ValueError on interacting examples) from issue 20"
-)
-SCAN_ORDER = (
-    "needs call order inside scan bodies (layers tie at the scan equation; pytree order wins)"
-)
 FROM_NNX = (
     "needs sl.from_nnx for nnx.scan models (today: ValueError 'Cannot extract graph node from different "
     "trace level, got RngCount' under jit: the module's RNG variables are reused across traces)"
-)
-REMAT_ORDER = (
-    "needs call order inside remat bodies (layers tie at the remat equation; pytree order wins)"
 )
 
 
@@ -126,7 +115,7 @@ def check_logits(fn, params, x1, x2, expected_names):
     forms = {
         "traced": ({}, "icp,jcp->ij"),
         "full": ({"trace_axes": ()}, "icp,jdp->ijcd"),
-        "diagonal": ({"diagonal_axes": (-1,)}, "icp,jcp->ijc"),
+        "diagonal": ({"trace_axes": (), "diagonal_axes": (-1,)}, "icp,jcp->ijc"),
     }
     got = {form: sl.layer_ntk(fn, params, x1, x2, **kw) for form, (kw, _) in forms.items()}
     j1, j2 = _both_jacobians(fn, params, x1, x2)
@@ -494,7 +483,7 @@ CASES = {
     "vit_remat": vit_case,
     "mixer": mixer_case,
 }
-ORDER_XFAIL = {"sst2_lstm": SCAN_ORDER, "vit_remat": REMAT_ORDER}
+ORDER_XFAIL: dict[str, str] = {}  # scan / remat call order landed on main (51ae3cf, 0529182)
 
 
 def _params(names, marks):
@@ -535,19 +524,17 @@ def test_vae_with_explicit_noise_packed():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# issue 20 engine features (xfail until they land on main)
+# issue 20 engine features (on main since 51ae3cf / 0529182; from_nnx on nnx.scan still xfail)
 
 LOGITS = ["resnet", "lm1b", "sst2_lstm", "nnx_scan", "stax_cnn", "stax_wrn", "vit_remat", "mixer"]
 
 
-@pytest.mark.xfail(strict=True, reason=MULTI_OUTPUT)
 @pytest.mark.parametrize("name", LOGITS)
 def test_logits_grams(name):
     case = CASES[name]()
     check_logits(case.logits, case.params, case.x1, case.x2, case.layers)
 
 
-@pytest.mark.xfail(strict=True, reason=BOXED)
 def test_lm1b_boxed_params():
     """``nn.with_logical_partitioning`` params passed as ``init`` returns them: layers stay modules."""
     model, boxed, ids1, ids2 = lm1b_boxed(False)
@@ -558,7 +545,6 @@ def test_lm1b_boxed_params():
     check_scalar(fn, boxed, ids1.astype(jnp.float64), ids2.astype(jnp.float64), _lm1b_layers(False))
 
 
-@pytest.mark.xfail(strict=True, reason=PYTREE_X)
 def test_lm1b_integer_token_ids():
     model, boxed, ids1, ids2 = lm1b_boxed(False)
     params = nn.meta.unbox(boxed)
@@ -570,7 +556,6 @@ def test_lm1b_integer_token_ids():
     check_scalar(fn, params, ids1, ids2, _lm1b_layers(False))
 
 
-@pytest.mark.xfail(strict=True, reason=PYTREE_X)
 def test_sst2_pytree_inputs():
     """``x = (token_ids, lengths)``, both int32, as the model takes them."""
     case = sst2_case()
@@ -590,7 +575,6 @@ def test_sst2_pytree_inputs():
     check_scalar(fn, case.params, split(case.x1), split(case.x2), case.layers)
 
 
-@pytest.mark.xfail(strict=True, reason=CHECK)
 def test_vae_batch_shaped_noise_raises():
     """A newcomer's call: ``z_rng`` fixed, noise of shape ``(n, latents)``: examples interact."""
     model, params, x1, _, _, _ = vae_case()
@@ -604,7 +588,6 @@ def test_vae_batch_shaped_noise_raises():
         sl.layer_ntk(fn, params, x1)
 
 
-@pytest.mark.xfail(strict=True, reason=PYTREE_X)
 def test_vae_explicit_noise_pytree():
     """The documented remedy: ``eps`` of shape ``(n, latents)`` as part of the input pytree."""
     model, params, x1, x2, eps1, eps2 = vae_case()
@@ -625,7 +608,6 @@ def test_from_nnx_scan():
     check_scalar(_sum_outputs(apply_fn), params, case.x1, case.x2, case.layers)
 
 
-@pytest.mark.xfail(strict=True, reason=CHECK)
 def test_nnx_dropout_in_train_mode_raises():
     """``nnx.Dropout`` on (the source's default train mode): batch-shaped masks, examples interact."""
     apply_fn, params = nnx_functional(nnx_model(train=True))
@@ -649,12 +631,6 @@ def _diagonal_reference(fn, params, x, rows):
         name = "/".join(_key_name(k) for k in path[:-1]) or _key_name(path[-1])
         out[name] = out.get(name, 0) + np.sum(np.asarray(g).reshape(len(rows), -1) ** 2, axis=1)
     return out
-
-
-ENGINE_N128 = (
-    "engine bug found by this test: at n = 128 (exact at n = 100) the Gram of the classifier Dense after a "
-    "mean pool is 1/C of the truth (C = 10 classes summed; diagonal ratio 0.1 at every row)"
-)
 
 
 @functools.cache
@@ -710,10 +686,7 @@ def test_realistic_float32_vs_float64(name):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=ENGINE_N128))
-        for n in ("mixer", "resnet")
-    ],
+    ["mixer", "resnet"],
 )
 def test_realistic_diagonal_vs_per_example_gradients(name):
     """float64 ``G_ii`` at three rows equals ``|∇_θℓ f(x_i)|²`` from ``vmap(grad)`` (1e-10), n = 128."""
