@@ -22,21 +22,35 @@ the table gives the median run time. Command::
 
     python benchmarks/bench_any_model.py
 
+``--corpus`` instead times the public ``sl.layer_ntk`` call on every model of the test corpus
+(``tests/models``: ResNet, lm1b Transformer, SST-2 LSTM, VAE, NNX scan, neural-tangents stax CNN and
+WideResNet, ViT, MLP-Mixer) at ``n = --corpus-n`` (256) examples, against neural-tangents'
+``STRUCTURED_DERIVATIVES`` and ``JACOBIAN_CONTRACTION`` per layer and per-layer ``jacrev``, and the traced
+logits kernels against neural-tangents' (``corpus_table``)::
+
+    python benchmarks/bench_any_model.py --corpus
+
 Not a test; timings depend on the machine (and on other processes on a shared one).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
+import statistics
 import sys
+import time
+import warnings
+from pathlib import Path
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from bench_layer_ntk import compile_and_time
 
-from spectral_layers import empirical, init_mlp
+import spectral_layers as sl
+from spectral_layers import empirical, init_mlp, nt_compat
 
 
 def _timed(fn, args, repeats):
@@ -46,10 +60,120 @@ def _timed(fn, args, repeats):
 
 
 def _engine_fn(apply_fn, params, x, method, nt_implementation="AUTO"):
-    leaves, treedef = jax.tree.flatten(params)
-    key = empirical._key(apply_fn, treedef, leaves, x, None, False)
-    engine = empirical._engine(key, method, None, nt_implementation, "auto")
-    return (lambda lv, x_: engine.fn(lv, x_, None)), (leaves, x)
+    """The compiled engine ``layer_ntk`` builds (its XLA flops are read ahead of time)."""
+    engine, consts, leaves = empirical._engine_for(apply_fn, params, x, method=method)
+    if method == "nt":
+        key = dataclasses.replace(
+            engine_key(apply_fn, params, x), nt_implementation=nt_implementation
+        )
+        engine = empirical._engine(key)
+    return (lambda lv, x_: engine.fn(consts, lv, x_, None)), (leaves, x)
+
+
+def engine_key(apply_fn, params, x):
+    """The ``_EngineKey`` of ``layer_ntk(apply_fn, params, x, method="nt")``."""
+    program = empirical.example_program(apply_fn, params, x)
+    axes = empirical._structured.output_axes(empirical.output_shape(program), (-1,), ())
+    return empirical._EngineKey(
+        apply_fn,
+        None,
+        jax.tree.structure(params),
+        empirical.layer_map(program, params),
+        axes,
+        "nt",
+        None,
+        False,
+        "AUTO",
+        "auto",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the corpus of public models (tests/models), through the public API
+
+
+def _median(fn, repeats):
+    jax.block_until_ready(fn())  # compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _grow(x, n, key):
+    """``n`` examples shaped like ``x``'s: its rows repeated, floats perturbed (integers kept)."""
+
+    def one(a):
+        a = jnp.asarray(a)
+        reps = jnp.concatenate([a] * (-(-n // a.shape[0])))[:n]
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            noise = jax.random.normal(key, reps.shape, jnp.float32)
+            return (reps + 0.1 * noise).astype(jnp.float32)
+        return reps
+
+    return jax.tree.map(one, x)
+
+
+def corpus_table(n: int, repeats: int) -> list[tuple]:
+    """Times ``sl.layer_ntk`` as users call it against neural-tangents and per-layer ``jacrev``.
+
+    Columns (seconds, median of ``repeats`` after a compiling call, float32): the public call (with its
+    default self-check), ``method="nt"`` with NT's ``STRUCTURED_DERIVATIVES`` and ``JACOBIAN_CONTRACTION``
+    per layer, ``method="jacobian"`` (per-layer ``jacrev``); for models with logits: every layer's traced
+    logits kernel (``trace_axes=(-1,)``) against NT's whole-network traced kernel, its fastest
+    implementation (neural-tangents issue #68's setting).
+    """
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    from tests.models.test_corpus import CASES
+
+    nt = nt_compat.import_neural_tangents()
+    warnings.simplefilter("ignore")
+    return [_corpus_row(name, build(), n, repeats, nt) for name, build in CASES.items()]
+
+
+def _corpus_row(name, case, n, repeats, nt):
+    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), case.params)
+    x = _grow(case.x1, n, jax.random.key(0))
+
+    def timed(fn):
+        try:
+            return _median(fn, repeats)
+        except Exception as e:  # out of memory, or a competitor that cannot run the model
+            print(f"  {name}: {type(e).__name__}: {str(e).splitlines()[0][:90]}")
+            return math.nan
+
+    def ours(fn=case.fn, **kwargs):
+        return timed(lambda: sl.layer_ntk(fn, params, x, **kwargs))
+
+    t_sl = ours()
+    t_sd = ours(method="nt", nt_implementation="STRUCTURED_DERIVATIVES")
+    t_jc = ours(method="nt", nt_implementation="JACOBIAN_CONTRACTION")
+    t_jac = ours(method="jacobian")
+    t_logits = t_nt_logits = math.nan
+    if case.logits is not None:
+        t_logits = ours(case.logits)
+        best = []
+        for impl in ("STRUCTURED_DERIVATIVES", "JACOBIAN_CONTRACTION", "NTK_VECTOR_PRODUCTS"):
+            kernel = nt.empirical_ntk_fn(
+                case.logits,
+                trace_axes=(-1,),
+                vmap_axes=0,
+                implementation=getattr(nt.NtkImplementation, impl),
+            )
+            kernel = jax.jit(kernel)
+            best.append(timed(lambda k=kernel: k(x, None, params)))
+        t_nt_logits = min((b for b in best if not math.isnan(b)), default=math.nan)
+    fastest_nt = min((t for t in (t_sd, t_jc) if not math.isnan(t)), default=math.nan)
+    print(
+        f"{name:14s} layers {len(case.layers):3d}  layer_ntk {t_sl:8.4f}  NT SD {t_sd:8.4f}  "
+        f"NT JC {t_jc:8.4f}  jacrev {t_jac:8.4f}  fastest NT / layer_ntk {fastest_nt / t_sl:6.2f}x  "
+        f"logits: layer_ntk {t_logits:8.4f} NT {t_nt_logits:8.4f}"
+    )
+    sys.stdout.flush()
+    return (name, len(case.layers), t_sl, t_sd, t_jc, t_jac, t_logits, t_nt_logits)
 
 
 class LinenMLP(nn.Module):
@@ -89,7 +213,15 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-mlp", action="store_true", help="run only the CNN setting")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--width", type=int, default=784)
+    parser.add_argument(
+        "--corpus", action="store_true", help="only the corpus table (tests/models) at --corpus-n"
+    )
+    parser.add_argument("--corpus-n", type=int, default=256)
     args = parser.parse_args(argv)
+    if args.corpus:
+        print(f"corpus of public models, n = {args.corpus_n}, float32, median of {args.repeats}")
+        corpus_table(args.corpus_n, args.repeats)
+        return 0
     rows = []
 
     def row(name, fn, fargs, repeats=args.repeats):

@@ -290,6 +290,14 @@ def _opaque_callables(jaxpr: Any, out: list[str]) -> None:
 
 
 def fingerprint(program: Program, num_diff: int) -> str:
+    """``_fingerprint`` computed once per program (a traced program is reused while its function is)."""
+    cache = program.__dict__.setdefault("_fingerprints", {})
+    if num_diff not in cache:
+        cache[num_diff] = _fingerprint(program, num_diff)
+    return cache[num_diff]
+
+
+def _fingerprint(program: Program, num_diff: int) -> str:
     """A string equal for two programs exactly when they compute the same values and derivatives.
 
     It holds the printed jaxpr (primitives, shapes, literals), the shapes and dtypes of its constants (whose

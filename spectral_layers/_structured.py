@@ -7,7 +7,10 @@ casts/reshapes/broadcasts, ``A`` the other operand), the chain rule gives the pe
 
 so the layer Gram ``G_ij = ⟨∇_W f(x_i), ∇_W f(x'_j)⟩`` (paper Eq. 1) needs only ``A_i`` and ``Δ_i`` for every
 example, and all of them come from one forward and one backward pass: ``Δ`` is the gradient of ``Σ_i f(x_i)``
-w.r.t. a zero perturbation added to ``z`` (examples do not interact). Rules, by the primitive ``op``:
+w.r.t. a zero perturbation added to ``z`` (examples do not interact). For outputs ``f(x_i)`` of shape ``out``
+(logits) there is one ``Δ_{i,c}`` per output component (one backward pass each, vmapped), and the output axes
+are traced, kept on the diagonal or kept in pairs in the final contraction (``OutputAxes``): the traced Dense
+Gram is ``(A A'ᵀ) ∘ (Σ_c Δ_c Δ'_cᵀ)``. Rules, by the primitive ``op``:
 
 * ``dot_general`` with ``W`` as one operand and no batch dimension on ``W`` (Dense, DenseGeneral,
   ``nnx.Linear``, einsum): with ``A_i`` reshaped to ``(s, c)`` (free × contracted axes) and ``Δ_i`` to
@@ -28,10 +31,10 @@ forces explicit gradients, which are exact for any ``T``.
 
 A parameter read by more than one equation, or by any other primitive (``tanh(W)``, ``W @ W``, a gather, a
 ``scan``, a custom-derivative function, ...), makes its whole layer fall back to per-example gradients of
-the original ``apply_fn`` (``vmap(grad)``); ``empirical.layer_ntk`` names those layers in one warning. A
-transform such as ``2 * W`` before a Dense product is itself a rule equation (a ``mul``): its Gram is exact,
-from explicit per-example gradients. A rule applies only when the program's structure proves it, so every
-number equals the Jacobian Gram.
+the replayed program (``vmap(jacrev)``, ``example_jacobian``); ``empirical.layer_ntk`` names those layers
+in one warning. A transform such as ``2 * W`` before a Dense product is itself a rule equation (a ``mul``):
+its Gram is exact, from explicit per-example gradients. A rule applies only when the program's structure
+proves it, so every number equals the Jacobian Gram.
 
 **Why a jaxpr interpreter rather than Flax method interception.** Interception (``nn.intercept_methods``) sees
 module calls, not what a module does with its parameters: it cannot tell whether a Dense kernel was cast,
@@ -488,9 +491,18 @@ def _combine(
 
 
 def example_jacobian(
-    plan: Plan, leaves: Sequence[jax.Array], indices: Sequence[int], x: Any, consts: Any
-) -> jax.Array:
+    plan: Plan,
+    leaves: Sequence[jax.Array],
+    indices: Sequence[int],
+    x: Any,
+    consts: Any,
+    split: bool = False,
+    unrolled: bool = False,
+) -> jax.Array | list[jax.Array]:
     """Per-example Jacobians ``∂f(x_i)/∂θ`` w.r.t. the leaves ``indices``, shape ``(n, *out, P)``.
+
+    ``split=True`` returns one ``(n, *out, P_leaf)`` array per leaf instead of their concatenation;
+    ``unrolled=True`` differentiates the rows one by one (for a few rows) instead of under ``vmap``.
 
     Each example is replayed alone (batch of size 1), as the structured rules assume; ``check`` compares
     that replay with the model on a batch.
@@ -507,9 +519,14 @@ def example_jacobian(
         return out[0]
 
     sub = [leaves[i] for i in indices]
-    jac = jax.vmap(jax.jacrev(f), in_axes=(None, 0))(sub, x)
     n = jax.tree.leaves(x)[0].shape[0]
-    return jnp.concatenate([a.reshape(n, *out_shape, -1) for a in jac], axis=-1)
+    if unrolled:  # a few rows: XLA's CPU outer products are faster unbatched than vmapped
+        rows = [jax.jacrev(f)(sub, jax.tree.map(lambda a, k=k: a[k], x)) for k in range(n)]
+        jac = [jnp.stack(parts) for parts in zip(*rows, strict=True)]
+    else:
+        jac = jax.vmap(jax.jacrev(f), in_axes=(None, 0))(sub, x)
+    parts = [a.reshape(n, *out_shape, -1) for a in jac]
+    return parts if split else jnp.concatenate(parts, axis=-1)
 
 
 def replay(plan: Plan, leaves: Sequence[jax.Array], x: Any, consts: Any) -> jax.Array:

@@ -1,17 +1,20 @@
 """Per-layer empirical NTK Gram matrices ``G^(ℓ)_ij = ⟨∇_{θ_ℓ} f(x_i), ∇_{θ_ℓ} f(x'_j)⟩`` (paper Eq. 1).
 
-``layer_ntk`` works for any ``apply_fn(params, x) -> (n,)`` and any params pytree (linen params, NNX through
-``layers.from_nnx``, plain dicts or lists); the first axis of ``x`` indexes examples. Layers are the modules
-that own parameters, in call order (``layers``). Four methods give the same numbers:
+``layer_ntk`` works for any ``apply_fn(params, x) -> (n,)`` or ``(n, *out)`` (logits, with neural-tangents'
+``trace_axes`` / ``diagonal_axes``) and any params pytree (linen params, boxed or not, NNX through
+``layers.from_nnx``, plain dicts or lists); the first axis of ``x`` (an array or a pytree of arrays) indexes
+examples. Layers are the modules that own parameters, in call order (``layers``). Four methods give the same
+numbers:
 
 * ``"structured"`` (default): every layer from one forward and one backward pass, no Jacobian
   (``_structured``): for a Dense layer ``z = h W + b`` the gradient w.r.t. ``W`` at ``x`` is ``h(x) δ(x)ᵀ`` with
   ``δ = ∂f/∂z``, so ``G = (H H'ᵀ) ∘ (Δ Δ'ᵀ)``; convolutions use the same identity on input patches, norm scales
   and biases explicit per-example gradients; a layer that no rule provably covers falls back to per-example
   gradients (``vmap(grad)``) with a ``FallbackWarning``. Networks from ``init_mlp`` go through the same
-  engine: ``benchmarks/bench_any_model.py`` measured it at 0.99× (median of 9 interleaved runs) the time of
-  the dedicated MLP identity ``mlp_grams`` (n = 1000, d = 784, 4 × 784 ReLU, float32, same XLA flops), which
-  is kept as an independent reference.
+  engine; the dedicated MLP identity ``mlp_grams`` is kept as an independent reference. Compiled engines are
+  keyed by the traced program (``_jaxpr.fingerprint``), not by the ``apply_fn`` object, so a fresh closure
+  of the same model reuses the compilation; the program's constants are arguments, never baked in.
+  ``check=True`` verifies each result through a second route (``_self_check``).
 * ``"jacobian"`` / ``"jacobian_fwd"``: per-layer Jacobians ``J_ℓ`` (n × P_ℓ) from ``jax.jacrev`` / ``jax.jacfwd``
   contracted as ``J_ℓ J'_ℓᵀ``. The reference.
 * ``"nt"``: neural-tangents' ``empirical_ntk_fn`` on each layer (needs neural-tangents, see ``nt_compat``).
@@ -123,7 +126,7 @@ def layer_ntk(
       trace_axes: output axes (of ``f(x)``, axis 0 being the examples) summed over; ignored for ``(n,)``.
       diagonal_axes: output axes kept once (the diagonal of the pair of axes).
       check: verify, at a cost of a few per cent, that (1) each example replayed alone (the engine's
-        trace) gives what ``apply_fn`` gives on a batch of up to 128 examples, and (2) a few entries of every
+        trace) gives what ``apply_fn`` gives on a batch of up to 16 examples, and (2) a few entries of every
         layer's Gram equal ``⟨∇_{θ_ℓ} f(x_i), ∇_{θ_ℓ} f(x'_j)⟩`` from per-example gradients; a failure raises
         ``KernelCheckError`` naming the layer and the remedy, never returns the numbers. For
         ``"structured"`` and ``"nt"``; skipped when ``layer_ntk`` is itself traced (called inside
@@ -416,12 +419,19 @@ def _build_engine(key: _EngineKey) -> _Engine:
 # self-checks
 
 
-_CHECK_ROWS = 128  # examples replayed alone and as one batch
-_CHECK_PAIRS = 3  # Gram entries recomputed from per-example gradients
+_CHECK_ROWS = 16  # examples replayed alone and as one batch
 
 
 def _warn_precision(program, layers: LayerMap, leaves) -> None:
     """``PrecisionWarning`` when the forward pass casts to a float type narrower than the computation's."""
+    message = program.__dict__.get("_precision_message")
+    if message is None:
+        message = program.__dict__["_precision_message"] = _precision_message(program)
+    if message:
+        warnings.warn(message, PrecisionWarning, stacklevel=3)
+
+
+def _precision_message(program) -> str:
     dtype = jnp.dtype(compute_dtype([v.aval for v in program.source.jaxpr.invars], []))
     narrower = []
     for eqn in program.eqns:
@@ -435,88 +445,98 @@ def _warn_precision(program, layers: LayerMap, leaves) -> None:
             and src.itemsize >= dtype.itemsize
         ):
             narrower.append(dst.name)
-    if narrower:
-        warnings.warn(
-            f"layer_ntk: the model casts {dtype.name} values to {sorted(set(narrower))} inside its forward "
-            f"pass ({len(narrower)} casts, e.g. a module with dtype=float32), so the {dtype.name} Grams are "
-            "only as accurate as that type; set the modules' dtype (and param_dtype) to "
-            f"{dtype.name} for {dtype.name}-accurate kernels",
-            PrecisionWarning,
-            stacklevel=3,
-        )
+    if not narrower:
+        return ""
+    return (
+        f"layer_ntk: the model casts {dtype.name} values to {sorted(set(narrower))} inside its forward "
+        f"pass ({len(narrower)} casts, e.g. a module with dtype=float32), so the {dtype.name} Grams are "
+        "only as accurate as that type; set the modules' dtype (and param_dtype) to "
+        f"{dtype.name} for {dtype.name}-accurate kernels"
+    )
 
 
-def _check_rows(n1: int, n2: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic rows ``(i, j)`` of the entries to check: two diagonal entries and one off-diagonal."""
+def _check_rows(n1: int, n2: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic entries to check from three per-example gradients.
+
+    Returns ``(rows1, rows2, p1, p2)``: per-example gradients are taken at ``x1[rows1]`` and
+    ``x2[rows2]``, and entry ``k`` is ``G[rows1[p1[k]], rows2[p2[k]]]``. For a Gram (``n2 is None``) the
+    rows of ``x2`` are those of ``x1`` (no extra gradient): two diagonal entries and one off-diagonal.
+    """
     rng = np.random.default_rng(1_000_003 * n1 + (n2 or 0))
-    i = rng.choice(n1, size=min(_CHECK_PAIRS, n1), replace=False)
     if n2 is None:
-        j = i.copy()
-        if len(i) > 1:
-            j[-1] = i[0]
-        return i, j
-    return i, rng.choice(n2, size=len(i), replace=n2 < len(i))
-
-
-def _entries(grams, i, j, stacked, mesh):
-    """``G[..., i_k, j_k, ...]`` of every layer as NumPy, also for Grams sharded across processes."""
-
-    def take(gs):
-        if stacked:
-            return {name: g[:, i, j] for name, g in gs.items()}
-        return {name: g[i, j] for name, g in gs.items()}
-
-    if mesh is None:
-        return jax.tree.map(np.asarray, take(grams))
-    return sharding.take(take, grams, mesh)
+        rows = rng.choice(n1, size=min(2, n1), replace=False)
+        pairs = [(0, 0), (1, 1), (1, 0)] if n1 > 1 else [(0, 0)]
+        p1, p2 = (np.array(p) for p in zip(*pairs, strict=True))
+        return rows, rows, p1, p2
+    rows1 = rng.choice(n1, size=min(2, n1), replace=False)
+    rows2 = rng.choice(n2, size=1)
+    return rows1, rows2, np.arange(len(rows1)), np.zeros(len(rows1), int)
 
 
 _CHECKS: dict[Any, Callable[..., Any]] = {}
 
 
-def _check_fn(program, batch_program, layers: LayerMap, axes, stacked: bool):
-    """The jitted check: replayed and batch outputs on the first rows, per-example Gram entries."""
+def _check_fn(program, batch_program, layers: LayerMap, axes, stacked: bool, m: int):
+    """The jitted check: replayed and batch outputs on the first ``m`` rows, per-example Gram entries
+    ``refs`` with their scale ``norms``, and the engine's entries ``got`` (``None`` for sharded Grams)."""
     plan = _structured.Plan(program, layers, {}, layers.names)
     lo, hi, res = axes.letters()
 
-    def one(consts, batch_consts, leaves, xs, x1_i, x2_j):
+    def one(consts, batch_consts, leaves, xs, x1_i, x2_j, p1, p2):
         replayed = _structured.replay(plan, leaves, xs, consts)
         batch = _jaxpr.evaluate(batch_program, [*leaves, *jax.tree.leaves(xs)], None, batch_consts)[
             0
         ]
+        every = list(range(len(leaves)))
+        j1 = _structured.example_jacobian(plan, leaves, every, x1_i, consts, split=True)
+        j2 = (
+            j1
+            if x2_j is None
+            else _structured.example_jacobian(plan, leaves, every, x2_j, consts, split=True)
+        )
         refs, norms = {}, {}
         for name in layers.names:
             idx = layers.indices(name)
-            j1 = _structured.example_jacobian(plan, leaves, idx, x1_i, consts)
-            j2 = _structured.example_jacobian(plan, leaves, idx, x2_j, consts)
-            refs[name] = jnp.einsum(f"k{lo}p,k{hi}p->k{res}", j1, j2, precision=_HIGHEST)
-            norm1 = jnp.sqrt(jnp.sum(j1.reshape(j1.shape[0], -1) ** 2, axis=1))
-            norm2 = jnp.sqrt(jnp.sum(j2.reshape(j2.shape[0], -1) ** 2, axis=1))
+            a = jnp.concatenate([j1[k] for k in idx], axis=-1)[p1]
+            b = jnp.concatenate([j2[k] for k in idx], axis=-1)[p2]
+            refs[name] = jnp.einsum(f"k{lo}p,k{hi}p->k{res}", a, b, precision=_HIGHEST)
+            norm1 = jnp.sqrt(jnp.sum(a.reshape(a.shape[0], -1) ** 2, axis=1))
+            norm2 = jnp.sqrt(jnp.sum(b.reshape(b.shape[0], -1) ** 2, axis=1))
             norms[name] = norm1 * norm2
         return replayed, batch, refs, norms
 
-    def fn(consts, batch_consts, leaves, xs, x1_i, x2_j):
-        dtype = compute_dtype(xs, leaves)
+    def fn(consts, batch_consts, leaves, x1, x2, rows1, rows2, p1, p2, grams):
+        dtype = compute_dtype(x1, leaves)
         leaves = [leaf.astype(dtype) for leaf in leaves]
-        xs, x1_i, x2_j = (cast_inputs(a, dtype) for a in (xs, x1_i, x2_j))
+        x1 = cast_inputs(x1, dtype)
+        xs = jax.tree.map(lambda a: a[:m], x1)
+        x1_i = jax.tree.map(lambda a: a[rows1], x1)
+        x2_j = None if x2 is None else jax.tree.map(lambda a: a[rows2], cast_inputs(x2, dtype))
+        args = (consts, batch_consts, leaves, xs, x1_i, x2_j, p1, p2)
         if stacked:
-            return jax.vmap(one, in_axes=(None, None, 0, None, None, None))(
-                consts, batch_consts, leaves, xs, x1_i, x2_j
-            )
-        return one(consts, batch_consts, leaves, xs, x1_i, x2_j)
+            out = jax.vmap(one, in_axes=(None, None, 0, None, None, None, None, None))(*args)
+        else:
+            out = one(*args)
+        got = None if grams is None else _take_entries(grams, rows1[p1], rows2[p2], stacked)
+        return (*out, got)
 
     return jax.jit(fn)
+
+
+def _take_entries(grams, i, j, stacked):
+    """``G[..., i_k, j_k, ...]`` of every layer."""
+    if stacked:
+        return {name: g[:, i, j] for name, g in grams.items()}
+    return {name: g[i, j] for name, g in grams.items()}
 
 
 def _self_check(apply_fn, params, program, layers, axes, leaves, x1, x2, grams, stacked, mesh):
     """Raises ``KernelCheckError`` unless the replay matches the batch and sampled entries match."""
     n1 = batch_size(x1)
     m = min(n1, _CHECK_ROWS)
-    xs = jax.tree.map(lambda a: a[:m], x1)
-    batch_program = _batch_program(apply_fn, params, xs, stacked)
-    i, j = _check_rows(n1, None if x2 is None else batch_size(x2))
-    x1_i = jax.tree.map(lambda a: a[i], x1)
-    x2_j = jax.tree.map(lambda a: a[j], x1 if x2 is None else x2)
+    batch_program = example_program(apply_fn, params, x1, stacked=stacked, batch=m)
+    rows1, rows2, p1, p2 = _check_rows(n1, None if x2 is None else batch_size(x2))
+    i, j = rows1[p1], rows2[p2]
     treedef = jax.tree.structure(params)
     key = (
         _program_id(program, treedef),
@@ -524,17 +544,29 @@ def _self_check(apply_fn, params, program, layers, axes, leaves, x1, x2, grams, 
         layers,
         axes,
         stacked,
+        m,
     )
     fn = _CHECKS.pop(key, None)
     if fn is None:
-        fn = _check_fn(program, batch_program, layers, axes, stacked)
+        fn = _check_fn(program, batch_program, layers, axes, stacked, m)
     _CHECKS[key] = fn  # most recent last
     while len(_CHECKS) > _MAX_ENGINES:
         _CHECKS.pop(next(iter(_CHECKS)))
-    replayed, batch, refs, norms = jax.tree.map(
-        np.asarray,
-        fn(dict(program.consts), dict(batch_program.consts), leaves, xs, x1_i, x2_j),
+    out = fn(
+        dict(program.consts),
+        dict(batch_program.consts),
+        leaves,
+        x1,
+        x2,
+        rows1,
+        rows2,
+        p1,
+        p2,
+        grams if mesh is None else None,
     )
+    replayed, batch, refs, norms, got = jax.device_get(out)
+    if mesh is not None:
+        got = sharding.take(lambda gs: _take_entries(gs, i, j, stacked), grams, mesh)
     dtype = np.dtype(compute_dtype(x1, leaves))
     tol = float(np.sqrt(np.finfo(dtype).eps))
     diff = np.abs(replayed - batch)
@@ -551,7 +583,6 @@ def _self_check(apply_fn, params, program, layers, axes, leaves, x1, x2, grams, 
             "x = (images, eps), or switch it off), a mean over the batch. check=False skips this "
             "check and returns those wrong numbers."
         )
-    got = _entries(grams, i, j, stacked, mesh)
     for name in layers.names:
         err = np.abs(got[name] - refs[name])
         bound = tol * np.maximum(norms[name], float(np.finfo(dtype).tiny))
@@ -566,11 +597,6 @@ def _self_check(apply_fn, params, program, layers, axes, leaves, x1, x2, grams, 
                 "error, not your model's fault: use method='jacobian' for this model and please "
                 "report it. No numbers are returned."
             )
-
-
-def _batch_program(apply_fn, params, xs, stacked):
-    """The program of ``apply_fn`` on the batch ``xs`` (all its rows), inputs ``(*leaves, *xs_leaves)``."""
-    return example_program(apply_fn, params, xs, stacked=stacked, batch=batch_size(xs))
 
 
 # ----------------------------------------------------------------------------------------------------------

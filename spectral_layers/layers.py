@@ -216,6 +216,20 @@ def discover_layers(
 
 def layer_map(program: _jaxpr.Program, params: Any, group: Group | None = None) -> LayerMap:
     """The ``LayerMap`` of ``params`` in the call order of ``program`` (``example_program``; module docstring)."""
+    treedef = jax.tree.structure(params)
+    try:
+        return _cached_layer_map(program, treedef, group)
+    except TypeError:  # an unhashable group
+        return _layer_map(program, treedef, group)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_layer_map(program, treedef, group):
+    return _layer_map(program, treedef, group)
+
+
+def _layer_map(program: _jaxpr.Program, treedef: Any, group: Group | None) -> LayerMap:
+    params = jax.tree.unflatten(treedef, [0] * treedef.num_leaves)
     paths = leaf_paths(params)
     group = _default_group if group is None else group
     if not callable(group):
@@ -289,7 +303,10 @@ class NNXApply:
                 "params does not have the structure of the module's nnx.Param state (from_nnx)"
             )
         state = jax.tree.unflatten(self.state_treedef, leaves)
-        out = nnx.merge(self.graphdef, state, self.rest)(x)
+        # fresh copies of the other variables on every call: NNX transforms (nnx.scan with RNG counters,
+        # dropout) refuse variables that an earlier trace touched
+        rest = jax.tree.map(lambda a: a, self.rest)
+        out = nnx.merge(self.graphdef, state, rest)(x)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         return out

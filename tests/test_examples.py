@@ -42,3 +42,27 @@ def test_example_runs_tiny(name, argv, layers, capsys):
         else [float(out[-1].split()[-1])]
     )
     assert last == pytest.approx([1.0] * len(last))  # the last layer relative to itself
+
+
+@pytest.mark.slow
+def test_bring_your_own_model_runs(capsys):
+    """README's *Bring your own model* code: logits, nnx.scan, a Transformer on token ids."""
+    module = _load("bring_your_own_model")
+    traced, per_class, c = module.classifier()
+    assert traced["Dense_0"].shape == (64, 64) and per_class["Dense_0"].shape == (8, 8, 10, 10)
+    assert list(c) == ["Conv_0", "Conv_1", "Dense_0"]
+    assert module.main() == 0
+    out = capsys.readouterr().out
+    assert "blocks/linear" in out and "attention/query" in out
+    names = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+    assert names[-9:] == [
+        "embed",
+        "ln1",
+        "attention/query",
+        "attention/key",
+        "attention/value",
+        "attention/out",
+        "ln2",
+        "mlp",
+        "logits",
+    ]
