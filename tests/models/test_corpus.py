@@ -13,7 +13,7 @@ leaf (the Mixer and ViT heads, the ResNet blocks' last BatchNorm scale) makes a 
 The expected layer lists are the call order read off each model's code (the order the forward pass first
 uses a module), not the pytree's alphabetical order. The issue 20 engine features (multi-output Grams,
 pytree / integer inputs, boxed parameters, the replay ``check``, call order inside ``scan`` / ``remat``
-bodies) are tested directly; ``sl.from_nnx`` on the ``nnx.scan`` model is ``xfail(strict=True)``.
+bodies, ``sl.from_nnx`` on an ``nnx.scan`` model) are tested directly; none is xfail since main's cd77f22.
 
 Runtime: ~16 min for this file on the shared 2-core CPU at load average ≈ 8 after the engine's self-checks
 landed (4.5 min before them); the heaviest tests are the logits Grams of the LSTM and the Transformer.
@@ -49,11 +49,6 @@ from tests.models import (
 
 RTOL = 1e-10
 N1, N2 = 4, 3
-
-FROM_NNX = (
-    "needs sl.from_nnx for nnx.scan models (today: ValueError 'Cannot extract graph node from different "
-    "trace level, got RngCount' under jit: the module's RNG variables are reused across traces)"
-)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -360,8 +355,8 @@ def nnx_model(train: bool = False) -> Any:
 def nnx_functional(model: Any) -> tuple[Callable, dict[str, Any]]:
     """``(apply_fn, params)`` by ``nnx.split`` / ``nnx.merge``, fresh variables on every call.
 
-    What ``sl.from_nnx`` should do; written here because ``from_nnx`` reuses the module's RNG variables across
-    traces (``test_from_nnx_scan``).
+    A user-written functional form, independent of ``sl.from_nnx`` (checked against it in
+    ``test_from_nnx_scan``; ``from_nnx`` reused the RNG variables across traces before main's cd77f22).
     """
     graphdef, state, rest = nnx.split(model, nnx.Param, ...)
 
@@ -524,7 +519,7 @@ def test_vae_with_explicit_noise_packed():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# issue 20 engine features (on main since 51ae3cf / 0529182; from_nnx on nnx.scan still xfail)
+# issue 20 engine features (on main since 51ae3cf, 0529182, cd77f22)
 
 LOGITS = ["resnet", "lm1b", "sst2_lstm", "nnx_scan", "stax_cnn", "stax_wrn", "vit_remat", "mixer"]
 
@@ -599,7 +594,6 @@ def test_vae_explicit_noise_pytree():
     check_scalar(fn, params, (x1, eps1), (x2, eps2), VAE_LAYERS)
 
 
-@pytest.mark.xfail(strict=True, reason=FROM_NNX)
 def test_from_nnx_scan():
     """``sl.from_nnx`` on the ``nnx.scan``-stacked model: one layer ``blocks/linear`` (stacked leaves)."""
     case = nnx_case()
