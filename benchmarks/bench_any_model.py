@@ -83,12 +83,13 @@ def engine_key(apply_fn, params, x):
 
 
 def _grow(x, n, key):
-    """``n`` examples shaped like ``x``'s: its rows repeated, floats perturbed (integers kept)."""
+    """``n`` examples shaped like ``x``'s: its rows repeated, floats perturbed (integers and integer-valued
+    floats such as token ids kept)."""
 
     def one(a):
         a = jnp.asarray(a)
         reps = jnp.concatenate([a] * (-(-n // a.shape[0])))[:n]
-        if jnp.issubdtype(a.dtype, jnp.floating):
+        if jnp.issubdtype(a.dtype, jnp.floating) and not bool(jnp.all(a == jnp.round(a))):
             noise = jax.random.normal(key, reps.shape, jnp.float32)
             return (reps + 0.1 * noise).astype(jnp.float32)
         return reps

@@ -673,7 +673,8 @@ def test_realistic_float32_vs_float64(name):
         ref = np.asarray(g64[layer])
         rel = np.linalg.norm(np.asarray(g32[layer], np.float64) - ref) / np.linalg.norm(ref)
         # float32 rounding (unit 6e-8) through ≤ 10 layers and sums over ≤ 10⁴ terms stays ≤ 1e-4 relative
-        # Frobenius (measured worst: see the report); a wrong contraction or scale is O(1).
+        # Frobenius (measured worst 4.9e-7 for the Mixer, 4.1e-7 for the ResNet, jax 0.10.2 CPU); a wrong
+        # contraction or scale is O(1).
         assert rel <= 1e-4, f"{layer}: float32 vs float64 relative Frobenius {rel:.2e}"
 
 
