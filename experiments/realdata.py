@@ -70,7 +70,18 @@ import numpy as np
 
 from experiments import verdicts
 from experiments._framework import Experiment, RunContext, check_counts, define, summary_line
-from experiments.plotting import draw_bands, figure, layer_colors, legend_below
+from experiments.plotting import (
+    BAND,
+    censored_note,
+    draw_bands,
+    figure,
+    layer_colors,
+    legend_below,
+    merged_notes,
+    plain_log_y,
+    ratio_legend,
+    suptitle,
+)
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
@@ -430,7 +441,8 @@ def draw_ratios(c: np.ndarray) -> np.ndarray:
 
 def preprocessing_label(cfg: Config) -> str:
     """How the inputs were preprocessed, in words (figure title)."""
-    steps = ["flattened", "pixels/255" if cfg.scale_pixels else "raw pixels"]
+    steps = ["flattened"] if hasattr(cfg, "network") else []  # an MLP reads vectors, a CNN images
+    steps.append("pixels/255" if cfg.scale_pixels else "raw pixels")
     if cfg.center_inputs:
         steps.append("centred")
     if cfg.standardize:
@@ -443,52 +455,47 @@ def preprocessing_label(cfg: Config) -> str:
 def plot(results, cfg: Config):
     """One panel per target variant (``panel_labels``): relative contributions vs degree."""
     from matplotlib import ticker
-    from matplotlib.lines import Line2D
 
     labels = panel_labels(cfg)
     nrows, ncols = len(labels), len(labels[0])
-    fig, axes = figure(ncols, nrows, aspect=0.9, sharey=True, sharex=True)
+    fig, axes = figure(
+        ncols, nrows, aspect=0.8, sharey=True, sharex=True, columns=2, extra_height=0.9
+    )
     degrees = results["degrees"]
-    rel_all = relative(results["contributions"])  # (D, S, P, K, L)
     per_draw = draw_ratios(results["contributions"])  # (D, P, K, L)
     inf_all = relative(results["infinite"])  # (D, P, K, L)
-    num_layers = rel_all.shape[-1]
+    num_layers = per_draw.shape[-1]
     colors = layer_colors(num_layers)
     log_x = degrees.max() / degrees.min() >= 20
+    notes = {}
     for p, ax in enumerate(axes.ravel()):
-        draw_bands(ax, degrees, per_draw[:, p], rel_all[:, :, p], inf_all[:, p], colors)
-        ax.axhline(1.0, color="gray", lw=0.6, ls=":")
+        title = labels[p // ncols][p % ncols]
+        counts = draw_bands(ax, degrees, per_draw[:, p], inf_all[:, p], colors, log_x=log_x)
+        notes[title] = censored_note(degrees, counts, per_draw.shape[0])
+        ax.axhline(1.0, color="0.5", lw=0.6, ls="-", zorder=1)
         ax.set_yscale("log")
         if log_x:
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        else:
-            ax.set_xticks(degrees)
-        ax.set_title(labels[p // ncols][p % ncols], fontsize=7)
-    low, high = axes[0][0].get_ylim()
-    if high / low < 100:  # less than two decades: plain numbers at 1-2-5 steps
-        for ax in axes.ravel():
-            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_title(title)
+    plain_log_y(axes)
     for ax in axes[-1]:
         ax.set_xlabel("eigenvalue rank" if cfg.target == "eigvec" else "degree $k$")
     for ax in axes[:, 0]:
         ax.set_ylabel(r"$c_\ell / c_{L-1}$")
-    handles, names = axes[0][0].get_legend_handles_labels()
-    if not np.isnan(inf_all).all():  # no infinite-width curve for a model without its kernel
-        handles.append(Line2D([], [], ls="--", marker="x", color="gray"))
-        names.append(r"$\infty$-width $y^\top\kappa^{(\ell)}y / y^\top\kappa^{(L-1)}y$")
-    num_draws, num_seeds = rel_all.shape[:2]
+    has_inf = not np.isnan(inf_all).all()  # no infinite-width curve for a model without its kernel
+    handles, names = ratio_legend(colors, num_layers, infinite=has_inf)
+    num_draws, num_seeds = results["contributions"].shape[:2]
     split = str(results["split"])
-    fig.suptitle(
+    suptitle(
+        fig,
         f"{_TITLES[cfg.dataset]} ({split}"
         f"{', NOT DATA' if split == SYNTHETIC else ' split'}), n={cfg.num_points}, "
-        f"{preprocessing_label(cfg)}; {cfg.model_label()}; median over {num_draws} image subsets "
-        f"(× {num_seeds} seeds), 10–90% band",
-        fontsize=6.5,
+        f"{preprocessing_label(cfg)}; {cfg.model_label()}; line: median over {num_draws} image "
+        f"subsets (each the ratio of its {num_seeds} seeds' mean contributions), bar: "
+        f"{BAND[0]}–{BAND[1]}% of the same subset ratios",
     )
-    legend_below(fig, handles, names, fontsize=6, rows=nrows)
+    legend_below(fig, handles, names, note=merged_notes(notes))
     return fig
 
 

@@ -49,7 +49,19 @@ import numpy as np
 
 from experiments import verdicts
 from experiments._framework import Experiment, RunContext, check_counts, define, summary_line
-from experiments.plotting import draw_bands, figure, layer_colors, legend_below, undefined_note
+from experiments.plotting import (
+    BAND,
+    censored_note,
+    draw_bands,
+    figure,
+    layer_colors,
+    legend_below,
+    merged_notes,
+    plain_log_y,
+    ratio_legend,
+    suptitle,
+    undefined_note,
+)
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
 from spectral_layers.empirical import layer_ntk
@@ -231,44 +243,38 @@ def draw_ratios(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.nda
 
 def plot(results, cfg: Config):
     """Three panels (raw | projected | debiased): relative contribution per layer vs degree."""
-    from matplotlib.lines import Line2D
-
-    fig, axes = figure(3, aspect=1.0, sharey=True)
+    fig, axes = figure(3, aspect=1.0, sharey=True, columns=2, extra_height=0.9)
     degrees = results["degrees"]
     ratio = results["mercer_ratio"]
     num_layers = results["contributions_raw"].shape[-1]
     colors = layer_colors(num_layers)
+    notes = {}
     for ax, kind in zip(axes[0], KINDS):
-        draw_bands(
+        per_draw = draw_ratios(results[f"contributions_{kind}"], ratio)
+        counts = draw_bands(
             ax,
             degrees,
-            draw_ratios(results[f"contributions_{kind}"], ratio),
-            relative(results[f"contributions_{kind}"], ratio),
+            per_draw,
             relative(results[f"infinite_{kind}"], ratio),
             colors,
+            mercer=ratio,
         )
-        for layer in range(num_layers - 1):
-            ok = np.isfinite(ratio[layer])
-            ax.plot(degrees[ok], ratio[layer, ok], ls=":", marker="+", color="k", lw=0.8, ms=5)
+        notes[_TITLES[kind]] = censored_note(degrees, counts, per_draw.shape[0])
         ax.set_yscale("log")
-        ax.set_xticks(degrees)
         ax.set_xlabel("degree $k$")
         ax.set_title(_TITLES[kind])
     axes[0][0].set_ylabel(r"$c_\ell / c_{L-1}$")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    handles += [
-        Line2D([], [], ls="--", marker="x", color="gray"),
-        Line2D([], [], ls=":", marker="+", color="k"),
-    ]
-    labels += [r"$\infty$-width", r"Mercer $\mu_k^{(\ell)}/\mu_k^{(L-1)}$"]
+    plain_log_y(axes)
+    handles, labels = ratio_legend(colors, num_layers, mercer=True)
     d, s = results["contributions_raw"].shape[:2]
-    fig.suptitle(
+    suptitle(
+        fig,
         f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points} ({cfg.sampling}), "
         f"L={cfg.network.depth}, width {cfg.network.width}, {'bias' if cfg.network.use_bias else 'no bias'}; "
-        f"median over {d} draws (× {s} seeds), 10–90% band",
-        fontsize=7,
+        f"line: median over {d} draws (each the ratio of its {s} seeds' mean contributions), "
+        f"bar: {BAND[0]}–{BAND[1]}% of the same draw ratios",
     )
-    note = undefined_note(degrees, ratio)
+    note = "; ".join(filter(None, [undefined_note(degrees, ratio), merged_notes(notes)]))
     legend_below(fig, handles, labels, note=note)
     return fig
 
