@@ -218,7 +218,6 @@ def draw_bands(
         ``(K,)`` the number of draws whose ratio is defined for every layer at each degree (of ``D``).
     """
     per_draw = np.asarray(per_draw, dtype=float)
-    num_draws = per_draw.shape[0]
     med = nanmedian(per_draw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: gaps
