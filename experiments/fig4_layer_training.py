@@ -82,7 +82,15 @@ import numpy as np
 
 from experiments import verdicts
 from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import band, layer_colors
+from experiments.plotting import (
+    ALL_LAYERS_COLOR,
+    BAND,
+    band,
+    degree_grays,
+    layer_colors,
+    new_figure,
+    suptitle,
+)
 from spectral_layers import targets
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
@@ -347,13 +355,6 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 # figure and checks
 
 
-def degree_colors(num_degrees: int) -> list:
-    """One colour per degree, low (dark) to high (light) in plasma."""
-    import matplotlib.pyplot as plt
-
-    return [plt.get_cmap("plasma")(v) for v in np.linspace(0.0, 0.8, max(num_degrees, 1))]
-
-
 def _finite(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     return np.where(np.isfinite(a), a, np.nan)
@@ -367,116 +368,137 @@ def _nanmean(a: np.ndarray, axis) -> np.ndarray:
         return np.where(count > 0, np.nansum(a, axis=axis) / count, np.nan)
 
 
-BAND = (10, 90)
-"""Percentiles of the plotted bands, over every draw and seed."""
+def draw_stats(samples: np.ndarray, floor: float = 0.0):
+    """Median and ``plotting.BAND`` percentiles over draws of each draw's geometric seed mean.
 
-
-def log_draw_stats(samples: np.ndarray, floor: float = 0.0, band_: tuple = BAND):
-    """Geometric mean and ``band_`` percentiles over draws and seeds (axes 0 and 1 together).
-
-    ``samples`` ``(D, S, …)``; the statistics are taken over all ``D·S`` values on the ``log10``
-    scale (of ``max(samples, floor)``) and mapped back. A non-finite sample (a component that never
-    halved) makes that entry NaN (not plotted).
+    ``samples`` ``(D, S, …)``; a draw's value is the geometric mean over its seeds (of
+    ``max(samples, floor)``), ``inf`` if a seed never halved. The median and nearest-rank percentiles are
+    taken over the ``D`` draws (``inf`` counts as the largest value); ``inf`` or NaN results come back as
+    NaN (not drawn). Returns ``(median, low, high)`` and the number of draws with a non-finite value.
     """
-    a = _finite(samples)
-    a = a.reshape(-1, *a.shape[2:])
+    a = np.asarray(samples, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         logs = np.log10(np.maximum(a, floor) if floor > 0 else a)
-    lo, hi = np.percentile(logs, band_, axis=0)  # NaN wherever a sample is NaN
-    return 10.0 ** logs.mean(axis=0), 10.0**lo, 10.0**hi
+    per_draw = logs.mean(axis=1)  # (D, …): inf if any seed is inf
+    lo, med, hi = np.percentile(per_draw, (BAND[0], 50, BAND[1]), axis=0, method="nearest")
+    censored = np.sum(~np.isfinite(per_draw), axis=0)
+    return (*tuple(_finite(10.0**v) for v in (med, lo, hi)), censored)
 
 
 def relative_halving(t_half: np.ndarray, reference: int = 0) -> np.ndarray:
     """Halving times relative to one degree: ``t½(k) / t½(k_ref)`` (last axis = degrees)."""
-    t_half = _finite(t_half)
+    t_half = np.asarray(t_half, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return t_half / t_half[..., reference : reference + 1]
 
 
+REFERENCE = 1
+"""Index of the degree the bottom-right panel divides by: ``t½(i)/t½(degrees[1])``, the ratio whose
+``t½(top)/t½(degrees[1])`` the README's verdict quotes."""
+
+
 def plot(results, cfg: Config):
-    """Top: ``r_i(t)`` per run; bottom: halving times (absolute, relative to the lowest degree)."""
-    import matplotlib.pyplot as plt
+    """Top: measured ``r_i(t)`` per run; bottom: halving times measured, relative to the second degree,
+    and predicted by the kernels."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullFormatter
 
-    from experiments.plotting import SINGLE_COLUMN_IN, STYLE
-
-    plt.rcParams.update(STYLE)
     degrees = np.asarray(results["degrees"])
     steps = np.asarray(results["steps"])
     num_draws, num_seeds, num_runs = results["r_measured"].shape[:3]
     labels = run_labels(num_runs - 1)
-    dcol = degree_colors(len(degrees))
-    rcol = [*layer_colors(num_runs - 1), "k"]
-    fig = plt.figure(figsize=(2.1 * SINGLE_COLUMN_IN, 0.56 * 2.1 * SINGLE_COLUMN_IN))
-    grid = fig.add_gridspec(2, 2 * num_runs, height_ratios=[1.0, 1.1], hspace=0.5, wspace=1.1)
-
+    dcol = degree_grays(len(degrees))
+    rcol = [*layer_colors(num_runs - 1), ALL_LAYERS_COLOR]
+    fig = new_figure(2, 5.4)
+    outer = fig.add_gridspec(2, 1, height_ratios=[1.0, 1.25])
+    top = outer[0].subgridspec(1, num_runs + 1, width_ratios=[1.0] * num_runs + [0.62])
     t = steps[1:]  # log axis: step 0 left out
     r0 = float(np.median(results["r_measured"][..., 0, :]))
     floor = 1e-6 * r0  # plotted range: six decades below r(0); smaller values are clipped to it
     top_axes = []
     for c in range(num_runs):
-        ax = fig.add_subplot(grid[0, 2 * c : 2 * c + 2], sharey=top_axes[0] if top_axes else None)
+        ax = fig.add_subplot(top[0, c], sharey=top_axes[0] if top_axes else None)
         top_axes.append(ax)
         for i in range(len(degrees)):
-            mean, lo, hi = log_draw_stats(results["r_measured"][:, :, c, 1:, i], floor)
-            band(ax, t, mean, lo, hi, color=dcol[i], marker=None, lw=1.0)
-            for kind, ls in (("empirical", "--"), ("infinite", ":")):
-                pred, _, _ = log_draw_stats(results[f"r_{kind}"][:, :, c, 1:, i], floor)
-                ax.plot(t, pred, ls=ls, color=dcol[i], lw=0.9)
+            med, lo, hi, _ = draw_stats(results["r_measured"][:, :, c, 1:, i], floor)
+            band(ax, t, med, lo, hi, color=dcol[i], marker=None, lw=1.0)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylim(floor, 3 * r0)
-        ax.set_title(labels[c], color=rcol[c])
+        ax.set_title(labels[c].replace("train ", "train\n"), color=rcol[c])
         ax.set_xlabel("step $t$")
         if c:
             ax.tick_params(labelleft=False)
     top_axes[0].set_ylabel(r"$r_i(t)$")
-
-    bottom = grid[1, :].subgridspec(1, 3, width_ratios=[1.0, 1.0, 0.6], wspace=0.4)
-    ax_abs, ax_rel, ax_leg = (fig.add_subplot(bottom[0, j]) for j in range(3))
-    ax_leg.axis("off")
-    for ax, transform, ylabel, title in (
-        (ax_abs, _finite, r"$t_{1/2}(i)$", r"steps to halve $r_i$"),
-        (
-            ax_rel,
-            relative_halving,
-            rf"$t_{{1/2}}(i)/t_{{1/2}}({degrees[0]})$",
-            f"relative to degree {degrees[0]}",
-        ),
+    bottom = outer[1].subgridspec(1, 3)
+    ax_abs, ax_rel, ax_pred = (fig.add_subplot(bottom[0, j]) for j in range(3))
+    ref_name = f"$t_{{1/2}}(i)/t_{{1/2}}({degrees[REFERENCE]})$"
+    never = False
+    for ax, values, title in (
+        (ax_abs, results["halving_measured"], "measured $t_{1/2}(i)$"),
+        (ax_rel, relative_halving(results["halving_measured"], REFERENCE), ref_name),
     ):
         for c in range(num_runs):
-            mean, lo, hi = log_draw_stats(transform(results["halving_measured"][:, :, c]))
-            band(ax, degrees, mean, lo, hi, color=rcol[c], label=labels[c].removeprefix("train "))
-            for kind, ls, m in (("empirical", "--", "x"), ("infinite", ":", "+")):
-                pred, _, _ = log_draw_stats(transform(results[f"halving_{kind}"][:, :, c]))
-                ax.plot(degrees, pred, ls=ls, marker=m, color=rcol[c], lw=0.8, ms=4)
+            med, lo, hi, censored = draw_stats(values[:, :, c])
+            band(ax, degrees, med, lo, hi, color=rcol[c], label=labels[c].removeprefix("train "))
+            out = censored > 0  # some draw never halved this degree within the run
+            never |= bool(out.any())
+            ax.plot(
+                degrees[out] + 0.09 * (c - (num_runs - 1) / 2),
+                np.full(out.sum(), 0.97),
+                ls="none",
+                marker="^",
+                ms=5,
+                color=rcol[c],
+                transform=ax.get_xaxis_transform(),
+                clip_on=True,
+            )
+        ax.set_title(title)
+    for c in range(num_runs):
+        for kind, ls, m in (("empirical", "--", "x"), ("infinite", ":", "+")):
+            pred, _, _, _ = draw_stats(results[f"halving_{kind}"][:, :, c])
+            ax_pred.plot(degrees, pred, ls=ls, marker=m, color=rcol[c], lw=0.9, ms=4)
+    ax_pred.set_title("predicted $t_{1/2}(i)$")
+    for ax in (ax_abs, ax_rel, ax_pred):
         ax.set_yscale("log")
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(degrees)
+        ax.set_xlim(degrees[0] - 0.4, degrees[-1] + 0.4)
         ax.set_xlabel("degree $i$")
-        ax.set_ylabel(ylabel, labelpad=1)
-        ax.set_title(title)
-    handles = [Line2D([], [], color=dcol[i], lw=1.5) for i in range(len(degrees))]
-    names = [f"degree {k}" for k in degrees]
+    from matplotlib.legend_handler import HandlerTuple
+
+    ax_deg = fig.add_subplot(top[0, num_runs])
+    ax_deg.axis("off")
+    ax_deg.legend(
+        [Line2D([], [], color=dcol[i], lw=1.5) for i in range(len(degrees))],
+        [f"degree {k}" for k in degrees],
+        loc="center left",
+        borderaxespad=0,
+    )
+    handles, names = ax_abs.get_legend_handles_labels()
     handles += [
-        Line2D([], [], color="gray", ls="-", marker="o"),
-        Line2D([], [], color="gray", ls="--", marker="x"),
-        Line2D([], [], color="gray", ls=":", marker="+"),
+        tuple(Line2D([], [], color=rcol[c], ls="--", marker="x", ms=4) for c in range(num_runs)),
+        tuple(Line2D([], [], color=rcol[c], ls=":", marker="+", ms=4) for c in range(num_runs)),
     ]
-    names += [
-        f"measured ({BAND[0]}–{BAND[1]}%)",
-        "empirical $G$ at init",
-        r"$\infty$-width $\kappa$",
-    ]
-    run_handles, run_names_ = ax_rel.get_legend_handles_labels()
-    ax_leg.legend(handles + run_handles, names + run_names_, loc="center left", borderaxespad=0)
-    fig.suptitle(
+    names += ["empirical $G$ at init", r"$\infty$-width $\kappa$"]
+    if never:
+        handles.append(
+            tuple(Line2D([], [], ls="none", marker="^", ms=5, color=col) for col in rcol)
+        )
+        names.append("not halved in ≥ 1 draw")
+    fig.legend(
+        handles,
+        names,
+        loc="outside lower center",
+        ncol=4,
+        handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
+    )
+    suptitle(
+        fig,
         f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
-        f"width {cfg.network.width}, η = {cfg.lr_factor:g}·n/λ_max(κ); geometric mean over "
-        f"{num_draws} draws × {num_seeds} seed{'s' * (num_seeds > 1)}, "
-        f"{BAND[0]}–{BAND[1]}% band over draws and seeds",
-        fontsize=7,
+        f"width {cfg.network.width}, η = {cfg.lr_factor:g}·n/λ_max(κ); line: median over "
+        f"{num_draws} draws (each the geometric mean of its {num_seeds} "
+        f"seed{'s' * (num_seeds > 1)}), band: {BAND[0]}–{BAND[1]}% of the same draw values",
     )
     return fig
 
