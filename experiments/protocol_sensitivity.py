@@ -49,7 +49,7 @@ import numpy as np
 
 from experiments import realdata, sphere, verdicts
 from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import figure
+from experiments.plotting import OKABE_ITO, new_figure, suptitle
 
 CAPTION = (
     "Verdicts on claims A (layer 0's ratio increases with k), D (larger at the highest k than at the lowest) "
@@ -258,45 +258,82 @@ def summarize(results, cfg: Config) -> list[dict]:
     return rows
 
 
+VERDICT_COLORS = {
+    "holds": OKABE_ITO["blue"],
+    "unresolved": "#d9d9d9",
+    "fails": OKABE_ITO["orange"],
+    "not applicable": "white",
+}
+"""Cell colours of the verdict grids: the colour-blind-safe blue/orange pair of Okabe–Ito and grey."""
+
+
 def plot(results, cfg: Config):
-    """One verdict grid per figure: rows variants, columns (panel, claim) cells coloured by verdict."""
+    """One verdict grid per figure: rows variants, columns (panel, claim) cells coloured by verdict.
+
+    Claims are shown in alphabetical order (``A, C, D``) whatever order they are stored in; grids with
+    at most six columns share a row of the figure, wider ones take a full row; a legend is the colour key.
+    """
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
     figs = list(dict.fromkeys(str(f) for f in results["unit_figure"]))
-    ncols = min(2, len(figs))
-    fig, axes = figure(ncols, -(-len(figs) // ncols), aspect=1.0, width=7.0)
-    for ax in axes.ravel()[len(figs) :]:
-        ax.set_visible(False)
+    order = sorted(range(len(CLAIMS)), key=lambda c: CLAIMS[c])  # stored order → A, B, C, D
+    units = {n: [u for u, f in enumerate(results["unit_figure"]) if str(f) == n] for n in figs}
+    panels = {n: [str(p) for p in results["panel_names"][units[n][0]] if str(p)] for n in figs}
+    narrow = [n for n in figs if len(panels[n]) * len(CLAIMS) <= 6]
+    layout = [narrow[i : i + 2] for i in range(0, len(narrow), 2)]
+    layout += [[n] for n in figs if n not in narrow]
+    heights = [max(len(units[n]) for n in row) for row in layout]
+    fig = new_figure(2, sum(0.17 * h + 1.05 for h in heights) + 0.55)
+    grid = fig.add_gridspec(len(layout), 2, height_ratios=[0.17 * h + 1.05 for h in heights])
     cmap = ListedColormap(
-        ["white", "#d62728", "#bbbbbb", "#2ca02c"]
-    )  # n/a, fails, unresolved, holds
-    for ax, name in zip(axes.ravel(), figs):
-        rows = [u for u in range(len(results["unit_figure"])) if results["unit_figure"][u] == name]
-        panels = [str(p) for p in results["panel_names"][rows[0]] if str(p)]
-        grid = results["verdict"][rows][:, 0, : len(panels)].reshape(len(rows), -1)  # (V, P·C)
-        ax.imshow(grid + 2, cmap=cmap, vmin=0, vmax=3, aspect="auto")
-        size = 5.5 if grid.shape[1] <= 6 else 4.0
-        for i, u in enumerate(rows):
-            for p in range(len(panels)):
-                for c in range(len(CLAIMS)):
-                    text = _cell(results["verdict"][u][0, p, c], results["fraction"][u][0, p, c])
-                    ax.text(len(CLAIMS) * p + c, i, text, ha="center", va="center", fontsize=size)
-        for p in range(1, len(panels)):
-            ax.axvline(len(CLAIMS) * p - 0.5, color="k", lw=0.8)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([str(results["unit_variant"][u]) for u in rows], fontsize=5.5)
-        ax.set_xticks(range(len(CLAIMS) * len(panels)))
-        ax.set_xticklabels(
-            [f"{_short(p)} {c}" for p in panels for c in CLAIMS], rotation=90, fontsize=5
-        )
-        ax.set_title(name, fontsize=6.5)
-        ax.grid(False)
-    fig.suptitle(
-        f"verdicts under one protocol choice changed (width {cfg.width}, {cfg.num_draws} draws × "
-        f"{cfg.num_seeds} seeds; rule: median and ≥ {cfg.agreement:.0%} of draws)",
-        fontsize=7,
+        [VERDICT_COLORS[k] for k in ("not applicable", "fails", "unresolved", "holds")]
     )
-    fig.tight_layout()
+    for r, row in enumerate(layout):
+        for j, name in enumerate(row):
+            ax = fig.add_subplot(grid[r, j] if len(row) > 1 or name in narrow else grid[r, :])
+            rows = units[name]
+            cols = [(p, c) for p in range(len(panels[name])) for c in order]
+            verdict = np.asarray(results["verdict"])[rows][:, 0]  # (V, P, C)
+            cells = np.array([[verdict[i, p, c] for p, c in cols] for i in range(len(rows))])
+            ax.imshow(cells + 2, cmap=cmap, vmin=-0.5, vmax=3.5, aspect="auto")
+            for i, u in enumerate(rows):
+                for x, (p, c) in enumerate(cols):
+                    code = results["verdict"][u][0, p, c]
+                    text = _cell(code, results["fraction"][u][0, p, c]).rstrip("%")
+                    color = "white" if code == 1 else "black"
+                    ax.text(x, i, text, ha="center", va="center", fontsize=8, color=color)
+            for p in range(1, len(panels[name])):
+                ax.axvline(len(CLAIMS) * p - 0.5, color="k", lw=0.8)
+            ax.set_yticks(range(len(rows)))
+            ax.set_yticklabels([str(results["unit_variant"][u]).replace("_", " ") for u in rows])
+            ax.set_xticks(range(len(cols)))
+            ax.set_xticklabels(
+                [f"{_short(panels[name][p])} {CLAIMS[c]}" for p, c in cols], rotation=90
+            )
+            ax.set_title(name)
+            ax.grid(False)
+    shown = set(np.asarray(results["verdict"])[:, 0].ravel().tolist())  # codes present: keyed
+    codes = {"holds": 1, "unresolved": 0, "fails": -1, "not applicable": -2}
+    key = [
+        Patch(facecolor=VERDICT_COLORS[k], edgecolor="0.4", label=k)
+        for k in VERDICT_COLORS
+        if codes[k] in shown
+    ]
+    fig.legend(
+        handles=key,
+        loc="outside lower center",
+        ncol=len(key),
+        title=(
+            "verdict of the claim (columns: target variant and claim); number: % of draws in which it holds"
+        ),
+    )
+    suptitle(
+        fig,
+        f"Verdicts with one protocol choice changed (width {cfg.width}, {cfg.num_draws} draws × "
+        f"{cfg.num_seeds} seeds; rule: holds for the median over draws and in ≥ {cfg.agreement:.0%} of "
+        "draws)",
+    )
     return fig
 
 
