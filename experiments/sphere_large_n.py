@@ -51,13 +51,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import figure
+from experiments.plotting import BAND, OTHER_COLORS, figure, suptitle
 from experiments.verdicts import CLAIMS, claim_holds, rule_text, verdict
 from experiments.verdicts import nanmedian as _nanmedian
 from spectral_layers import estimators, targets
@@ -70,7 +71,7 @@ CAPTION = (
     "the projected and the debiased estimator; dashed: the infinite-width Mercer ratio."
 )
 
-COLORS = {"paper": "tab:red", "projected": "tab:blue", "debiased": "tab:purple"}
+COLORS = dict(zip(("paper", "projected", "debiased"), OTHER_COLORS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,27 +327,30 @@ def plot(results, cfg: Config):
                 continue
             for e, name in enumerate(results["estimators"]):
                 v = r[:, e, :, col, 0]  # (D·S, N)
-                ok = np.isfinite(v).any(0)
-                if not ok.any():
+                if not np.isfinite(v).any():
                     continue
-                med = _nanmedian(v[:, ok])
-                lo, hi = np.nanquantile(v[:, ok], [0.1, 0.9], axis=0)
-                ax.plot(n[ok], med, marker="o", color=COLORS[str(name)], label=str(name), ms=2.5)
-                ax.fill_between(n[ok], lo, hi, color=COLORS[str(name)], alpha=0.2, lw=0)
-            ax.axhline(mercer[0, col], color="k", ls="--", lw=0.9, label="Mercer")
+                ok = np.isfinite(v).any(0)  # NaN where no draw is defined: a gap, never joined
+                med = np.where(ok, _nanmedian(np.where(ok, v, 0.0)), np.nan)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    lo, hi = np.nanquantile(v, [BAND[0] / 100, BAND[1] / 100], axis=0)
+                ax.plot(n, med, marker="o", color=COLORS[str(name)], label=str(name), ms=2.5)
+                ax.fill_between(n, lo, hi, color=COLORS[str(name)], alpha=0.2, lw=0)
+            ax.axhline(mercer[0, col], color="0.3", ls="--", lw=0.9, label="Mercer (n → ∞)")
             ax.set_xscale("log")
-            ax.set_title(f"{a}, k = {int(degs[col])}", fontsize=7)
+            ax.set_title(f"{a}, k = {int(degs[col])}")
             if col == 0:
                 ax.set_ylabel("layer 0 / last")
             if row == len(acts) - 1:
                 ax.set_xlabel("$n$")
-    axes[0][0].legend(fontsize=5.5)
-    fig.suptitle(
-        f"d={cfg.dim}, L={cfg.network.depth}, width {cfg.network.width}, "
-        f"{results[f'{acts[0]}_ratios'].shape[0]} draws × {cfg.num_seeds} seeds (median, 10–90%)",
-        fontsize=7,
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
+    suptitle(
+        fig,
+        f"d={cfg.dim}, L={cfg.network.depth}, width {cfg.network.width}; line: median over "
+        f"{results[f'{acts[0]}_ratios'].shape[0] * cfg.num_seeds} independent draws of points, centres "
+        f"and initialisations, band: {BAND[0]}–{BAND[1]}% of the same",
     )
-    fig.tight_layout()
     return fig
 
 

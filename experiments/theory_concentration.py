@@ -89,7 +89,7 @@ import jax
 import numpy as np
 
 from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import band, figure
+from experiments.plotting import band, figure, suptitle
 from spectral_layers import estimators, targets
 from spectral_layers.contributions import blocked_quadratic_forms
 from spectral_layers.gegenbauer import multiplicity
@@ -580,21 +580,20 @@ def plot(results, cfg: Config):
         ax_p.plot(n, p, ls=":", color=color, lw=1.2)
     ax_p.plot([], [], ls=":", color="0.3", lw=1.2, label="predicted O(1/n) bias")
     exact = float(np.nanmax(np.abs(relative_errors(results, "paper_pure"))))
-    ax_p.text(0.03, 0.03, f"paper's Σφ₁/Σφ₂: exact\n(max error {exact:.0e})", fontsize=5.5,
+    ax_p.text(0.03, 0.03, f"paper's Σφ₁/Σφ₂: exact\n(max error {exact:.0e})",
               transform=ax_p.transAxes, va="bottom", ha="left")  # fmt: skip
     # Reference slope anchored at the first point of the paper's estimator (mixed target).
     e0 = np.abs(relative_errors(results, "paper_mixed")).mean(0)[0]
     ax_m.plot(n, e0 * (n / n[0]) ** -0.5, color="0.5", ls="--", lw=0.8, label=r"$\propto n^{-1/2}$")
     ax_p.set_ylabel(r"$|\hat r / r - 1|$ (mean, 10–90% band)")
     for ax in (ax_p, ax_m):
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=5.5)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16))
     l1, l2 = cfg.layer_pair
-    fig.suptitle(
+    suptitle(
+        fig,
         f"λ^({l1})/λ^({l2}), {cfg.network.activation}, d={cfg.dim}, L={cfg.network.depth}, infinite width, "
         f"{results['estimate_paper_pure'].shape[0]} draws of points and centres per n; fitted slopes in parentheses",
-        fontsize=6.5,
     )
-    fig.tight_layout()
     return fig
 
 

@@ -34,7 +34,7 @@ import dataclasses
 import numpy as np
 
 from experiments._framework import RunContext, define
-from experiments.plotting import figure
+from experiments.plotting import figure, suptitle
 from spectral_layers.activations import ACTIVATIONS
 
 CAPTION = (
@@ -183,13 +183,12 @@ def plot(results, cfg: Config):
     ax_r.set_title("two-layer NTK: measured ratio")
     ax_dev.set_yscale("log")
     ax_dev.axhline(cfg.agree_tol, color="k", ls=":", lw=0.8)
-    ax_dev.text(i[-1], cfg.agree_tol * 1.6, "agree_tol", ha="right", va="bottom", fontsize=6)
+    ax_dev.text(i[-1], cfg.agree_tol * 1.6, "agree_tol", ha="right", va="bottom")
     ax_dev.set_ylim(floor / 3, 1.0)
     ax_dev.set_xlabel("power $i$ of $u$")
     ax_dev.set_ylabel(r"$|r(i)/i - 1|$ (floored at $10^{-17}$)")
     ax_dev.set_title(r"deviation from $r(i) = i$")
-    fig.suptitle("Theorem 2: r(i) = i, not i² (unresolved i with $a_i = 0$ omitted)", fontsize=7)
-    fig.tight_layout()
+    suptitle(fig, "Theorem 2: r(i) = i, not i² (unresolved i with $a_i = 0$ omitted)")
     return fig
 
 

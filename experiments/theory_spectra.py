@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments._framework import RunContext, define
-from experiments.plotting import figure, layer_colors
+from experiments.plotting import OTHER_COLORS, figure, layer_colors, suptitle
 from spectral_layers import gegenbauer as gb
 from spectral_layers import spectra
 from spectral_layers.activations import ACTIVATIONS
@@ -509,7 +509,6 @@ def _identity_rows(results, cfg: Config) -> list[dict]:
 
 def plot(results, cfg: Config):
     """Rows: d. Columns: spectra, ratio profiles, first/last per activation, depth-2 vs bounds."""
-    import matplotlib.pyplot as plt
 
     dims = results["dims"]
     D, L = len(dims), cfg.network.depth
@@ -517,7 +516,7 @@ def plot(results, cfg: Config):
     N = results["multiplicity"]
     fig, axes = figure(4, D, aspect=0.9)
     colors = layer_colors(L)
-    act_colors = plt.get_cmap("tab10").colors
+    act_colors = OTHER_COLORS
     fl = floors(results["mu"], results["kappa_one"], N)
     rL, _ = ratios(results["mu"], results["kappa_one"], N, cfg.resolve_factor)
     r2, _ = ratios(results["mu2"], results["kappa2_one"], N, cfg.resolve_factor)
@@ -528,31 +527,35 @@ def plot(results, cfg: Config):
         mu = results["mu"][i, 0]
         for layer in range(L):
             ok = np.abs(mu[layer]) > cfg.resolve_factor * fl[i, 0, layer]
-            ax_s.plot(k[ok], mu[layer][ok], marker="o", ms=2, lw=0.9, color=colors[layer],
-                      label=f"ℓ={layer}")  # fmt: skip
+            ax_s.plot(k, np.where(ok, mu[layer], np.nan), marker="o", ms=2, lw=0.9,
+                      color=colors[layer], label=f"layer {layer}")  # fmt: skip  # unresolved: gaps
         nt = results["mu_full_nt"][i, 0]
         if np.isfinite(nt).any():
             ok = np.abs(nt) > cfg.resolve_factor * 32 * _EPS * results["theta_one_nt"][
                 i, 0
             ] / np.sqrt(N[i])
-            ax_s.plot(k[ok], nt[ok], ls="--", color="k", lw=0.8, label="full NTK (NT)")
+            ax_s.plot(k, np.where(ok, nt, np.nan), ls="--", color="0.35", lw=0.8,
+                      label="full NTK (neural-tangents)")  # fmt: skip
         ax_s.set_yscale("log")
         ax_s.set_ylabel(f"d = {d}\n" + r"$\mu_k$")
         pos = k >= 1  # log axes: ratios from k = 1
         for layer in range(L - 1):
             ax_p.plot(k[pos], rL[i, 0, layer][pos], marker="o", ms=2, lw=0.9, color=colors[layer],
-                      label=f"ℓ={layer}")  # fmt: skip
+                      label=f"layer {layer}")  # fmt: skip
         for a, act in enumerate(cfg.activations):
             style = dict(
-                color=act_colors[a % 10], marker=_MARKERS[a % len(_MARKERS)], ms=2.5, lw=0.8
+                color=act_colors[a % len(act_colors)],
+                marker=_MARKERS[a % len(_MARKERS)],
+                ms=2.5,
+                lw=0.8,
             )
             ax_a.plot(k[pos], rL[i, a, 0][pos], label=act, **style)
             ax_2.plot(k[pos], r2[i, a, 0][pos], label=act, **style)
         for ax in (ax_p, ax_a, ax_2):
-            ax.plot(kk, kk, color="k", lw=0.8, ls=":" if ax is ax_p else "-", label="k", zorder=0)
+            ax.plot(kk, kk, color="0.35", lw=0.8, label="k (corrected Cor. 1)", zorder=0)
             ax.set_xscale("log")
             ax.set_yscale("log")
-        ax_2.plot(kk, kk**2, color="0.5", ls="--", lw=0.8, label="k² (paper)", zorder=0)
+        ax_2.plot(kk, kk**2, color="0.6", ls="--", lw=0.8, label="k² (paper Cor. 1)", zorder=0)
         if i == D - 1:
             for ax in axes[i]:
                 ax.set_xlabel("degree $k$")
@@ -560,21 +563,18 @@ def plot(results, cfg: Config):
     axes[0][1].set_title(f"{first}: $\\mu_k^{{(\\ell)}}/\\mu_k^{{(L-1)}}$")
     axes[0][2].set_title(f"$\\mu_k^{{(0)}}/\\mu_k^{{(L-1)}}$, depth {L}")
     axes[0][3].set_title(r"depth 2: $\mu_k^{(0)}/\mu_k^{(1)}$")
-    lo, hi = axes[0][0].get_ylim()
-    axes[0][0].set_ylim(lo, hi * (hi / lo) ** 0.6)  # head room for the legend
-    axes[0][0].legend(loc="upper right", fontsize=5, ncol=2, columnspacing=0.8, handlelength=1.5)
-    axes[0][1].legend(loc="upper left", fontsize=5.5)
-    axes[0][2].legend(loc="upper left", fontsize=5.5)
-    handles, labels = axes[0][3].get_legend_handles_labels()
-    keep = [j for j, lab in enumerate(labels) if lab in ("k", "k² (paper)")]
-    axes[0][3].legend([handles[j] for j in keep], ["k (corrected Cor. 1)", "k² (paper Cor. 1)"],
-                      loc="upper left", fontsize=5.5)  # fmt: skip
-    fig.suptitle(
-        f"infinite width, NTK param., input_scaling={cfg.network.input_scaling}, "
+    handles, labels = [], []
+    for ax in axes[0]:  # one legend for every panel, outside the data
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside lower center", ncol=5)
+    suptitle(
+        fig,
+        f"infinite width, NTK param., input scaling: {cfg.network.input_scaling}, "
         f"bias={'yes' if cfg.network.use_bias else 'no'}; ratios only where both eigenvalues are resolved",
-        fontsize=7,
     )
-    fig.tight_layout()
     return fig
 
 

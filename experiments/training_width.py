@@ -92,6 +92,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -105,7 +106,14 @@ from experiments.fig4_layer_training import (
     stability_row,
     target_components,
 )
-from experiments.plotting import layer_colors
+from experiments.plotting import (
+    ALL_LAYERS_COLOR,
+    BAND,
+    layer_colors,
+    new_figure,
+    plain_log_y,
+    suptitle,
+)
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
@@ -451,60 +459,68 @@ def _fmt(values: np.ndarray) -> str:
     return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
 
 
-def _median_iqr(values: np.ndarray):
-    v = np.asarray(values, dtype=float).reshape(values.shape[0], -1)
-    with np.errstate(invalid="ignore"):
-        return (np.nanmedian(v, 1), np.nanpercentile(v, 25, 1), np.nanpercentile(v, 75, 1))
+def _median_band(values: np.ndarray):
+    """Median and ``plotting.BAND`` percentiles over draws of each draw's seed mean, per width.
+
+    ``values`` ``(W, D, S)``; returns three ``(W,)`` arrays (NaN draws left out).
+    """
+    v = np.asarray(values, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: a gap
+        per_draw = np.nanmean(v, axis=2)  # (W, D)
+        lo, hi = np.nanpercentile(per_draw, BAND, axis=1)
+        return np.nanmedian(per_draw, 1), lo, hi
 
 
 def plot(results, cfg: Config):
     """(a) movement, (b) prediction error vs width; (c, d) ratios before/after at two widths."""
-    import matplotlib.pyplot as plt
+    from matplotlib.legend_handler import HandlerTuple
+    from matplotlib.lines import Line2D
 
-    from experiments.plotting import SINGLE_COLUMN_IN, STYLE
-
-    plt.rcParams.update(STYLE)
     widths = np.asarray(results["widths"], dtype=float)
     degrees = np.asarray(results["degrees"])
     names = [str(s) for s in results["run_names"]]
     num_layers = results["kernel_movement"].shape[-1]
     lcol = layer_colors(num_layers)
-    fig, axes = plt.subplots(2, 2, figsize=(2.1 * SINGLE_COLUMN_IN, 1.25 * SINGLE_COLUMN_IN))
+    fig = new_figure(2, 6.2)
+    axes = fig.subplots(2, 2)
     (ax_mv, ax_err), (ax_lo, ax_hi) = axes
     guide = widths**-0.5
 
     con = names.index(CONTRAST)
     for i in range(num_layers):
         slope = results["movement_slopes"][i]
-        med, lo, hi = _median_iqr(results["kernel_movement"][..., i])
+        med, lo, hi = _median_band(results["kernel_movement"][..., i])
         ax_mv.plot(widths, med, marker="o", color=lcol[i], label=f"layer {i} ({slope:.2f})")
         ax_mv.fill_between(widths, lo, hi, color=lcol[i], alpha=0.2, lw=0)
-        med_c, _, _ = _median_iqr(results["movement"][..., con, i])
+        med_c, _, _ = _median_band(results["movement"][..., con, i])
         ax_mv.plot(widths, med_c, ls="--", marker="x", color=lcol[i], lw=0.8)
     top = np.nanmedian(results["kernel_movement"][0])
     ax_mv.plot(widths, top * guide / guide[0], color="0.5", lw=2, alpha=0.5, label="$m^{-1/2}$")
-    ax_mv.set_title(r"(a) $\|G_\ell(T)-G_\ell(0)\|_F/\|G_\ell(0)\|_F$, all layers trained")
-    ax_mv.set_ylabel("relative kernel movement")
+    ax_mv.set_title("(a) relative kernel movement,\nall layers trained")
+    ax_mv.set_ylabel(r"$\|G_\ell(T)-G_\ell(0)\|_F/\|G_\ell(0)\|_F$")
 
-    rcol = [*lcol, "k", "k"]
+    rcol = [*lcol, ALL_LAYERS_COLOR, ALL_LAYERS_COLOR]
     err = np.asarray(results["prediction_error"], dtype=float)
     for r, name in enumerate(names):
         if r == num_layers - 1 or name == CONTRAST:
             continue  # last layer alone: exact up to rounding; contrast: diverges (docstring)
         slope = results["prediction_error_slopes"][r]
-        med, lo, hi = _median_iqr(err[..., r])
+        med, lo, hi = _median_band(err[..., r])
         label = "all layers" if name == ALL_LAYERS else name.replace("_", " ") + " alone"
         ax_err.plot(widths, med, marker="o", color=rcol[r], label=f"{label} ({slope:.2f})")
         ax_err.fill_between(widths, lo, hi, color=rcol[r], alpha=0.15, lw=0)
     all_med = np.nanmedian(err[0, ..., names.index(ALL_LAYERS)])
-    ax_err.plot(widths, all_med * guide / guide[0], color="0.5", lw=2, alpha=0.5)
-    ax_err.set_title(r"(b) $\max_t\|\hat e(t)-e(t)\|/\|e(0)\|$, kernel at init")
-    ax_err.set_ylabel("prediction error")
+    ax_err.plot(
+        widths, all_med * guide / guide[0], color="0.5", lw=2, alpha=0.5, label="$m^{-1/2}$"
+    )
+    ax_err.set_title("(b) error of the kernel-at-init\nprediction")
+    ax_err.set_ylabel(r"$\max_t\|\hat e(t)-e(t)\|/\|e(0)\|$")
     for ax in (ax_mv, ax_err):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("width $m$ (slopes in the legend)")
-        ax.legend(fontsize=5, loc="lower left", ncol=2)
+        ax.set_xlabel("width $m$ (fitted slopes in the legend)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
 
     for ax, j, tag in ((ax_lo, 0, "(c)"), (ax_hi, len(widths) - 1, "(d)")):
         for key, ls, mk in (
@@ -515,7 +531,7 @@ def plot(results, cfg: Config):
             per_draw = draw_ratios(results, key)[j]  # (D, K, L)
             for i in range(num_layers - 1):
                 med = np.median(per_draw[..., i], axis=0)
-                lo, hi = np.percentile(per_draw[..., i], [25, 75], axis=0)
+                lo, hi = np.percentile(per_draw[..., i], BAND, axis=0)
                 ax.plot(degrees, med, ls=ls, marker=mk, color=lcol[i], ms=3)
                 if key == "ratios_init":
                     ax.fill_between(degrees, lo, hi, color=lcol[i], alpha=0.15, lw=0)
@@ -524,24 +540,34 @@ def plot(results, cfg: Config):
         ax.set_xlabel("degree $i$")
         ax.set_title(f"{tag} $c_\\ell/c_{{L-1}}$, width {int(widths[j])}")
     ax_lo.set_ylabel(r"$c_\ell / c_{L-1}$")
-    from matplotlib.lines import Line2D
-
+    for ax in (ax_err, ax_lo, ax_hi):
+        plain_log_y([ax])
     handles = [Line2D([], [], color=lcol[i], lw=1.5) for i in range(num_layers - 1)]
     handles += [
-        Line2D([], [], color="gray", ls=s, marker=m)
+        tuple(Line2D([], [], color=lcol[i], ls=s, marker=m, ms=3) for i in range(num_layers - 1))
         for s, m in (("-", "o"), ("--", "s"), (":", "x"))
     ]
-    labels = [f"layer {i}" for i in range(num_layers - 1)] + ["init", "end", "end, large η"]
-    ax_lo.legend(handles, labels, fontsize=5, loc="upper left", ncol=2)
-    d, s = results["kernel_movement"].shape[1:3]
-    fig.suptitle(
-        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, {cfg.steps} GD steps, "
-        f"η = {cfg.lr_factor:g}·n/λ_max (dashed: {cfg.contrast_lr_factor:g}·n/λ_max), "
-        f"{d} draws × {s} seeds (median, IQR)\nlast layer alone: exact (not drawn); "
-        "large η: its kernel prediction diverges (not drawn in b)",
-        fontsize=7,
+    labels = [f"layer {i}" for i in range(num_layers - 1)] + [
+        f"init ({BAND[0]}–{BAND[1]}% band)",
+        "end",
+        "end, large η",
+    ]
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncol=len(labels),
+        handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
     )
-    fig.tight_layout()
+    d, s = results["kernel_movement"].shape[1:3]
+    suptitle(
+        fig,
+        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, {cfg.steps} GD steps, "
+        f"η = {cfg.lr_factor:g}·n/λ_max (dashed in a: {cfg.contrast_lr_factor:g}·n/λ_max); line: median "
+        f"over {d} draws (each the mean of its {s} seeds), band: {BAND[0]}–{BAND[1]}% of the same draw "
+        "values. Last layer alone: exact (not drawn); large η: its kernel prediction diverges (not drawn "
+        "in b)",
+    )
     return fig
 
 

@@ -162,9 +162,7 @@ def plot(results, cfg: Config):
         f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
         f"{errors.shape[0]} draws × {errors.shape[1]} seeds, median and 10–90% band (dashed: "
         "seed-averaged Gram)",
-        fontsize=6.5,
     )
-    fig.tight_layout()
     return fig
 
 
