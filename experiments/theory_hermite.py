@@ -34,7 +34,7 @@ import dataclasses
 import numpy as np
 
 from experiments._framework import RunContext, define
-from experiments.plotting import figure, suptitle
+from experiments.plotting import OKABE_ITO, figure, suptitle
 from spectral_layers.activations import ACTIVATIONS
 
 CAPTION = (
@@ -152,15 +152,14 @@ def summarize(results, cfg: Config) -> list[dict]:
 
 def plot(results, cfg: Config):
     """Left: ``r(i)`` vs ``i`` with the lines ``i`` and ``i²``; right: ``|r(i)/i − 1|``."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = figure(2, aspect=0.95)
+    fig, axes = figure(2, aspect=0.95, extra_height=0.5)
     ax_r, ax_dev = axes[0]
     i = np.asarray(results["degrees"], dtype=float)
     grid = np.linspace(1, i[-1], 200)
     ax_r.plot(grid, grid, color="k", lw=1.0, label="$i$ (corrected)", zorder=1)
     ax_r.plot(grid, grid**2, color="0.5", ls="--", lw=1.0, label="$i^2$ (paper Thm. 2)", zorder=1)
-    colors = plt.get_cmap("tab10").colors
+    colors = [OKABE_ITO[c] for c in ("vermillion", "sky_blue", "bluish_green", "reddish_purple")]
+    colors += [OKABE_ITO["orange"], OKABE_ITO["blue"]]  # no layers here: every Okabe–Ito hue
     floor = 1e-17
     for a, name in enumerate(cfg.activations):
         r = np.asarray(results["ratio"][a], dtype=float)
@@ -179,11 +178,11 @@ def plot(results, cfg: Config):
     ax_r.set_yscale("log")
     ax_r.set_xlabel("power $i$ of $u$")
     ax_r.set_ylabel(r"$r(i) = [\kappa^{(0)}]_i / [\kappa^{(1)}]_i$")
-    ax_r.legend(loc="upper left", ncol=1)
+    fig.legend(*ax_r.get_legend_handles_labels(), loc="outside lower center", ncol=4)
     ax_r.set_title("two-layer NTK: measured ratio")
     ax_dev.set_yscale("log")
     ax_dev.axhline(cfg.agree_tol, color="k", ls=":", lw=0.8)
-    ax_dev.text(i[-1], cfg.agree_tol * 1.6, "agree_tol", ha="right", va="bottom")
+    ax_dev.text(i[-1], cfg.agree_tol * 1.6, "agreement tolerance", ha="right", va="bottom")
     ax_dev.set_ylim(floor / 3, 1.0)
     ax_dev.set_xlabel("power $i$ of $u$")
     ax_dev.set_ylabel(r"$|r(i)/i - 1|$ (floored at $10^{-17}$)")

@@ -27,7 +27,7 @@ import numpy as np
 from experiments import verdicts
 from experiments._framework import RunContext, check_counts, define
 from experiments._framework import main as _main
-from experiments.plotting import band, figure, layer_colors
+from experiments.plotting import BAND, band, figure, layer_colors, suptitle
 from spectral_layers import targets
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
@@ -125,14 +125,14 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 
 def plot(results, cfg: Config):
     """Log-log error against width per layer, with fitted slopes in the legend."""
-    fig, axes = figure(1, aspect=0.62, width=4.6)
+    fig, axes = figure(1, aspect=0.75, columns=1, extra_height=1.3)
     ax = axes[0][0]
     widths = results["widths"]
     errors = results["errors"]  # (D, S, W, L)
     num_layers = errors.shape[-1]
     colors = layer_colors(num_layers)
     mean = np.median(errors.mean(axis=1), axis=0)  # (W, L): median over draws of the seed means
-    lo, hi = np.percentile(errors.reshape(-1, *errors.shape[2:]), [10, 90], axis=0)
+    lo, hi = np.percentile(errors.mean(axis=1), BAND, axis=0)  # the same draw values
     slopes = np.median(results["slopes"], axis=0)
     for layer in range(num_layers):
         band(
@@ -157,11 +157,12 @@ def plot(results, cfg: Config):
     ax.set_yscale("log")
     ax.set_xlabel("width $m$")
     ax.set_ylabel(r"$\|G^{(\ell)} - \kappa^{(\ell)}\|_F / \|\kappa^{(\ell)}\|_F$")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(
-        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
-        f"{errors.shape[0]} draws × {errors.shape[1]} seeds, median and 10–90% band (dashed: "
-        "seed-averaged Gram)",
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2)
+    suptitle(
+        fig,
+        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}"
+        f"; line: median over {errors.shape[0]} draws (each the mean over {errors.shape[1]} seeds), "
+        f"band: {BAND[0]}–{BAND[1]}% of the same; dashed: seed-averaged Gram",
     )
     return fig
 
