@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 
 import experiments
-from experiments import _framework as fw
+from experiments.framework import cli as fw
 
 DESCRIPTION = """\
 Runs every experiment (or --only some) at one scale, saves each one's results and figure in --out,
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     if not args.no_report:
-        from experiments.report import write_report
+        from experiments.framework.report import write_report
 
         report = write_report(args.out)
         print(f"report: {report}", file=sys.stderr)

@@ -15,7 +15,7 @@ See ``experiments.sphere`` for what is computed and plotted.
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment("fig2_sphere_d10", __doc__, {"dim": 10})
 

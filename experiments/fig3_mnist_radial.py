@@ -17,7 +17,7 @@ See ``experiments.realdata`` for what is computed and plotted.
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 EXPERIMENT = realdata.experiment(
     "fig3_mnist_radial", __doc__, {"dataset": "mnist", "target": "radial"}

@@ -18,7 +18,7 @@ See ``experiments.realdata`` for what is computed and plotted.
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 EXPERIMENT = realdata.experiment("fig5_mnist_pc", __doc__, {"dataset": "mnist", "target": "pc"})
 main = EXPERIMENT.main

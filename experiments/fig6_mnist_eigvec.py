@@ -20,7 +20,7 @@ See ``experiments.realdata`` for what is computed and plotted.
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 RANKS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500)
 """Default eigenvalue ranks (the paper's "degree"); log-spaced beyond 3: the whole spectrum."""

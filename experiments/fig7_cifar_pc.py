@@ -17,7 +17,7 @@ See ``experiments.realdata`` for what is computed and plotted.
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 EXPERIMENT = realdata.experiment("fig7_cifar_pc", __doc__, {"dataset": "cifar10", "target": "pc"})
 main = EXPERIMENT.main

@@ -19,7 +19,7 @@ See ``experiments.sphere`` for what is computed and plotted.
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment(
     "fig8_sphere_tanh", __doc__, {"dim": 10, "network.activation": "tanh"}

@@ -12,7 +12,7 @@ See ``experiments.sphere`` for what is computed and plotted.
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment("sphere_erf_d10", __doc__, {"dim": 10, "network.activation": "erf"})
 

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.verdicts import nanmedian
+from experiments.framework.verdicts import nanmedian
 
 SINGLE_COLUMN_IN = 3.4
 """Width of a single-column figure in inches (NeurIPS/ICML column width ≈ 3.25–3.4 in)."""

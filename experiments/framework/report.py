@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import experiments
-from experiments.results import atomic_write_bytes
-from experiments.verdicts import CLAIMS, rule_text
+from experiments.framework.results import atomic_write_bytes
+from experiments.framework.verdicts import CLAIMS, rule_text
 
 
 def write_report(out_dir: str | Path) -> Path:

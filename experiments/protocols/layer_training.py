@@ -73,17 +73,21 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import verdicts
-from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import band, layer_colors
-from spectral_layers import targets
+from experiments.framework import verdicts
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import band, layer_colors
+from experiments.framework.shared import (
+    check_dim_and_depth,
+    check_targets_and_rate,
+    stability_row,
+    target_components,
+)
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
@@ -144,35 +148,6 @@ class Config:
             raise ValueError(f"agreement must be in (0.5, 1], got {self.agreement}")
 
 
-def check_dim_and_depth(cfg) -> None:
-    """Gegenbauer-sum targets need ``dim >= 3``; training one layer alone needs ``depth >= 2``."""
-    if cfg.dim < 3:
-        raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {cfg.dim}")
-    if cfg.network.depth < 2:
-        raise ValueError(
-            "network.depth must be >= 2 (one layer alone is the full network), "
-            f"got {cfg.network.depth}"
-        )
-
-
-def check_targets_and_rate(cfg) -> None:
-    """Checks shared by the training protocols: enough points to project out the lower degrees of the
-    highest target component, a positive target scale, a stable learning-rate factor."""
-    k = max(cfg.degrees)
-    needed = math.comb(cfg.dim + k - 1, k - 1) if k > 0 else 0
-    if cfg.num_points <= needed:
-        raise ValueError(
-            f"num_points must exceed {needed} (the polynomials of degree < {k} in "
-            f"d = {cfg.dim} projected out of the degree-{k} component), got {cfg.num_points}"
-        )
-    if not (isinstance(cfg.target_rms, int | float) and cfg.target_rms > 0):
-        raise ValueError(f"target_rms must be a positive number, got {cfg.target_rms!r}")
-    if not 0 < cfg.lr_factor < 2:
-        raise ValueError(
-            f"lr_factor must be in (0, 2) for stable gradient descent, got {cfg.lr_factor}"
-        )
-
-
 def run_names(depth: int) -> list[str]:
     """The training runs: ``layer_0 … layer_{L-1}`` alone, then all layers together."""
     return [layer_name(i) for i in range(depth)] + [ALL_LAYERS]
@@ -210,26 +185,6 @@ def schedule_steps(segments: list[tuple[int, int]]) -> np.ndarray:
         out.extend(start + tr.logged_steps(num, every)[1:])
         start += num
     return np.asarray(out)
-
-
-def target_components(cfg: Config, key: jax.Array):
-    """Points ``x`` (n, d) and orthogonal components ``Y`` (K, n), ``‖y_i*‖² = n · target_rms²``.
-
-    Each component is the degree-``i`` Gegenbauer sum over ``num_centers`` random centres (shared
-    across degrees, as in ``experiments.sphere``), with all polynomials of degree ``< i`` projected
-    out on the sample, then Gram–Schmidt against the lower-degree components (module docstring).
-    """
-    k_points, k_centers = jax.random.split(key)
-    x = targets.sample_sphere(k_points, cfg.num_points, cfg.dim)
-    centers = targets.random_centers(k_centers, cfg.dim, cfg.num_centers)
-    comps: list[np.ndarray] = []
-    for k in cfg.degrees:
-        y = targets.gegenbauer_sum_target(x, k, centers)
-        y = np.asarray(targets.project_out_lower_degrees(x, y, k), dtype=np.float64)
-        for prev in comps:  # Gram–Schmidt on the sample, in degree order
-            y = y - (y @ prev) / (prev @ prev) * prev
-        comps.append(y * cfg.target_rms * math.sqrt(cfg.num_points) / np.linalg.norm(y))
-    return x, jnp.asarray(np.stack(comps), dtype=x.dtype)
 
 
 def _train(apply_fn, params, x, y, layers, learning_rate, segments):
@@ -399,7 +354,7 @@ def plot(results, cfg: Config):
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullFormatter
 
-    from experiments.plotting import SINGLE_COLUMN_IN, STYLE
+    from experiments.framework.plotting import SINGLE_COLUMN_IN, STYLE
 
     plt.rcParams.update(STYLE)
     degrees = np.asarray(results["degrees"])
@@ -593,42 +548,30 @@ def summarize(results, cfg: Config) -> list[dict]:
     return rows
 
 
-def stability_row(stab: float, check: str, unstable: str) -> dict:
-    """The REPORT row of the largest ``η λ_max / n`` of a training protocol (< 2: stable GD)."""
-    return {
-        "check": check,
-        "measured": f"{stab:.3g}",
-        "expected": "< 2 (stable gradient descent)",
-        "verdict": "stable at init" if stab < 2 else unstable,
-    }
-
-
-EXPERIMENT = define(
-    "fig4_layer_training",
-    globals(),
-    scales={
-        "default": {},
-        "smoke": {
-            "num_draws": 2,
-            "num_seeds": 1,
-            "seed_chunk": 1,
-            "num_points": 80,
-            "network.width": 16,
-            "degrees": (1, 2, 3),
-            "steps": 10,
-            "logs_per_decade": 10,
+def experiment(name: str = "fig4_layer_training", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "default": {},
+            "smoke": {
+                "num_draws": 2,
+                "num_seeds": 1,
+                "seed_chunk": 1,
+                "num_points": 80,
+                "network.width": 16,
+                "degrees": (1, 2, 3),
+                "steps": 10,
+                "logs_per_decade": 10,
+            },
+            "paper": {
+                "num_draws": 8,
+                "num_seeds": 4,
+                "seed_chunk": 4,
+                "num_points": 1000,
+                "steps": 10000,
+            },
         },
-        "paper": {
-            "num_draws": 8,
-            "num_seeds": 4,
-            "seed_chunk": 4,
-            "num_points": 1000,
-            "steps": 10000,
-        },
-    },
-)
-
-main = EXPERIMENT.main
-
-if __name__ == "__main__":
-    main()
+        description=summary_line(doc) if doc else None,
+    )

@@ -43,13 +43,20 @@ the claim holds; ``draw_ratios`` ``(U, 2, P, D, K, L-1)`` the per-draw ratios (o
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 import numpy as np
 
-from experiments import realdata, sphere, verdicts
-from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import figure
+from experiments.framework import verdicts
+from experiments.framework.cli import (
+    Experiment,
+    RunContext,
+    check_counts,
+    define,
+    registered,
+    summary_line,
+)
+from experiments.framework.plotting import figure
+from experiments.framework.shared import SYNTHETIC
 
 CAPTION = (
     "Verdicts on claims A (layer 0's ratio increases with k), D (larger at the highest k than at the lowest) "
@@ -122,7 +129,7 @@ def units(cfg: Config) -> list[tuple[str, str]]:
 
 def figure_config(cfg: Config, figure_name: str, variant: str):
     """The figure's config at ``cfg.scale`` with the shared sizes and the variant's change."""
-    exp = importlib.import_module(f"experiments.{figure_name}").EXPERIMENT
+    exp = registered(figure_name)
     shared = {
         "seed": cfg.seed,
         "num_draws": cfg.num_draws,
@@ -142,19 +149,9 @@ def figure_config(cfg: Config, figure_name: str, variant: str):
 
 
 def panel_ratios(figure_name: str, results, fig_cfg) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """``(panel names, finite (P, D, K, L-1), ∞-width (P, D, K, L-1))``: per-draw ratios of the judged panels."""
-    if _kind(figure_name) == _SPHERE:
-        ratio = results["mercer_ratio"]
-        names, fin, inf = [], [], []
-        for kind in ("raw", "debiased"):
-            fin.append(sphere.draw_ratios(results[f"contributions_{kind}"], ratio)[..., :-1])
-            inf.append(sphere.relative(results[f"infinite_{kind}"], ratio)[..., :-1])
-            names.append(kind)
-        return names, np.stack(fin), np.stack(inf)
-    labels = [t for row in realdata.panel_labels(fig_cfg, tex=False) for t in row]
-    rel = realdata.draw_ratios(results["contributions"])[..., :-1]  # (D, P, K, L-1)
-    inf = realdata.relative(results["infinite"])[..., :-1]
-    return labels, np.moveaxis(rel, 1, 0), np.moveaxis(inf, 1, 0)
+    """``(panel names, finite (P, D, K, L-1), ∞-width (P, D, K, L-1))``: per-draw ratios of the judged panels
+    (the figure's own ``Experiment.panel_ratios``)."""
+    return registered(figure_name).panel_ratios(results, fig_cfg)
 
 
 def judge(ratios: np.ndarray, agreement: float) -> tuple[np.ndarray, np.ndarray]:
@@ -310,24 +307,23 @@ def _short(panel: str) -> str:
     )
 
 
-EXPERIMENT = define(
-    "protocol_sensitivity",
-    globals(),
-    scales={
-        "default": {},
-        "smoke": {
-            "scale": "smoke",
-            "num_draws": 2,
-            "num_seeds": 1,
-            "width": 16,
-            "data_dir": realdata.SYNTHETIC,
-            "figures": ("fig5_mnist_pc", "fig8_sphere_tanh"),
-            "variants": ("baseline", "pc_raw", "n_double"),
+def experiment(name: str = "protocol_sensitivity", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "default": {},
+            "smoke": {
+                "scale": "smoke",
+                "num_draws": 2,
+                "num_seeds": 1,
+                "width": 16,
+                "data_dir": SYNTHETIC,
+                "figures": ("fig5_mnist_pc", "fig8_sphere_tanh"),
+                "variants": ("baseline", "pc_raw", "n_double"),
+            },
+            "paper": {"scale": "paper", "num_seeds": 4, "width": 784},
         },
-        "paper": {"scale": "paper", "num_seeds": 4, "width": 784},
-    },
-)
-main = EXPERIMENT.main
-
-if __name__ == "__main__":
-    main()
+        description=summary_line(doc) if doc else None,
+    )

@@ -47,9 +47,15 @@ import math
 import jax
 import numpy as np
 
-from experiments import verdicts
-from experiments._framework import Experiment, RunContext, check_counts, define, summary_line
-from experiments.plotting import draw_bands, figure, layer_colors, legend_below, undefined_note
+from experiments.framework import verdicts
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import (
+    draw_bands,
+    figure,
+    layer_colors,
+    legend_below,
+    undefined_note,
+)
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
 from spectral_layers.empirical import layer_ntk
@@ -227,6 +233,18 @@ def draw_ratios(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.nda
     """Each draw's ratios ``c̄_ℓ/c̄_{L-1}`` of its seed-mean contributions ``c`` ``(D, S, K, L)``:
     ``(D, K, L)``, NaN as in ``relative`` (``experiments.verdicts``: why not the mean of per-seed ratios)."""
     return relative(verdicts.draw_means(c), mercer_ratio)
+
+
+def panel_ratios(results, cfg: Config) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(panel names, finite (P, D, K, L-1), ∞-width (P, D, K, L-1))``: the per-draw ratios of the judged
+    panels (raw and debiased; ``Experiment.panel_ratios``)."""
+    ratio = results["mercer_ratio"]
+    names, fin, inf = [], [], []
+    for kind in ("raw", "debiased"):
+        fin.append(draw_ratios(results[f"contributions_{kind}"], ratio)[..., :-1])
+        inf.append(relative(results[f"infinite_{kind}"], ratio)[..., :-1])
+        names.append(kind)
+    return names, np.stack(fin), np.stack(inf)
 
 
 def plot(results, cfg: Config):

@@ -56,10 +56,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import figure
-from experiments.verdicts import CLAIMS, claim_holds, rule_text, verdict
-from experiments.verdicts import nanmedian as _nanmedian
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import figure
+from experiments.framework.verdicts import CLAIMS, claim_holds, rule_text, verdict
+from experiments.framework.verdicts import nanmedian as _nanmedian
 from spectral_layers import estimators, targets
 from spectral_layers.models import Network
 from spectral_layers.spectra import layer_mercer_ratios
@@ -350,29 +350,27 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = define(
-    "sphere_large_n",
-    globals(),
-    scales={
-        "default": {},
-        "smoke": {
-            "num_draws": 2,
-            "num_seeds": 1,
-            "dim": 5,
-            "num_points": (32, 96),
-            "degrees": (1, 2, 3),
-            "network.width": 16,
+def experiment(name: str = "sphere_large_n", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "default": {},
+            "smoke": {
+                "num_draws": 2,
+                "num_seeds": 1,
+                "dim": 5,
+                "num_points": (32, 96),
+                "degrees": (1, 2, 3),
+                "network.width": 16,
+            },
+            "paper": {
+                "num_draws": 16,
+                "num_seeds": 2,
+                "num_points": (1000, 3162, 10000, 31623, 100000, 316228, 1000000),
+                "network.width": 512,
+            },
         },
-        "paper": {
-            "num_draws": 16,
-            "num_seeds": 2,
-            "num_points": (1000, 3162, 10000, 31623, 100000, 316228, 1000000),
-            "network.width": 512,
-        },
-    },
-)
-
-main = EXPERIMENT.main
-
-if __name__ == "__main__":
-    main()
+        description=summary_line(doc) if doc else None,
+    )

@@ -88,8 +88,8 @@ import math
 import jax
 import numpy as np
 
-from experiments._framework import RunContext, check_counts, define
-from experiments.plotting import band, figure
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import band, figure
 from spectral_layers import estimators, targets
 from spectral_layers.contributions import blocked_quadratic_forms
 from spectral_layers.gegenbauer import multiplicity
@@ -598,28 +598,26 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = define(
-    "theory_concentration",
-    globals(),
-    scales={
-        "default": {},
-        "smoke": {
-            "num_points": (32, 64, 128),
-            "num_draws": 3,
-            "draw_chunk": 3,
-            "degree": 2,
-            "mixed_degrees": (1, 2),
+def experiment(name: str = "theory_concentration", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "default": {},
+            "smoke": {
+                "num_points": (32, 64, 128),
+                "num_draws": 3,
+                "draw_chunk": 3,
+                "degree": 2,
+                "mixed_degrees": (1, 2),
+            },
+            "paper": {
+                "num_points": (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+                "num_draws": 50,
+                "draw_chunk": 10,
+                "block_size": 2048,
+            },
         },
-        "paper": {
-            "num_points": (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
-            "num_draws": 50,
-            "draw_chunk": 10,
-            "block_size": 2048,
-        },
-    },
-)
-
-main = EXPERIMENT.main
-
-if __name__ == "__main__":
-    main()
+        description=summary_line(doc) if doc else None,
+    )

@@ -33,8 +33,8 @@ import dataclasses
 
 import numpy as np
 
-from experiments._framework import RunContext, define
-from experiments.plotting import figure
+from experiments.framework.cli import Experiment, RunContext, define, summary_line
+from experiments.framework.plotting import figure
 from spectral_layers.activations import ACTIVATIONS
 
 CAPTION = (
@@ -193,17 +193,15 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = define(
-    "theory_hermite",
-    globals(),
-    scales={
-        "default": {},
-        "smoke": {"max_degree": 8},
-        "paper": {},
-    },
-)
-
-main = EXPERIMENT.main
-
-if __name__ == "__main__":
-    main()
+def experiment(name: str = "theory_hermite", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "default": {},
+            "smoke": {"max_degree": 8},
+            "paper": {},
+        },
+        description=summary_line(doc) if doc else None,
+    )

@@ -57,8 +57,8 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._framework import RunContext, define
-from experiments.plotting import figure, layer_colors
+from experiments.framework.cli import Experiment, RunContext, define, summary_line
+from experiments.framework.plotting import figure, layer_colors
 from spectral_layers import gegenbauer as gb
 from spectral_layers import spectra
 from spectral_layers.activations import ACTIVATIONS
@@ -578,17 +578,15 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = define(
-    "theory_spectra",
-    globals(),
-    scales={
-        "default": {},
-        "smoke": {"dims": (2, 10), "activations": ("relu", "erf"), "max_degree": 8},
-        "paper": {"max_degree": 40},
-    },
-)
-
-main = EXPERIMENT.main
-
-if __name__ == "__main__":
-    main()
+def experiment(name: str = "theory_spectra", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "default": {},
+            "smoke": {"dims": (2, 10), "activations": ("relu", "erf"), "max_degree": 8},
+            "paper": {"max_degree": 40},
+        },
+        description=summary_line(doc) if doc else None,
+    )

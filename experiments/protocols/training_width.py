@@ -97,15 +97,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import verdicts
-from experiments._framework import RunContext, check_counts, define
-from experiments.fig4_layer_training import (
+from experiments.framework import verdicts
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import layer_colors
+from experiments.framework.shared import (
     check_dim_and_depth,
     check_targets_and_rate,
     stability_row,
     target_components,
 )
-from experiments.plotting import layer_colors
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
@@ -461,7 +461,7 @@ def plot(results, cfg: Config):
     """(a) movement, (b) prediction error vs width; (c, d) ratios before/after at two widths."""
     import matplotlib.pyplot as plt
 
-    from experiments.plotting import SINGLE_COLUMN_IN, STYLE
+    from experiments.framework.plotting import SINGLE_COLUMN_IN, STYLE
 
     plt.rcParams.update(STYLE)
     widths = np.asarray(results["widths"], dtype=float)
@@ -545,33 +545,31 @@ def plot(results, cfg: Config):
     return fig
 
 
-EXPERIMENT = define(
-    "training_width",
-    globals(),
-    scales={
-        "default": {},
-        "smoke": {
-            "num_draws": 2,
-            "num_seeds": 2,
-            "widths": (8, 32),
-            "network.depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
-            "num_points": 80,
-            "steps": 6,
-            "num_logs": 3,
+def experiment(name: str = "training_width", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "default": {},
+            "smoke": {
+                "num_draws": 2,
+                "num_seeds": 2,
+                "widths": (8, 32),
+                "network.depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
+                "num_points": 80,
+                "steps": 6,
+                "num_logs": 3,
+            },
+            "paper": {
+                "num_draws": 8,
+                "num_seeds": 4,
+                "widths": (64, 256, 1024, 2048),
+                "num_points": 500,
+                "degrees": (1, 2, 3, 4),
+                "steps": 2000,
+                "num_logs": 20,
+            },
         },
-        "paper": {
-            "num_draws": 8,
-            "num_seeds": 4,
-            "widths": (64, 256, 1024, 2048),
-            "num_points": 500,
-            "degrees": (1, 2, 3, 4),
-            "steps": 2000,
-            "num_logs": 20,
-        },
-    },
-)
-
-main = EXPERIMENT.main
-
-if __name__ == "__main__":
-    main()
+        description=summary_line(doc) if doc else None,
+    )

@@ -24,10 +24,9 @@ import dataclasses
 import jax
 import numpy as np
 
-from experiments import verdicts
-from experiments._framework import RunContext, check_counts, define
-from experiments._framework import main as _main
-from experiments.plotting import band, figure, layer_colors
+from experiments.framework import verdicts
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import band, figure, layer_colors
 from spectral_layers import targets
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
@@ -198,31 +197,25 @@ def summarize(results, cfg: Config) -> list[dict]:
     ]
 
 
-EXPERIMENT = define(
-    "width_convergence",
-    globals(),
-    scales={
-        "smoke": {
-            "widths": (8, 16, 32),
-            "num_draws": 2,
-            "num_seeds": 2,
-            "seed_chunk": 1,
-            "num_points": 12,
+def experiment(name: str = "width_convergence", doc: str | None = None) -> Experiment:
+    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
+    return define(
+        name,
+        globals(),
+        scales={
+            "smoke": {
+                "widths": (8, 16, 32),
+                "num_draws": 2,
+                "num_seeds": 2,
+                "seed_chunk": 1,
+                "num_points": 12,
+            },
+            "paper": {
+                "widths": (64, 128, 256, 512, 1024, 2048, 4096),
+                "num_seeds": 8,
+                "seed_chunk": 4,
+                "num_points": 128,
+            },
         },
-        "paper": {
-            "widths": (64, 128, 256, 512, 1024, 2048, 4096),
-            "num_seeds": 8,
-            "seed_chunk": 4,
-            "num_points": 128,
-        },
-    },
-)
-
-
-def main(argv: list[str] | None = None):
-    """Runs the experiment from the command line (see ``experiments._framework``)."""
-    return _main(EXPERIMENT, argv)
-
-
-if __name__ == "__main__":
-    main()
+        description=summary_line(doc) if doc else None,
+    )

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from experiments import theory_concentration as conc
-from experiments import theory_hermite as herm
-from experiments import theory_spectra as spec
+from experiments.protocols import theory_concentration as conc
+from experiments.protocols import theory_hermite as herm
+from experiments.protocols import theory_spectra as spec
 from spectral_layers import estimators, targets
 from spectral_layers import gegenbauer as gb
 from spectral_layers.models import Network
