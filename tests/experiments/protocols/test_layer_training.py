@@ -199,4 +199,4 @@ def test_summary_rows(smoke):
     ],
 )
 def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
-    assert_config_rejected(fig4, override, match, tmp_path, capsys)
+    assert_config_rejected(fig4_reg, override, match, tmp_path, capsys)

@@ -4,6 +4,7 @@ The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/test_
 """
 
 import dataclasses
+import importlib
 import math
 
 import numpy as np
@@ -394,7 +395,8 @@ def test_concentration_redraws_centres_and_points_per_draw():
     ],
 )
 def test_bad_config_fails_before_work(module, override, match, tmp_path, capsys):
-    assert_config_rejected(module, override, match, tmp_path, capsys)
+    registration = importlib.import_module(f"experiments.{module.__name__.rsplit('.', 1)[1]}")
+    assert_config_rejected(registration, override, match, tmp_path, capsys)
 
 
 def test_concentration_rejects_a_vanishing_eigenvalue_before_sampling():

@@ -337,4 +337,4 @@ BAD_CONFIGS = {  # --set override -> the field the error names
 
 @pytest.mark.parametrize("override", BAD_CONFIGS)
 def test_bad_config_fails_before_work(override, tmp_path, capsys):
-    assert_config_rejected(tw, override, BAD_CONFIGS[override], tmp_path, capsys)
+    assert_config_rejected(tw_reg, override, BAD_CONFIGS[override], tmp_path, capsys)
