@@ -13,7 +13,7 @@ pulled down whenever the target has a sizeable mean; right (sample mean removed)
 ratios grow with k (not strictly), layer 0 the most; the dashed infinite-width lines lie on the
 bands.
 
-See ``experiments.realdata`` for what is computed and plotted.
+See ``experiments.protocols.realdata`` for what is computed and plotted.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Command::
 Runtime as fig2_sphere_d10. erf is odd: without bias the even degrees are undefined, as in
 ``fig8_sphere_tanh`` (not drawn; verdicts on ``k = 1, 3``).
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Command::
 
 Runtime as fig2_sphere_d10.
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ distributed runtime (``spectral_layers.distributed.initialize``: the cluster is 
 ``jax.distributed.initialize`` does, or given by ``--coordinator/--num-processes/--process-id``) and implies
 ``--mesh`` over the devices of all processes; every process runs the experiment, only process 0 writes
 results, checkpoints and figures (a multi-process run does not resume from a checkpoint).
-``python -m experiments.launch`` starts such a run as local processes on one machine.
+``python -m experiments.framework.launch`` starts such a run as local processes on one machine.
 
 Errors: an expected error (a dataset missing, corrupt or failing its checksum, ``DatasetError``; an invalid
 config or argument, ``ValueError`` / ``TypeError``; ``--plot-only`` without saved results) prints one line

@@ -51,7 +51,7 @@ def target_components(cfg, key: jax.Array):
     """Points ``x`` (n, d) and orthogonal components ``Y`` (K, n), ``‖y_i*‖² = n · target_rms²``.
 
     Each component is the degree-``i`` Gegenbauer sum over ``num_centers`` random centres (shared
-    across degrees, as in ``experiments.sphere``), with all polynomials of degree ``< i`` projected
+    across degrees, as in ``experiments.protocols.sphere``), with all polynomials of degree ``< i`` projected
     out on the sample, then Gram–Schmidt against the lower-degree components (module docstring).
     """
     k_points, k_centers = jax.random.split(key)

@@ -58,7 +58,7 @@ run in at least one draw or seed.
 Verdict (``summarize``). The paper's claim, ``t½(top degree)/t½(reference degree)`` smaller for
 earlier layers (§12), is judged per draw on the mean over the draw's seeds
 (``earlier_layers_faster``: layer 0's ratio finite and each layer's below the next one's; two
-layers that both never halved count as in order) under ``experiments.verdicts``' rule
+layers that both never halved count as in order) under ``experiments.framework.verdicts``' rule
 (``ordering_verdict``): it holds if it holds for the median over draws and in at least
 ``agreement`` (80%) of the draws, fails if it fails for the median and in at least ``agreement`` of
 the draws, and is unresolved otherwise. The other checks pool every draw and seed.
@@ -449,7 +449,7 @@ def earlier_layers_faster(a: np.ndarray) -> np.ndarray:
 
 def ordering_verdict(per_draw: np.ndarray, agreement: float) -> tuple[str, float, float]:
     """``(verdict, fraction of draws where it holds, fraction where it fails)`` of
-    ``earlier_layers_faster`` for per-draw values ``(D, depth)``, under ``experiments.verdicts``'
+    ``earlier_layers_faster`` for per-draw values ``(D, depth)``, under ``experiments.framework.verdicts``'
     rule: holds if it holds for the median over draws and in ``>= agreement`` of the draws; fails if
     it fails for the median and in ``>= agreement`` of the draws; else unresolved. A draw with a NaN
     counts neither way; a median with a NaN is unresolved."""

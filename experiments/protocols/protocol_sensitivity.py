@@ -9,7 +9,7 @@ principal-component coordinate of the targets is normalised, how pixels are prep
 sphere. The figures pick one reading of each (the *baseline*: no bias, NTK parameterisation, inputs as in
 ``sphere`` / ``realdata``, ``target_scale="range"``, pixels ÷ 255, the figures' ``n``). This experiment re-runs
 each figure's own protocol (its module's ``run``, all draws and seeds) with one choice changed at a time and
-applies the rule of ``experiments.verdicts`` to claims A (layer 0's ratio increases with ``k``), D (layer 0's
+applies the rule of ``experiments.framework.verdicts`` to claims A (layer 0's ratio increases with ``k``), D (layer 0's
 ratio is larger at the highest ``k`` than at the lowest) and C (layer 0 has the largest ratio at the highest
 ``k``), for the finite networks and for the infinite-width kernels on
 the same draws. A verdict that flips under a reasonable reading is not a property of the network but of the

@@ -10,7 +10,7 @@ appendix §13), with three families of targets (``spectral_layers.data_targets``
 Uncertainty covers every random choice: the protocol is repeated over ``num_draws`` independent
 subsets of ``n`` images (draw ``r``: ``fold_in(key(seed), r)``), with ``num_seeds`` initialisations
 nested in each draw. A draw's ratio is that of its seed-mean contributions; the figure shows the median over draws
-and the 10–90% band over draws and seeds, and verdicts follow the rule of ``experiments.verdicts``.
+and the 10–90% band over draws and seeds, and verdicts follow the rule of ``experiments.framework.verdicts``.
 Saved: ``contributions`` ``(D, S, P, K, L)`` (``P`` panels), ``infinite`` ``(D, P, K, L)``,
 ``indices`` ``(D, n)``, ``targets`` of draw 0 ``(P, K, n)``. Target families:
 
@@ -119,7 +119,7 @@ class DataConfig:
     target_scale: str = "range"  # "range": k periods over the data; "raw": sin(k r), sin(k t)
     agreement: float = (
         verdicts.AGREEMENT
-    )  # fraction of draws a verdict needs (experiments.verdicts)
+    )  # fraction of draws a verdict needs (experiments.framework.verdicts)
 
     def __post_init__(self):
         if self.dataset not in _IMAGE_SHAPES:
@@ -423,7 +423,7 @@ def relative(c: np.ndarray) -> np.ndarray:
 
 def draw_ratios(c: np.ndarray) -> np.ndarray:
     """Each draw's ratios of its seed-mean contributions ``c`` ``(D, S, …, L)`` to the last layer's:
-    ``(D, …, L)`` (``experiments.verdicts``: why not the mean of per-seed ratios)."""
+    ``(D, …, L)`` (``experiments.framework.verdicts``: why not the mean of per-seed ratios)."""
     return relative(verdicts.draw_means(c))
 
 
@@ -501,7 +501,7 @@ def plot(results, cfg: Config):
 
 
 def summarize(results, cfg: Config) -> list[dict]:
-    """REPORT rows: the paper's claims per panel under ``experiments.verdicts``' rule (with the
+    """REPORT rows: the paper's claims per panel under ``experiments.framework.verdicts``' rule (with the
     infinite-width verdict on the same draws), and the finite- vs infinite-width match."""
     rows = []
     labels = [t for row in panel_labels(cfg, tex=False) for t in row]
@@ -555,7 +555,7 @@ CNN_DOC = """Beyond the paper: Figure 7's protocol (CIFAR-10, sin/cos along PC 1
 
 Question: does the layer-wise spectral bias of the MLPs (early layers contribute relatively more to
 high-frequency targets) hold in a convolutional network? Protocol of ``fig7_cifar_pc``
-(``experiments.realdata``: n CIFAR-10 images, pixels ÷ 255, targets ``sin(k t̃)`` / ``cos(k t̃)`` along the
+(``experiments.protocols.realdata``: n CIFAR-10 images, pixels ÷ 255, targets ``sin(k t̃)`` / ``cos(k t̃)`` along the
 first principal component of the sample, with and without their sample mean), on a linen CNN written as a
 user would write it: ``len(channels)`` convolutions ``kernel_size × kernel_size`` with stride ``stride``,
 SAME padding and ReLU, then a dense readout of the flattened features; no bias; Flax's default
@@ -564,7 +564,7 @@ initialisation (LeCun normal, the standard parameterisation). The per-layer Gram
 gradients for each convolution, no Jacobian), the layers in call order ``Conv_0 … Dense_0``; contributions
 ``c_ℓ = yᵀ G^(ℓ) y`` relative to the readout, over ``num_draws`` independent subsets of images with
 ``num_seeds`` initialisations nested in each (median over draws, 10–90% band; verdicts by the rule of
-``experiments.verdicts``).
+``experiments.framework.verdicts``).
 
 No infinite-width curve: the package has no infinite-width CNN kernels (neural-tangents has them, but no
 core path depends on it); the saved ``infinite`` array is NaN.

@@ -10,7 +10,7 @@ appendix §13).
 for ``sampling="equispaced"``) and the Gegenbauer centres, and ``num_seeds`` initialisations are nested in
 it (``fold_in`` of the draw's key). A draw's ratio is that of its seed-mean contributions (``draw_ratios``);
 the figure shows the median over draws (line) and the 10–90% band of the per-seed ratios over every draw and
-seed; verdicts follow ``experiments.verdicts``.
+seed; verdicts follow ``experiments.framework.verdicts``.
 
 Three estimators of the ratio (``spectral_layers.estimators``, Gram-free), one panel each:
 
@@ -101,7 +101,7 @@ class Config:
     # paper §5.4: 4 bias-free layers, NTK parameterisation, pre-activation wᵀx (unit variance on the sphere)
     agreement: float = (
         verdicts.AGREEMENT
-    )  # fraction of draws a verdict needs (experiments.verdicts)
+    )  # fraction of draws a verdict needs (experiments.framework.verdicts)
 
     def __post_init__(self):
         if self.network.width is None:
@@ -231,7 +231,7 @@ def relative(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarra
 
 def draw_ratios(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarray:
     """Each draw's ratios ``c̄_ℓ/c̄_{L-1}`` of its seed-mean contributions ``c`` ``(D, S, K, L)``:
-    ``(D, K, L)``, NaN as in ``relative`` (``experiments.verdicts``: why not the mean of per-seed ratios)."""
+    ``(D, K, L)``, NaN as in ``relative`` (``experiments.framework.verdicts``: why not the mean of per-seed ratios)."""
     return relative(verdicts.draw_means(c), mercer_ratio)
 
 
@@ -292,7 +292,7 @@ def plot(results, cfg: Config):
 
 
 def summarize(results, cfg: Config) -> list[dict]:
-    """REPORT rows: the paper's claims per estimator under ``experiments.verdicts``' rule; the bias."""
+    """REPORT rows: the paper's claims per estimator under ``experiments.framework.verdicts``' rule; the bias."""
     degrees = results["degrees"]
     ratio = results["mercer_ratio"]
     defined = ~np.isnan(ratio).all(axis=0)

@@ -332,7 +332,7 @@ RATIO_SOURCES = {"ratios_init": (0, 0), "ratios_end": (0, -1), "contrast_ratios_
 
 def draw_ratios(results, key: str) -> np.ndarray:
     """Per-draw ratios ``c̄_ℓ/c̄_{L−1}`` behind ``results[key]`` (a ``RATIO_SOURCES`` key): the ratio of the
-    seed-mean contributions, as in every experiment (``experiments.verdicts``), shape ``(W, D, K, L)``."""
+    seed-mean contributions, as in every experiment (``experiments.framework.verdicts``), shape ``(W, D, K, L)``."""
     run, step = RATIO_SOURCES[key]
     c = verdicts.draw_means(
         np.moveaxis(results["contributions"], 2, 1)
@@ -345,7 +345,7 @@ def draw_ratios(results, key: str) -> np.ndarray:
 def bias_verdicts(
     per_draw: np.ndarray, layer: int = 0
 ) -> tuple[list[tuple[str, float]], np.ndarray]:
-    """Claim A of ``experiments.verdicts`` (layer ``layer``'s ratio increases with the degree) per width.
+    """Claim A of ``experiments.framework.verdicts`` (layer ``layer``'s ratio increases with the degree) per width.
 
     Args:
       per_draw: the draws' ratios ``c̄_ℓ/c̄_{L−1}`` (``draw_ratios``), shape ``(W, D, K, L)``.

@@ -8,7 +8,7 @@ For widths m (64 … 1024 at default scale, 64 … 4096 at paper scale) and inde
 the relative Frobenius error ``‖G^(ℓ)_m − κ^(ℓ)‖_F / ‖κ^(ℓ)‖_F`` of every layer on a sample of points on
 S^{d-1}, and the error of the seed-averaged Gram. The sample is redrawn ``num_draws`` times (draw ``r``:
 ``fold_in(key(seed), r)``), with ``num_seeds`` initialisations per width nested in each draw; the slope is
-fitted per draw and judged by the rule of ``experiments.verdicts`` (within 0.15 of −1/2 for the median over
+fitted per draw and judged by the rule of ``experiments.framework.verdicts`` (within 0.15 of −1/2 for the median over
 draws and in ≥ 80% of draws). Theory (Jacot et al., 2018; fluctuations of the NTK at
 initialisation, Hanin & Nica, 2020) predicts ``O(m^{-1/2})`` per draw; the seed average removes part of the
 fluctuation but keeps the ``O(m^{-1})`` bias. The figure is log-log with the least-squares slope per layer.
