@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.framework.keys import split_keys
 from spectral_layers import targets
 
 SYNTHETIC = "synthetic"
@@ -54,7 +55,7 @@ def target_components(cfg, key: jax.Array):
     across degrees, as in ``experiments.protocols.sphere``), with all polynomials of degree ``< i`` projected
     out on the sample, then Gram–Schmidt against the lower-degree components (module docstring).
     """
-    k_points, k_centers = jax.random.split(key)
+    k_points, k_centers = split_keys(key, "points", "centres")
     x = targets.sample_sphere(k_points, cfg.num_points, cfg.dim)
     centers = targets.random_centers(k_centers, cfg.dim, cfg.num_centers)
     comps: list[np.ndarray] = []

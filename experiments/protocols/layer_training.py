@@ -79,7 +79,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.framework import verdicts
+from experiments.framework import keys, verdicts
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import band, layer_colors
 from experiments.framework.shared import (
@@ -213,7 +213,7 @@ def draw_keys(cfg: Config, draw: int) -> tuple[jax.Array, jax.Array]:
     The data key gives the draw's points and centres (``target_components``); seed ``s`` of the
     draw is ``init_seeds(init, …, seed_indices=[s])`` (``Network.init_seeds``).
     """
-    k_data, k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), draw))
+    k_data, k_init = keys.draw_keys(cfg.seed, draw, "data", "init")
     return k_data, k_init
 
 

@@ -69,7 +69,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.framework import verdicts
+from experiments.framework import keys, verdicts
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import draw_bands, figure, layer_colors, legend_below
 from experiments.framework.shared import SYNTHETIC
@@ -231,7 +231,7 @@ def _load_dataset(dataset: str, split: str, data_dir: str | None, min_points: in
 
 def draw_keys(cfg: DataConfig, draw: int) -> tuple[jax.Array, jax.Array]:
     """``(subset, init)`` keys of draw ``draw``; seed ``s`` of the draw is ``fold_in(init, s)``."""
-    k_pick, k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), draw))
+    k_pick, k_init = keys.draw_keys(cfg.seed, draw, "subset", "init")
     return k_pick, k_init
 
 

@@ -47,7 +47,7 @@ import math
 import jax
 import numpy as np
 
-from experiments.framework import verdicts
+from experiments.framework import keys, verdicts
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import (
     draw_bands,
@@ -139,7 +139,7 @@ class Config:
 
 def sample_points_and_targets(cfg: Config, key: jax.Array):
     """One draw: points ``x`` ``(n, d)`` and the degree-``k`` targets ``Y`` ``(K, n)``, unit norm."""
-    k_points, k_centers = jax.random.split(key)
+    k_points, k_centers = keys.split_keys(key, "points", "centres")
     if cfg.sampling == "equispaced":
         offset = float(jax.random.uniform(k_points)) * 2 * math.pi / cfg.num_points
         x = targets.equispaced_circle(cfg.num_points, offset=offset)
@@ -152,7 +152,7 @@ def sample_points_and_targets(cfg: Config, key: jax.Array):
 
 def draw_keys(cfg: Config, draw: int) -> tuple[jax.Array, jax.Array]:
     """``(data, init)`` keys of draw ``draw``; seed ``s`` of the draw is ``fold_in(init, s)``."""
-    k_data, k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), draw))
+    k_data, k_init = keys.draw_keys(cfg.seed, draw, "data", "init")
     return k_data, k_init
 
 

@@ -56,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.framework import keys
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import figure
 from experiments.framework.verdicts import CLAIMS, claim_holds, rule_text, verdict
@@ -147,14 +148,14 @@ def degrees_and_mercer(cfg: Config, activation: str) -> tuple[np.ndarray, np.nda
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Ratios of every estimator for every draw, seed, n, degree and layer; the Mercer ratios."""
     ctx = ctx or RunContext("sphere_large_n", progress=False)
-    key = jax.random.key(cfg.seed)
     per_act = {a: degrees_and_mercer(cfg, a) for a in cfg.activations}
     n_max = max(cfg.num_points)
     L1 = cfg.network.depth - 1
 
     def one_draw(r: int) -> dict[str, np.ndarray]:
-        k_draw = jax.random.fold_in(key, r)
-        k_points, k_centers, k_init, k_probe = jax.random.split(k_draw, 4)
+        k_points, k_centers, k_init, k_probe = keys.draw_keys(
+            cfg.seed, r, "points", "centres", "init", "probes"
+        )
         stream = targets.sample_sphere(k_points, n_max, cfg.dim)
         centers = targets.random_centers(k_centers, cfg.dim, cfg.num_centers)
         out = {}

@@ -85,9 +85,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import jax
 import numpy as np
 
+from experiments.framework import keys
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import band, figure
 from spectral_layers import estimators, targets
@@ -293,11 +293,10 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     N_j = np.array([float(multiplicity(cfg.dim, j)) for j in range(cfg.degree)])
     high_diag = kappa_one - mu[:, : cfg.degree] @ N_j  # κ^{≥k}(1) = κ(1) − Σ_{j<k} N(d,j) μ_j
     can_project = [math.comb(cfg.dim + cfg.degree - 1, cfg.degree - 1) < n for n in cfg.num_points]
-    master = jax.random.key(cfg.seed)
 
     def one_draw(r: int) -> dict[str, np.ndarray]:
         """Draw ``r``: its own centres and, per ``n``, an independent block of points (module docstring)."""
-        k_centers, k_points = jax.random.split(jax.random.fold_in(master, r))
+        k_centers, k_points = keys.draw_keys(cfg.seed, r, "centres", "points")
         centers = np.asarray(
             targets.random_centers(k_centers, cfg.dim, cfg.num_centers), dtype=np.float64
         )

@@ -97,7 +97,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.framework import verdicts
+from experiments.framework import keys, verdicts
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import layer_colors
 from experiments.framework.shared import (
@@ -186,8 +186,7 @@ def run_names(layers: list[str] | tuple[str, ...]) -> list[str]:
 
 def draw_keys(cfg: Config, draw: int) -> tuple[jax.Array, jax.Array]:
     """``(data key, initialisation key)`` of draw ``draw`` (module docstring)."""
-    k_draw = jax.random.fold_in(jax.random.key(cfg.seed), draw)
-    return jax.random.fold_in(k_draw, 0), jax.random.fold_in(k_draw, 1)
+    return keys.draw_keys(cfg.seed, draw, "data", "init", derive="fold_in")
 
 
 def prediction_error(

@@ -24,7 +24,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from experiments.framework import verdicts
+from experiments.framework import keys, verdicts
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import band, figure, layer_colors
 from spectral_layers import targets
@@ -85,7 +85,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 
     def one_draw(draw_index: np.ndarray) -> dict[str, np.ndarray]:
         (r,) = draw_index
-        k_points, k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), int(r)))
+        k_points, k_init = keys.draw_keys(cfg.seed, int(r), "points", "init")
         x = targets.sample_sphere(k_points, cfg.num_points, cfg.dim)
         inf = infinite_layer_ntk(x, network=cfg.network.replace(width=None))
         kappa = np.stack([np.asarray(v) for v in inf.values()])  # (L, n, n)
