@@ -32,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers import sharding, targets
+from spectral_layers import contributions, sharding, targets
 from spectral_layers.contributions import layer_contributions, layer_gram_diagonals
 
 __all__ = [
@@ -360,19 +360,16 @@ def ratios_from_forms(
 ) -> dict[str, Float[np.ndarray, "..."]]:
     """``form_ℓ / form_{L-1}`` for every layer but the last; NaN where the denominator vanishes.
 
-    The denominator counts as vanishing (NaN, never ``±inf``) where it is not larger than
-    ``rtol · Σ_ℓ |form_ℓ|``: zero, rounding-level, or (for ``"debiased"``, an estimate that can have
-    either sign at small ``n``) negative.
+    ``contributions.layer_ratios`` (the one ratio rule) with ``rtol``: the denominator counts as vanishing
+    (NaN, never ``±inf``) where it is not larger than ``rtol · Σ_ℓ |form_ℓ|``: zero, rounding-level, or
+    (for ``"debiased"``, an estimate that can have either sign at small ``n``) negative.
     """
     names = list(forms)
     if len(names) < 2:
         raise ValueError(f"need at least two layers for a ratio, got {names}")
     f = {k: np.asarray(v, dtype=np.float64) for k, v in forms.items()}
-    den = f[names[-1]]
-    scale = sum(np.abs(v) for v in f.values())
-    ok = den > rtol * scale
-    safe = np.where(ok, den, 1.0)
-    return {k: np.where(ok, f[k] / safe, np.nan) for k in names[:-1]}
+    ratios = contributions.layer_ratios(f, rtol=rtol)  # the one ratio rule
+    return {k: ratios[k] for k in names[:-1]}
 
 
 def layer_ratios(

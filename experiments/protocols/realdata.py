@@ -415,16 +415,10 @@ def one_draw(
     }
 
 
-def relative(c: np.ndarray) -> np.ndarray:
-    """Contributions relative to the last layer (last axis = layers)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return c / c[..., -1:]
-
-
 def draw_ratios(c: np.ndarray) -> np.ndarray:
     """Each draw's ratios of its seed-mean contributions ``c`` ``(D, S, …, L)`` to the last layer's:
     ``(D, …, L)`` (``experiments.framework.verdicts``: why not the mean of per-seed ratios)."""
-    return relative(verdicts.draw_means(c))
+    return contrib.layer_ratios(verdicts.draw_means(c))
 
 
 def panel_ratios(results, cfg: Config) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -432,7 +426,7 @@ def panel_ratios(results, cfg: Config) -> tuple[list[str], np.ndarray, np.ndarra
     (``Experiment.panel_ratios``)."""
     labels = [t for row in panel_labels(cfg, tex=False) for t in row]
     rel = draw_ratios(results["contributions"])[..., :-1]  # (D, P, K, L-1)
-    inf = relative(results["infinite"])[..., :-1]
+    inf = contrib.layer_ratios(results["infinite"])[..., :-1]
     return labels, np.moveaxis(rel, 1, 0), np.moveaxis(inf, 1, 0)
 
 
@@ -457,9 +451,9 @@ def plot(results, cfg: Config):
     nrows, ncols = len(labels), len(labels[0])
     fig, axes = figure(ncols, nrows, aspect=0.9, sharey=True, sharex=True)
     degrees = results["degrees"]
-    rel_all = relative(results["contributions"])  # (D, S, P, K, L)
+    rel_all = contrib.layer_ratios(results["contributions"])  # (D, S, P, K, L)
     per_draw = draw_ratios(results["contributions"])  # (D, P, K, L)
-    inf_all = relative(results["infinite"])  # (D, P, K, L)
+    inf_all = contrib.layer_ratios(results["infinite"])  # (D, P, K, L)
     num_layers = rel_all.shape[-1]
     colors = layer_colors(num_layers)
     log_x = degrees.max() / degrees.min() >= 20
@@ -506,7 +500,7 @@ def summarize(results, cfg: Config) -> list[dict]:
     rows = []
     labels = [t for row in panel_labels(cfg, tex=False) for t in row]
     rel = draw_ratios(results["contributions"])[..., :-1]  # (D, P, K, L-1)
-    inf = relative(results["infinite"])[..., :-1]  # (D, P, K, L-1)
+    inf = contrib.layer_ratios(results["infinite"])[..., :-1]  # (D, P, K, L-1)
     for p, label in enumerate(labels):
         has_inf = not np.isnan(inf[:, p]).all()  # no infinite-width kernel for a CNN
         rows += verdicts.claim_rows(

@@ -214,16 +214,12 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 
 
 def relative(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarray:
-    """``c_ℓ / c_{L-1}`` (last axis = layers) of ``c`` ``(…, K, L)``; NaN where undefined.
-
-    NaN where the last layer's form is not positive (a debiased estimate can be negative at small ``n``)
-    and, given ``mercer_ratio`` ``(L-1, K)``, wherever it is NaN (a vanishing eigenvalue: the ratio of two
-    vanishing quantities). The last column is 1 where the last layer's form is positive, NaN elsewhere.
+    """``c_ℓ / c_{L-1}`` (last axis = layers) of ``c`` ``(…, K, L)`` by the one ratio rule
+    (``contributions.layer_ratios``: NaN where the last layer's form is not positive), and, given
+    ``mercer_ratio`` ``(L-1, K)``, NaN wherever it is NaN (an undefined degree: a vanishing eigenvalue, the ratio
+    of two vanishing quantities). The last column is 1 where the last layer's form is positive, NaN elsewhere.
     """
-    c = np.asarray(c, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        last = c[..., -1:]
-        rel = c / np.where(last > 0, last, np.nan)
+    rel = contrib.layer_ratios(c)
     if mercer_ratio is not None:
         rel[..., :-1] = np.where(np.isnan(mercer_ratio).T, np.nan, rel[..., :-1])
     return rel

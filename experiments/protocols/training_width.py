@@ -106,6 +106,7 @@ from experiments.framework.shared import (
     stability_row,
     target_components,
 )
+from spectral_layers import contributions as contrib
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
@@ -337,8 +338,7 @@ def draw_ratios(results, key: str) -> np.ndarray:
         np.moveaxis(results["contributions"], 2, 1)
     )  # (W, S, D, …) → mean over S
     c = c[:, :, run, step]  # (W, D, K, L)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return c / np.where(c[..., -1:] > 0, c[..., -1:], np.nan)
+    return contrib.layer_ratios(c)  # the one ratio rule
 
 
 def bias_verdicts(
