@@ -42,6 +42,7 @@ __all__ = [
     "gram_forms",
     "layer_forms",
     "layer_ratios",
+    "loglog_slope",
     "paper_estimate",
     "ratios_from_forms",
     "theorem1_bounds",
@@ -444,6 +445,26 @@ def paper_estimate(
     return float(np.sum(g * t_g1) / np.sum(g * t_g2))
 
 
+def loglog_slope(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"]) -> tuple[float, float]:
+    """``(slope, intercept)`` of the least-squares line ``log y ≈ slope · log x + intercept``.
+
+    The one slope fit (convergence rates against ``n`` or the width): over the points where both ``x`` and
+    ``y`` are finite and ``> 0``; NaN slope and intercept when fewer than two such points remain.
+
+    Raises:
+      ValueError: ``x`` and ``y`` are not 1-D arrays of one length.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of one length, got shapes {x.shape} and {y.shape}")
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return np.nan, np.nan
+    slope, intercept = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return float(slope), float(intercept)
+
+
 def fitted_slope(
     n: Float[np.ndarray, " m"], err: Float[np.ndarray, "s m"], *, num_boot: int = 400
 ) -> tuple[float, float, float]:
@@ -460,16 +481,16 @@ def fitted_slope(
     """
     cols = np.all(np.isfinite(err), axis=0)
     a = np.abs(err[:, cols])
-    x = np.log(np.asarray(n)[cols].astype(float))
+    x = np.asarray(n)[cols].astype(float)
     if cols.sum() < 2 or not np.all(a.mean(0) > 0):
         return np.nan, np.nan, np.nan
-    slope = float(np.polyfit(x, np.log(a.mean(0)), 1)[0])
+    slope = float(loglog_slope(x, a.mean(0))[0])
     rng = np.random.default_rng(0)
     boot = []
     for _ in range(num_boot):
         m = a[rng.integers(0, a.shape[0], a.shape[0])].mean(0)
         if np.all(m > 0):
-            boot.append(np.polyfit(x, np.log(m), 1)[0])
+            boot.append(loglog_slope(x, m)[0])
     lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
     return slope, float(lo), float(hi)
 

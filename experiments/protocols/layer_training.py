@@ -89,7 +89,7 @@ from experiments.framework.shared import (
     target_components,
 )
 from spectral_layers import training as tr
-from spectral_layers.empirical import layer_ntk
+from spectral_layers.empirical import layer_ntk, relative_frobenius
 from spectral_layers.infinite import infinite_layer_ntk
 from spectral_layers.models import Network, layer_name
 
@@ -247,10 +247,7 @@ def _seed_chunk(cfg: Config, ctx: RunContext, k_init, seed_indices, x, y_comps, 
         g_end = tr.trained_gram(
             ctx.gather(layer_ntk(apply_fn, final, x, stacked=True, mesh=ctx.mesh)), layers
         )
-        out["kernel_change"].append(
-            np.linalg.norm(np.asarray(g_end - g_emp), axis=(1, 2))
-            / np.linalg.norm(np.asarray(g_emp), axis=(1, 2))
-        )
+        out["kernel_change"].append(relative_frobenius(g_end, g_emp))
     # (s, runs, T, K) and (s, runs)
     return {k: np.stack([np.asarray(v) for v in vs], axis=1) for k, vs in out.items()}
 
@@ -449,23 +446,19 @@ def earlier_layers_faster(a: np.ndarray) -> np.ndarray:
 
 def ordering_verdict(per_draw: np.ndarray, agreement: float) -> tuple[str, float, float]:
     """``(verdict, fraction of draws where it holds, fraction where it fails)`` of
-    ``earlier_layers_faster`` for per-draw values ``(D, depth)``, under ``experiments.framework.verdicts``'
-    rule: holds if it holds for the median over draws and in ``>= agreement`` of the draws; fails if
+    ``earlier_layers_faster`` for per-draw values ``(D, depth)``, by ``verdicts.rule_verdict`` (the one
+    verdict rule): holds if it holds for the median over draws and in ``>= agreement`` of the draws; fails if
     it fails for the median and in ``>= agreement`` of the draws; else unresolved. A draw with a NaN
     counts neither way; a median with a NaN is unresolved."""
     per_draw = np.asarray(per_draw, dtype=float)
     holds = earlier_layers_faster(per_draw)
     decided = ~np.isnan(per_draw).any(axis=-1)
-    frac, against = float(np.mean(holds)), float(np.mean(decided & ~holds))
+    against = float(np.mean(decided & ~holds))
     med = verdicts.nanmedian(per_draw)
     if np.isnan(med).any():
-        return "unresolved", frac, against
-    med_holds = bool(earlier_layers_faster(med))
-    if med_holds and frac >= agreement:
-        return "holds", frac, against
-    if not med_holds and against >= agreement:
-        return "fails", frac, against
-    return "unresolved", frac, against
+        return "unresolved", float(np.mean(holds)), against
+    v, frac = verdicts.rule_verdict(holds, decided, bool(earlier_layers_faster(med)), agreement)
+    return v, frac, against
 
 
 def summarize(results, cfg: Config) -> list[dict]:

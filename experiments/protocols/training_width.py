@@ -109,6 +109,7 @@ from experiments.framework.shared import (
 from spectral_layers import contributions as contrib
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
+from spectral_layers.estimators import loglog_slope
 from spectral_layers.infinite import infinite_layer_ntk
 from spectral_layers.models import Network
 
@@ -314,11 +315,7 @@ def fitted_slopes(widths: np.ndarray, values: np.ndarray) -> np.ndarray:
     """
     med = np.median(np.asarray(values, dtype=float), axis=(1, 2))  # (W, …)
     flat = med.reshape(len(widths), -1)
-    out = np.full(flat.shape[1], np.nan)
-    for j in range(flat.shape[1]):
-        ok = np.isfinite(flat[:, j]) & (flat[:, j] > 0)
-        if ok.sum() >= 2:
-            out[j] = np.polyfit(np.log(widths[ok]), np.log(flat[ok, j]), 1)[0]
+    out = np.array([loglog_slope(widths, flat[:, j])[0] for j in range(flat.shape[1])])
     return out.reshape(med.shape[1:])
 
 

@@ -28,7 +28,8 @@ from experiments.framework import keys, verdicts
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import band, figure, layer_colors
 from spectral_layers import targets
-from spectral_layers.empirical import layer_ntk
+from spectral_layers.empirical import layer_ntk, relative_frobenius
+from spectral_layers.estimators import loglog_slope
 from spectral_layers.infinite import infinite_layer_ntk
 from spectral_layers.models import Network
 
@@ -75,10 +76,6 @@ class Config:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
 
 
-def _rel_fro(a, b, axis=(-2, -1)):
-    return np.linalg.norm(a - b, axis=axis) / np.linalg.norm(b, axis=axis)
-
-
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Per-draw, per-seed, per-width, per-layer errors, errors of the seed-averaged Grams, fitted slopes."""
     ctx = ctx or RunContext("width_convergence", progress=False)
@@ -104,15 +101,17 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
             grams.append(np.stack(per_width, axis=1))  # (s, W, L, n, n)
         grams = np.concatenate(grams)
         return {
-            "errors": _rel_fro(grams, kappa[None, None])[None],  # (1, S, W, L)
-            "mean_gram_errors": _rel_fro(grams.mean(axis=0), kappa[None])[None],  # (1, W, L)
+            "errors": relative_frobenius(grams, kappa[None, None])[None],  # (1, S, W, L)
+            "mean_gram_errors": relative_frobenius(grams.mean(axis=0), kappa[None])[
+                None
+            ],  # (1, W, L)
         }
 
     out = ctx.seed_loop(cfg, one_draw, num_seeds=cfg.num_draws, chunk=1, desc="draws")
-    log_w = np.log(np.asarray(cfg.widths, dtype=float))
+    widths = np.asarray(cfg.widths, dtype=float)
 
     def slopes(err):  # (D, W, L) -> (D, L): least-squares slope of log err vs log width per draw
-        return np.stack([np.polyfit(log_w, np.log(e), 1)[0] for e in err])
+        return np.array([[loglog_slope(widths, col)[0] for col in e.T] for e in err])
 
     return {
         "widths": np.asarray(cfg.widths),
