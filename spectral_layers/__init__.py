@@ -44,8 +44,8 @@ from spectral_layers import (
 from spectral_layers.activations import ACTIVATIONS
 from spectral_layers.contributions import (
     layer_contributions,
+    layer_ratios,
     quadratic_forms,
-    relative_contributions,
 )
 from spectral_layers.empirical import (
     FallbackWarning,
@@ -113,6 +113,7 @@ __all__ = [
     "layer_mercer_eigenvalues",
     "layer_names",
     "layer_ntk",
+    "layer_ratios",
     "layers",
     "make_mesh",
     "make_spec",
@@ -122,7 +123,6 @@ __all__ = [
     "nt_compat",
     "nt_layer_ntk",
     "quadratic_forms",
-    "relative_contributions",
     "sharding",
     "spectra",
     "sphere_layer_kernels",

@@ -60,6 +60,7 @@ __all__ = [
     "full_ntk",
     "layer_ntk",
     "mlp_layer_features",
+    "relative_frobenius",
 ]
 
 METHODS = ("structured", "jacobian", "jacobian_fwd", "nt")
@@ -732,3 +733,30 @@ def full_ntk(
         )
 
     return _pair_gram(flat(x1), flat(x2), axes)
+
+
+def relative_frobenius(
+    a: Float[np.ndarray, "..."],
+    b: Float[np.ndarray, "..."],
+    *,
+    axis: tuple[int, ...] | None = (-2, -1),
+) -> np.ndarray:
+    """``‖a − b‖_F / ‖b‖_F`` over ``axis`` (default the last two: a batch of matrices; ``None``: every entry).
+
+    The one relative-Frobenius helper (kernel convergence, kernel movement, cross-checks). NumPy; the dtype
+    follows the inputs (NumPy promotion). NaN where ``‖b‖_F = 0`` (the relative error is undefined there).
+
+    Args:
+      a, b: arrays of one shape (or broadcastable), e.g. Grams ``(…, n, n)``.
+      axis: the axes the norm runs over.
+
+    Returns:
+      The relative errors, ``a − b`` without ``axis`` (a 0-d array for ``axis=None``).
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if axis is None:
+        diff, ref = np.linalg.norm((a - b).ravel()), np.linalg.norm(b.ravel())
+    else:
+        diff, ref = np.linalg.norm(a - b, axis=axis), np.linalg.norm(b, axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ref > 0, diff / np.where(ref > 0, ref, 1), np.nan)

@@ -412,3 +412,19 @@ MESH_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_mesh_equals_mesh_less_on_four_devices():
     run_on_four_cpu_devices(MESH_SCRIPT, "MESH-OK")
+
+
+def test_loglog_slope_recovers_a_power_law_and_skips_unusable_points():
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    y = 3.0 * x**-0.5
+    slope, intercept = estimators.loglog_slope(x, y)
+    assert slope == pytest.approx(-0.5, abs=1e-12) and intercept == pytest.approx(
+        np.log(3.0), abs=1e-12
+    )
+    y_bad = y.copy()
+    y_bad[[1, 3]] = [np.nan, 0.0]  # left out: not finite, not > 0
+    np.testing.assert_allclose(estimators.loglog_slope(x, y_bad), (slope, intercept), atol=1e-12)
+    assert np.isnan(estimators.loglog_slope(x[:1], y[:1])).all()
+    assert np.isnan(estimators.loglog_slope(np.array([1.0, -1.0]), np.array([1.0, 1.0]))).all()
+    with pytest.raises(ValueError, match="1-D"):
+        estimators.loglog_slope(x, y[:3])

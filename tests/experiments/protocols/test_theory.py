@@ -4,14 +4,15 @@ The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/test_
 """
 
 import dataclasses
+import importlib
 import math
 
 import numpy as np
 import pytest
 
-from experiments import theory_concentration as conc
-from experiments import theory_hermite as herm
-from experiments import theory_spectra as spec
+from experiments.protocols import theory_concentration as conc
+from experiments.protocols import theory_hermite as herm
+from experiments.protocols import theory_spectra as spec
 from spectral_layers import estimators, targets
 from spectral_layers import gegenbauer as gb
 from spectral_layers.models import Network
@@ -394,7 +395,8 @@ def test_concentration_redraws_centres_and_points_per_draw():
     ],
 )
 def test_bad_config_fails_before_work(module, override, match, tmp_path, capsys):
-    assert_config_rejected(module, override, match, tmp_path, capsys)
+    registration = importlib.import_module(f"experiments.{module.__name__.rsplit('.', 1)[1]}")
+    assert_config_rejected(registration, override, match, tmp_path, capsys)
 
 
 def test_concentration_rejects_a_vanishing_eigenvalue_before_sampling():

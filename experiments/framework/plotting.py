@@ -31,7 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.verdicts import nanmedian
+from experiments.framework.verdicts import nanmedian
 
 OKABE_ITO = {
     "black": "#000000",
@@ -206,7 +206,7 @@ def draw_bands(
 ) -> np.ndarray:
     """Ratios per layer (every layer but the last) against degrees ``x`` ``(K,)``, one statistic throughout.
 
-    The draws' ratios ``per_draw`` ``(D, K, L)`` (``experiments.verdicts``: the ratio of each draw's
+    The draws' ratios ``per_draw`` ``(D, K, L)`` (``experiments.framework.verdicts``: the ratio of each draw's
     seed-mean contributions) give a line of their median over draws with markers (labelled ``layer ℓ``) and
     a vertical interval between their ``band`` percentiles over draws, both over the draws whose ratio is
     defined; ``infinite`` ``(D, K, L)`` gives the median over draws of the infinite-width ratio, dashed with
