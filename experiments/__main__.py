@@ -3,13 +3,16 @@
 Command::
 
     python -m experiments [--scale smoke|default|paper] [--out figures/] [--only fig1,fig4] [--force]
-                          [--data-dir DIR] [--no-progress] [--no-report] [--mesh] [--debug]
+                          [--plot-only] [--style screen|paper] [--data-dir DIR] [--no-progress]
+                          [--no-report] [--mesh] [--debug]
 
 An experiment whose saved results (``<out>/<name>.json``) were produced with the same config and the same
 code (a hash of the package and experiment sources) is skipped unless ``--force`` (``framework.cli.FORCE_HELP``:
 the one meaning of ``--force``, here and in every ``python -m experiments.<name>``: recompute from scratch,
 reusing neither up-to-date results nor a partial checkpoint). An unknown name in ``--only`` prints one line
-``error: …`` with the closest valid names and exits with status 2 before anything runs. A failing experiment is
+``error: …`` with the closest valid names and exits with status 2 before anything runs. ``--plot-only``
+redraws every selected figure from its saved results (nothing is computed); ``--style paper`` draws figures at
+their declared column width (``framework.plotting``). A failing experiment is
 reported and the others still run: an expected error (missing or corrupt dataset, invalid config;
 ``framework.cli.EXPECTED_ERRORS``) as one line ``error: <experiment>: …`` on stderr (with its traceback only
 under ``--debug``), any other failure with its traceback. The exit code is 0 if all succeeded, 2 if the
@@ -121,17 +124,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-report", action="store_true", help="do not write REPORT.md")
     p.add_argument("--mesh", action="store_true", help="shard Grams over every device")
     p.add_argument("--debug", action="store_true", help="tracebacks of expected errors too")
+    p.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="replot every selected experiment from its saved results in --out (computes nothing)",
+    )
+    p.add_argument(
+        "--style",
+        choices=("screen", "paper"),
+        default="screen",
+        help="figure style: screen (cropped) or paper (3.25 in / 6.75 in column widths, fonts ≥ 8 pt)",
+    )
     args = p.parse_args(argv)
     names = _select(args.only)
     rows = []
     for i, name in enumerate(names, 1):
         print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)
-        if not args.force and up_to_date(name, args.out, args.scale, args.data_dir):
+        if (
+            not args.plot_only
+            and not args.force
+            and up_to_date(name, args.out, args.scale, args.data_dir)
+        ):
             rows.append((name, "up to date (skipped)", 0.0))
             continue
         exp = importlib.import_module(f"experiments.{name}").EXPERIMENT
         cli = ["--scale", args.scale, "--out", str(args.out)]
         cli.append("--debug")  # expected errors reach the runner as exceptions
+        cli += ["--style", args.style]
+        if args.plot_only:
+            cli.append("--plot-only")
         for flag in ("no_progress", "mesh"):
             if getattr(args, flag):
                 cli.append("--" + flag.replace("_", "-"))

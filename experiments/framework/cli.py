@@ -11,8 +11,8 @@ Every experiment module defines an ``EXPERIMENT = Experiment(...)`` with
 and ``main(argv=None)`` that calls ``framework.main(EXPERIMENT, argv)``. The CLI::
 
     python -m experiments.<name> [--scale smoke|default|paper] [--out DIR] [--seeds N] [--seed S]
-                                 [--set FIELD=VALUE ...] [--plot-only] [--x64] [--force] [--no-progress]
-                                 [--data-dir DIR] [--mesh] [--distributed [--coordinator HOST:PORT
+                                 [--set FIELD=VALUE ...] [--plot-only] [--style screen|paper] [--x64] [--force]
+                                 [--no-progress] [--data-dir DIR] [--mesh] [--distributed [--coordinator HOST:PORT
                                  --num-processes N --process-id I]] [--debug]
 
 Results go to ``DIR/<name>.npz`` + ``DIR/<name>.json`` (config, versions, device, git revision, wall time,
@@ -620,6 +620,13 @@ def build_parser(exp: Experiment) -> argparse.ArgumentParser:
         "--plot-only", action="store_true", help="replot from the saved results in --out"
     )
     p.add_argument(
+        "--style",
+        choices=("screen", "paper"),
+        default="screen",
+        help="figure style: screen (cropped to the drawing) or paper (exactly 3.25 in or 6.75 in wide, "
+        "the column width each figure declares; fonts ≥ 8 pt, embedded in the PDF)",
+    )
+    p.add_argument(
         "--x64",
         action=argparse.BooleanOptionalAction,
         default=exp.x64_default,
@@ -710,8 +717,10 @@ def _join_runtime(args: argparse.Namespace) -> None:
 def _main(exp: Experiment, args: argparse.Namespace) -> dict[str, np.ndarray]:
     import jax
 
-    from experiments.framework.plotting import save_figure
+    from experiments.framework.plotting import save_figure, set_style
     from experiments.framework.results import environment_metadata, load_results, save_results
+
+    set_style(args.style)
 
     out_dir: Path = args.out
     stem = out_dir / exp.name
