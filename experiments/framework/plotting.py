@@ -334,7 +334,7 @@ def legend_below(fig, handles, labels, *, note: str = "", ncol: int | None = Non
         loc="outside lower center",
         ncol=ncol or len(labels),
         handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
-        title=textwrap.fill(note, int(fig.get_figwidth() * 72 / (0.5 * MIN_FONT_PT)))
+        title=textwrap.fill(note, int(fig.get_figwidth() * 72 / (0.6 * MIN_FONT_PT)))
         if note
         else None,
         title_fontproperties={"style": "italic", "size": MIN_FONT_PT},
@@ -352,6 +352,13 @@ def floor_fonts(fig, minimum: float = MIN_FONT_PT) -> int:
     return raised
 
 
+def finish_figure(fig) -> str | None:
+    """Raises every font of ``fig`` to ``MIN_FONT_PT`` and returns the ``bbox_inches`` of the selected
+    style (``None``: the declared size, ``"tight"``: cropped); what ``save_figure`` does before saving."""
+    floor_fonts(fig)
+    return None if current_style() == "paper" else "tight"
+
+
 def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     """Saves ``<out_dir>/<name>.pdf`` and ``.png`` in the selected style and closes the figure.
 
@@ -360,8 +367,7 @@ def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    floor_fonts(fig)
-    bbox = None if current_style() == "paper" else "tight"
+    bbox = finish_figure(fig)
     paths = [out_dir / f"{name}.pdf", out_dir / f"{name}.png"]
     for p in paths:
         tmp = p.with_name(f".{p.name}.tmp{p.suffix}")

@@ -385,7 +385,7 @@ def plot(results, cfg: Config):
     bottom = outer[1].subgridspec(1, 3)
     ax_abs, ax_rel, ax_pred = (fig.add_subplot(bottom[0, j]) for j in range(3))
     ref_name = f"$t_{{1/2}}(i)/t_{{1/2}}({degrees[REFERENCE]})$"
-    never = False
+    never = set()  # runs with a component not halved in some draw
     for ax, values, title in (
         (ax_abs, results["halving_measured"], "measured $t_{1/2}(i)$"),
         (ax_rel, relative_halving(results["halving_measured"], REFERENCE), ref_name),
@@ -394,7 +394,8 @@ def plot(results, cfg: Config):
             med, lo, hi, censored = draw_stats(values[:, :, c])
             band(ax, degrees, med, lo, hi, color=rcol[c], label=labels[c].removeprefix("train "))
             out = censored > 0  # some draw never halved this degree within the run
-            never |= bool(out.any())
+            if out.any():
+                never.add(c)
             ax.plot(
                 degrees[out] + 0.09 * (c - (num_runs - 1) / 2),
                 np.full(out.sum(), 0.97),
@@ -435,7 +436,7 @@ def plot(results, cfg: Config):
     names += ["empirical $G$ at init", r"$\infty$-width $\kappa$"]
     if never:
         handles.append(
-            tuple(Line2D([], [], ls="none", marker="^", ms=5, color=col) for col in rcol)
+            tuple(Line2D([], [], ls="none", marker="^", ms=5, color=rcol[c]) for c in sorted(never))
         )
         names.append("not halved in ≥ 1 draw")
     fig.legend(

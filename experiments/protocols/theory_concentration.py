@@ -579,8 +579,8 @@ def plot(results, cfg: Config):
     ax_p, ax_m = axes[0]
     for projected, color in ((False, COLORS["gram_pure"]), (True, COLORS["gram_pure_projected"])):
         p = np.abs(predicted_bias(results, cfg, projected=projected))
-        ax_p.plot(n, p, ls=":", color=color, lw=1.2)
-    ax_p.plot([], [], ls=":", color="0.3", lw=1.2, label="predicted O(1/n) bias")
+        label = f"predicted O(1/n) bias{', projected' if projected else ''}"
+        ax_p.plot(n, p, ls=":", color=color, lw=1.2, label=label)
     exact = float(np.nanmax(np.abs(relative_errors(results, "paper_pure"))))
     ax_p.text(0.03, 0.03, f"paper's Σφ₁/Σφ₂: exact\n(max error {exact:.0e})",
               transform=ax_p.transAxes, va="bottom", ha="left")  # fmt: skip
