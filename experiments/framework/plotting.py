@@ -352,11 +352,12 @@ def floor_fonts(fig, minimum: float = MIN_FONT_PT) -> int:
     return raised
 
 
-def finish_figure(fig) -> str | None:
+def finish_figure(fig):
     """Raises every font of ``fig`` to ``MIN_FONT_PT`` and returns the ``bbox_inches`` of the selected
-    style (``None``: the declared size, ``"tight"``: cropped); what ``save_figure`` does before saving."""
+    style (the whole declared canvas, or ``"tight"``: cropped); what ``save_figure`` does before saving.
+    (``None`` would not do: ``savefig`` reads it as ``rcParams["savefig.bbox"]``, which is tight.)"""
     floor_fonts(fig)
-    return None if current_style() == "paper" else "tight"
+    return fig.bbox_inches if current_style() == "paper" else "tight"
 
 
 def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:

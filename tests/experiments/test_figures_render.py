@@ -91,7 +91,7 @@ def check_figure(fig) -> None:
     """The reviewer's checks of the module docstring; raises AssertionError naming what fails."""
     assert fig.get_figwidth() in (3.25, 6.75), fig.get_figwidth()
     bbox = plotting.finish_figure(fig)
-    assert bbox is None  # paper style: the declared size is the printed size
+    assert bbox is fig.bbox_inches  # paper style: the declared size is the printed size
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     tight = fig.get_tightbbox(renderer)  # inches
@@ -229,3 +229,31 @@ def test_style_paper_declares_column_widths():
     with pytest.raises(ValueError, match="columns"):
         plotting.column_width(3)
     assert matplotlib.rcParams["pdf.fonttype"] == 42  # TrueType fonts embedded in the PDF
+
+
+def test_runner_plot_only_paper_style_writes_column_width_and_embedded_fonts(tmp_path):
+    """``python -m experiments --plot-only --style paper`` redraws from saved results only: a PNG of the
+    declared width at 300 dpi and a PDF with embedded TrueType fonts (no Type 3)."""
+    import shutil
+
+    from matplotlib.image import imread
+
+    from experiments.__main__ import main
+
+    name = "fig8_sphere_tanh"
+    if not (FIGURES / f"{name}.npz").exists():
+        pytest.skip(f"no saved results {FIGURES / name}.npz")
+    for suffix in (".npz", ".json"):
+        shutil.copy(FIGURES / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+    before = (tmp_path / f"{name}.npz").read_bytes()
+    try:
+        code = main(["--only", name, "--out", str(tmp_path), "--plot-only", "--style", "paper",
+                     "--no-report", "--no-progress"])  # fmt: skip
+    finally:
+        plotting.set_style("screen")
+    assert code == 0
+    assert (tmp_path / f"{name}.npz").read_bytes() == before  # nothing recomputed
+    width_px = imread(tmp_path / f"{name}.png").shape[1]
+    assert width_px == round(plotting.COLUMN_WIDTH_IN[2] * 300)
+    pdf = (tmp_path / f"{name}.pdf").read_bytes()
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf
