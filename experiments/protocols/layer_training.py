@@ -48,12 +48,13 @@ degrees): ``degrees`` ``(K,)``, ``steps`` ``(T,)``; ``r_measured``, ``r_empirica
 ``halving_measured``, ``halving_empirical``, ``halving_infinite`` ``(D, S, runs, K)``;
 ``learning_rates``, ``lambda_max_infinite`` ``(D, runs)``.
 
-Figure: top row, one panel per trained layer and one for all layers, ``r_i(t)`` per degree
-(geometric mean over every draw and seed, band between the 10% and 90% percentiles of those
-``D·S`` values; dashed: empirical-kernel prediction, dotted: infinite-width prediction, geometric
-means). Bottom row: the step at which each ``r_i`` halves (``training.halving_time``), measured vs
-predicted, absolute and relative to the lowest degree; a missing point did not halve within the
-run in at least one draw or seed.
+Figure: top row, one panel per trained layer and one for all layers, the measured ``r_i(t)`` per
+degree (grey levels, dark to light; median over draws of each draw's geometric seed mean, band between
+the 10% and 90% percentiles of the same draw values). Bottom row: the step at which each ``r_i`` halves
+(``training.halving_time``) per run (layer colours): measured, measured relative to the second degree
+(``t½(i)/t½(2)``, the ratio the README's verdict quotes), and predicted (dashed: empirical kernel at
+initialisation, dotted: infinite-width kernel); a triangle marks a component that did not halve
+within the run in at least one draw.
 
 Verdict (``summarize``). The paper's claim, ``t½(top degree)/t½(reference degree)`` smaller for
 earlier layers (§12), is judged per draw on the mean over the draw's seeds
@@ -105,9 +106,9 @@ CAPTION = (
     "Residual components r_i(t) per degree i while training one layer (others frozen) or all "
     "layers with full-batch gradient descent, η = n/λ_max of each run's infinite-width kernel on "
     "the draw's points (geometric mean over independent draws of points and centres and the "
-    "initialisations nested in them; band: 10–90% percentiles over draws × initialisations); "
-    "dashed: prediction from the empirical kernel at initialisation, dotted: from the "
-    "infinite-width kernel. Bottom: steps to halve each component, absolute and relative to the "
+    "initialisations nested in them: median over draws, band: 10–90% of the same draw values). "
+    "Bottom: steps to halve each component, measured, relative to degree 2, and predicted (dashed: "
+    "the empirical kernel at initialisation, dotted: the infinite-width kernel), "
     "lowest degree (missing: not halved within the run in some draw)."
 )
 

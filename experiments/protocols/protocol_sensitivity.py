@@ -61,7 +61,7 @@ from experiments.framework.shared import SYNTHETIC
 CAPTION = (
     "Verdicts on claims A (layer 0's ratio increases with k), D (larger at the highest k than at the lowest) "
     "and C (layer 0 largest at the highest k) under one protocol choice changed at a time (rows) for Figures "
-    "2, 5, 7 and 8: green holds, red fails, grey unresolved (rule: median over draws and ≥ 80% of draws); the "
+    "2, 5, 7 and 8: blue holds, orange fails, grey unresolved (rule: median over draws and ≥ 80% of draws); the "
     "number is the percentage of draws in which the claim holds. REPORT.md adds the infinite-width verdicts."
 )
 

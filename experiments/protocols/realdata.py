@@ -10,7 +10,7 @@ appendix §13), with three families of targets (``spectral_layers.data_targets``
 Uncertainty covers every random choice: the protocol is repeated over ``num_draws`` independent
 subsets of ``n`` images (draw ``r``: ``fold_in(key(seed), r)``), with ``num_seeds`` initialisations
 nested in each draw. A draw's ratio is that of its seed-mean contributions; the figure shows the median over draws
-and the 10–90% band over draws and seeds, and verdicts follow the rule of ``experiments.framework.verdicts``.
+and the 10–90% interval of the same draw ratios, and verdicts follow the rule of ``experiments.framework.verdicts``.
 Saved: ``contributions`` ``(D, S, P, K, L)`` (``P`` panels), ``infinite`` ``(D, P, K, L)``,
 ``indices`` ``(D, n)``, ``targets`` of draw 0 ``(P, K, n)``. Target families:
 
@@ -98,7 +98,8 @@ _TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR
 
 CAPTION = (
     "Relative contribution c_ℓ/c_(L-1) of each layer for targets of increasing degree on n sampled "
-    "images (median over independent image subsets, 10–90% band over subsets and initialisations); "
+    "images (median over independent image subsets of each subset's ratio of seed-mean contributions, bar: "
+    "10–90% of the same subset ratios); "
     "dashed: the infinite-width prediction "
     "on the same points. Radial / principal-component targets: left the paper's targets, right "
     "with their sample mean removed. Kernel eigenvectors: left each network's own empirical-NTK "
@@ -581,7 +582,7 @@ Runtime: default (n = 1000, channels 32, 32, 32, 8 draws × 4 seeds): about a mi
 CNN_CAPTION = (
     "Relative contribution c_ℓ/c_(L-1) of each layer of a small CNN (three 3×3 stride-2 convolutions and a "
     "dense readout) for sin/cos targets along the first principal component of CIFAR-10 images (median over "
-    "independent image subsets, 10–90% band over subsets and initialisations); left the paper's targets, "
+    "independent image subsets, bar: 10–90% of the same subset ratios); left the paper's targets, "
     "right with their sample mean removed. "
     "No infinite-width curve (no infinite-width CNN kernels in the package)."
 )

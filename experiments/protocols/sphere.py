@@ -9,8 +9,8 @@ appendix §13).
 (draw ``r`` uses ``fold_in(key(seed), r)``): each draw resamples the points (a random rotation of the grid
 for ``sampling="equispaced"``) and the Gegenbauer centres, and ``num_seeds`` initialisations are nested in
 it (``fold_in`` of the draw's key). A draw's ratio is that of its seed-mean contributions (``draw_ratios``);
-the figure shows the median over draws (line) and the 10–90% band of the per-seed ratios over every draw and
-seed; verdicts follow ``experiments.framework.verdicts``.
+the figure shows the median over draws (line) and the 10–90% interval of the same draw ratios (bar), counts the
+draws whose ratio is undefined (note under the legend); verdicts follow ``experiments.framework.verdicts``.
 
 Three estimators of the ratio (``spectral_layers.estimators``, Gram-free), one panel each:
 
@@ -80,9 +80,10 @@ _TITLES = {
 
 CAPTION = (
     "Relative contribution c_ℓ/c_(L-1) of each layer for degree-k targets: median over independent draws "
-    "of points and centres (each draw: the ratio of its seed-mean contributions) and 10–90% band of the "
-    "per-initialisation ratios over draws and initialisations; dashed: the infinite-width value on the "
-    "same points, dotted: the ratio of Mercer eigenvalues (gaps: undefined, an eigenvalue vanishes). "
+    "of points and centres (each draw: the ratio of its seed-mean contributions), bar: 10–90% of the same "
+    "draw ratios; dashed: the infinite-width value on the "
+    "same points, dotted: the ratio of Mercer eigenvalues, each in its layer's colour (gaps: undefined, "
+    "an eigenvalue vanishes). "
     "Left to right: the paper's sampled targets, lower degrees projected out on the sample, the "
     "debiased estimator."
 )

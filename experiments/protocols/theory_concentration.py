@@ -23,7 +23,7 @@ Targets (Gegenbauer sums ``g_j(x) = Σ_l P_j(⟨x, x_l⟩)``, 4 random centres, 
 
 **Every random choice is redrawn.** Draw ``r`` (of ``num_draws``) uses ``fold_in(key(seed), r)``, split
 into the key of its centres and the key of its points: each draw has its own targets and, for every
-``n``, an independent block of uniform points. Means and bands are over draws; the exact ratios do not
+``n``, an independent block of uniform points. Medians and bands are over draws; the exact ratios do not
 depend on the centres (pure: the Mercer ratio; mixed: unit-norm components), the targets' norms do.
 
 * pure: ``g = g_k``, a harmonic of exact degree ``k``. Then ``λ_ℓ = μ_k^(ℓ) ‖g‖²`` and the exact
@@ -99,7 +99,7 @@ from spectral_layers.spectra import layer_kernels_at_one, layer_mercer_eigenvalu
 
 CAPTION = (
     "Relative error |r̂/r − 1| of finite-sample estimates of the ratio of layer decrements "
-    "λ^(0)/λ^(L-1) (infinite width, ReLU, d = 10) against n: mean (line) and 10–90% range over "
+    "λ^(0)/λ^(L-1) (infinite width, ReLU, d = 10) against n: median (line) and 10–90% range over "
     "independent draws of points and target centres (band), fitted log-log slopes in the legend. "
     "Left: pure degree-k harmonic (dotted: predicted O(1/n) bias of the Gram ratio); "
     "right: target mixing several degrees."
@@ -548,7 +548,7 @@ def _bound_rows(results, cfg: Config, stats: dict) -> list[dict]:
 
 
 def plot(results, cfg: Config):
-    """Left: pure harmonic; right: mixed target. Mean |r̂/r − 1| vs n with 10–90% bands.
+    """Left: pure harmonic; right: mixed target. Median |r̂/r − 1| over draws vs n with 10–90% bands.
 
     The paper's estimator for the pure harmonic is exact (zero up to rounding): it is stated in the
     left panel rather than drawn at the rounding floor, which would squash the other curves.

@@ -69,7 +69,7 @@ from spectral_layers.spectra import layer_kernels_at_one, layer_mercer_eigenvalu
 
 CAPTION = (
     "Infinite-width per-layer Mercer spectra on S^(d-1) (rows: d). Columns: eigenvalues μ_k^(ℓ) of "
-    "each layer's NTK contribution (first activation; black: full NTK from neural-tangents); ratio "
+    "each layer's NTK contribution (first activation; dashed grey: full NTK from neural-tangents); ratio "
     "profiles μ_k^(ℓ)/μ_k^(L-1); first-to-last ratio for every activation against k; depth 2: "
     "μ_k^(0)/μ_k^(1) against the corrected Corollary 1 (k) and the paper's k²."
 )
