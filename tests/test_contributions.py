@@ -110,3 +110,27 @@ def test_layer_ratios_rejects_bad_arguments():
         contrib.layer_ratios(np.ones(2), floor=-1.0)
     with pytest.raises(ValueError, match="rtol"):
         contrib.layer_ratios(np.ones(2), rtol=-1.0)
+
+
+def test_blocked_gram_forms_equal_the_full_gram():
+    from spectral_layers.infinite import infinite_layer_ntk
+    from spectral_layers.models import Network
+    from spectral_layers.targets import sample_sphere
+
+    # erf: a smooth kernel, so rounding differences of ⟨x_i, x_j⟩ between the blocked and the full
+    # matmul stay at rounding level (ReLU's arccos amplifies them to ~1e-8 near u = 1).
+    net = Network(depth=3, width=16, activation="erf", input_scaling="none")
+    x = np.asarray(sample_sphere(jax.random.key(3), 50, 4))
+    Y = np.random.default_rng(3).normal(size=(3, 50))
+    full = infinite_layer_ntk(x, network=net)
+    got = contrib.blocked_quadratic_forms(
+        lambda a, b: infinite_layer_ntk(a, b, network=net),
+        x,
+        Y,
+        block_size=16,
+        layers=["layer_0", "layer_2"],
+    )
+    assert list(got) == ["layer_0", "layer_2"]
+    for name in got:
+        want = np.einsum("tn,nm,tm->t", Y, np.asarray(full[name]), Y)
+        np.testing.assert_allclose(got[name], want, rtol=1e-12)
