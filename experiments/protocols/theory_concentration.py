@@ -91,7 +91,7 @@ from experiments.framework import keys
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import band, figure
 from spectral_layers import estimators, targets
-from spectral_layers.contributions import blocked_quadratic_forms
+from spectral_layers.contributions import blocked_gram_forms
 from spectral_layers.gegenbauer import multiplicity
 from spectral_layers.infinite import infinite_layer_ntk
 from spectral_layers.models import Network
@@ -236,7 +236,7 @@ def _estimates(cfg: Config, x: np.ndarray, c: _Constants, *, project: bool) -> d
     g_proj = np.asarray(targets.project_out_lower_degrees(x, g, cfg.degree)) if project else 0 * g
     Y = np.stack([g, g_proj, h])
     pair = [f"layer_{layer}" for layer in cfg.layer_pair]
-    forms = blocked_quadratic_forms(  # yᵀG^(ℓ)y of the infinite-width Grams on the sample
+    forms = blocked_gram_forms(  # yᵀG^(ℓ)y of the infinite-width Grams on the sample
         lambda a, b: infinite_layer_ntk(a, b, network=cfg.network),
         x,
         Y,
