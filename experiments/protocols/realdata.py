@@ -72,7 +72,7 @@ import numpy as np
 from experiments.framework import keys, verdicts
 from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
 from experiments.framework.plotting import draw_bands, figure, layer_colors, legend_below
-from experiments.framework.shared import SYNTHETIC
+from experiments.framework.shared import SMOKE_DRAWS, SYNTHETIC
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
@@ -528,12 +528,7 @@ def summarize(results, cfg: Config) -> list[dict]:
 
 SMOKE = {
     "data_dir": SYNTHETIC,
-    "num_draws": 2,
-    "num_seeds": 2,
-    "seed_chunk": 1,
-    "num_points": 64,
-    "network.width": 16,
-    "degrees": (1, 2, 3),
+    **SMOKE_DRAWS,
 }
 """Smoke-scale overrides shared by the real-data experiments (seconds, synthetic images; the tests)."""
 

@@ -56,6 +56,7 @@ from experiments.framework.plotting import (
     legend_below,
     undefined_note,
 )
+from experiments.framework.shared import SMOKE_DRAWS
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
 from spectral_layers.empirical import layer_ntk
@@ -334,14 +335,7 @@ def summarize(results, cfg: Config) -> list[dict]:
     return rows
 
 
-SMOKE = {
-    "num_draws": 2,
-    "num_seeds": 2,
-    "seed_chunk": 1,
-    "num_points": 64,
-    "network.width": 16,
-    "degrees": (1, 2, 3),
-}
+SMOKE = dict(SMOKE_DRAWS)
 """Smoke-scale overrides shared by the sphere experiments (seconds; used by the tests)."""
 
 PAPER = {

@@ -88,7 +88,7 @@ import math
 import numpy as np
 
 from experiments.framework import keys
-from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.cli import RunContext, check_counts
 from experiments.framework.plotting import band, figure
 from spectral_layers import estimators, targets
 from spectral_layers.contributions import blocked_gram_forms
@@ -258,6 +258,25 @@ def _estimates(cfg: Config, x: np.ndarray, c: _Constants, *, project: bool) -> d
         est["gram_pure_projected"] = raw[1]
         est["gram_pure_projected_offdiag"] = both
     return est
+
+
+SCALES = {
+    "default": {},
+    "smoke": {
+        "num_points": (32, 64, 128),
+        "num_draws": 3,
+        "draw_chunk": 3,
+        "degree": 2,
+        "mixed_degrees": (1, 2),
+    },
+    "paper": {
+        "num_points": (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+        "num_draws": 50,
+        "draw_chunk": 10,
+        "block_size": 2048,
+    },
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -580,28 +599,3 @@ def plot(results, cfg: Config):
     )
     fig.tight_layout()
     return fig
-
-
-def experiment(name: str = "theory_concentration", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {
-                "num_points": (32, 64, 128),
-                "num_draws": 3,
-                "draw_chunk": 3,
-                "degree": 2,
-                "mixed_degrees": (1, 2),
-            },
-            "paper": {
-                "num_points": (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
-                "num_draws": 50,
-                "draw_chunk": 10,
-                "block_size": 2048,
-            },
-        },
-        description=summary_line(doc) if doc else None,
-    )
