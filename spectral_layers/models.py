@@ -275,7 +275,8 @@ class _DenseParams(nn.Module):
 class MLPApply:
     """``apply_fn(params, x) -> f(x)`` of shape ``(n,)`` for an ``MLP``; carries its ``spec``.
 
-    ``layer_ntk`` recognises this type and uses the structured (Jacobian-free) kernel computation.
+    It declares ``input_dim`` and ``check_params`` (``declared_input_dim``, ``check_declared_params``): the
+    engine checks inputs and parameters against them, as for any model that declares them.
     """
 
     spec: MLPSpec

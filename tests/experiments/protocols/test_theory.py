@@ -1,6 +1,6 @@
 """The three theory experiments: what each computes, verdicts computed from the data, bad configs.
 
-The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/test_experiments.py``.
+The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/experiments/test_experiments.py``.
 """
 
 import dataclasses
