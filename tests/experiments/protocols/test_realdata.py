@@ -140,7 +140,7 @@ def test_main_writes_everything_and_replots(name, smoke_runs, data_root):
     else:  # only the CIFAR test batch: falls back with a warning saying so
         assert str(res["split"]) == "test" and int(res["num_available"]) == N_TEST
         assert fallbacks
-    if name != "fig5_mnist_pc":  # --plot-only of every module: tests/experiments/test_experiments.py
+    if name != "fig5_mnist_pc":  # --plot-only of every module: test_experiments.py
         return
     (out / f"{name}.png").unlink()
     replot = _module(name).main(["--plot-only", "--out", str(out)])
