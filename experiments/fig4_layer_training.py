@@ -15,9 +15,10 @@ What is computed and plotted: ``experiments.protocols.layer_training``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import layer_training
 
-EXPERIMENT = layer_training.experiment("fig4_layer_training", __doc__)
+EXPERIMENT = register("fig4_layer_training", layer_training, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Command::
 
     python -m experiments.fig8_sphere_tanh [--scale smoke|default|paper] [--out figures/]
 
-Runtime as fig2_sphere_d10. Expected picture (paper appendix §16): the same ordering as ReLU, much less
-pronounced.
+Runtime: as ``fig2_sphere_d10`` (measured in ``figures/REPORT.md``). Expected picture (paper appendix §16):
+the same ordering as ReLU, much less pronounced.
 
 Degrees: the paper's network (§5.4) has no bias, and tanh is odd, so every layer kernel is odd in
 ``u = ⟨x, x'⟩`` and every even-degree Mercer eigenvalue is exactly zero in every layer (``docs/theory.md``

@@ -15,9 +15,10 @@ What is computed and plotted: ``experiments.protocols.protocol_sensitivity``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import protocol_sensitivity
 
-EXPERIMENT = protocol_sensitivity.experiment("protocol_sensitivity", __doc__)
+EXPERIMENT = register("protocol_sensitivity", protocol_sensitivity, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

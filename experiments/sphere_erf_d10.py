@@ -4,8 +4,8 @@ Command::
 
     python -m experiments.sphere_erf_d10 [--scale smoke|default|paper] [--out figures/]
 
-Runtime as fig2_sphere_d10. erf is odd: without bias the even degrees are undefined, as in
-``fig8_sphere_tanh`` (not drawn; verdicts on ``k = 1, 3``).
+Runtime: as ``fig2_sphere_d10`` (measured in ``figures/REPORT.md``). erf is odd: without bias the even degrees
+are undefined, as in ``fig8_sphere_tanh`` (not drawn; verdicts on ``k = 1, 3``).
 
 See ``experiments.protocols.sphere`` for what is computed and plotted.
 """

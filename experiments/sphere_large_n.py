@@ -15,9 +15,10 @@ What is computed and plotted: ``experiments.protocols.sphere_large_n``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import sphere_large_n
 
-EXPERIMENT = sphere_large_n.experiment("sphere_large_n", __doc__)
+EXPERIMENT = register("sphere_large_n", sphere_large_n, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

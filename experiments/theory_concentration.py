@@ -16,9 +16,10 @@ What is computed and plotted: ``experiments.protocols.theory_concentration``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import theory_concentration
 
-EXPERIMENT = theory_concentration.experiment("theory_concentration", __doc__)
+EXPERIMENT = register("theory_concentration", theory_concentration, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

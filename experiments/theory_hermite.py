@@ -15,9 +15,10 @@ What is computed and plotted: ``experiments.protocols.theory_hermite``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import theory_hermite
 
-EXPERIMENT = theory_hermite.experiment("theory_hermite", __doc__)
+EXPERIMENT = register("theory_hermite", theory_hermite, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

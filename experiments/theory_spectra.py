@@ -16,9 +16,10 @@ What is computed and plotted: ``experiments.protocols.theory_spectra``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import theory_spectra
 
-EXPERIMENT = theory_spectra.experiment("theory_spectra", __doc__)
+EXPERIMENT = register("theory_spectra", theory_spectra, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

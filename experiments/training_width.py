@@ -16,9 +16,10 @@ What is computed and plotted: ``experiments.protocols.training_width``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import training_width
 
-EXPERIMENT = training_width.experiment("training_width", __doc__)
+EXPERIMENT = register("training_width", training_width, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

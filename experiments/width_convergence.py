@@ -15,9 +15,10 @@ What is computed and plotted: ``experiments.protocols.width_convergence``.
 
 from __future__ import annotations
 
+from experiments.framework.cli import register
 from experiments.protocols import width_convergence
 
-EXPERIMENT = width_convergence.experiment("width_convergence", __doc__)
+EXPERIMENT = register("width_convergence", width_convergence, __doc__)
 main = EXPERIMENT.main
 
 if __name__ == "__main__":

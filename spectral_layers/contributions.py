@@ -2,7 +2,7 @@
 
 Two ways to compute ``c_ℓ``, equal up to rounding:
 
-* from Gram matrices (``quadratic_forms``): ``c_ℓ = yᵀ G^(ℓ) y``;
+* from Gram matrices (``gram_forms``): ``c_ℓ = yᵀ G^(ℓ) y``;
 * from one gradient (``layer_contributions``): since ``G^(ℓ)_ij = ⟨∇_{θ_ℓ} f(x_i), ∇_{θ_ℓ} f(x_j)⟩``,
 
       yᵀ G^(ℓ) y = ‖Σ_i y_i ∇_{θ_ℓ} f(x_i)‖² = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²,
@@ -34,21 +34,21 @@ from spectral_layers.layers import (
     unbox,
 )
 from spectral_layers.layers import layer_map as layer_map_of
-from spectral_layers.models import MLPApply
+from spectral_layers.models import declared_input_dim
 from spectral_layers.sharding import sharded_rows, sharded_sum
 
 __all__ = [
-    "blocked_quadratic_forms",
+    "blocked_gram_forms",
+    "gram_forms",
     "layer_contributions",
     "layer_gram_diagonals",
     "layer_ratios",
-    "quadratic_forms",
     "stack_layers",
     "t_interval",
 ]
 
 
-def quadratic_forms(
+def gram_forms(
     grams: Mapping[str, Float[Array, "*s n n"]], y: Float[Array, "*t n"]
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y`` for every layer (paper appendix §13).
@@ -72,7 +72,7 @@ def quadratic_forms(
     return out
 
 
-def blocked_quadratic_forms(
+def blocked_gram_forms(
     kernel_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]],
     x: Float[np.ndarray, "n d"],
     y: Float[np.ndarray, "t n"],
@@ -153,7 +153,7 @@ def layer_contributions(
     """
     params = unbox(params)
     leaves, treedef = check_params(params), jax.tree.structure(params)
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x = val.check_batch(x, "x", in_dim=in_dim)
     n = batch_size(x)
     program = example_program(apply_fn, params, x, stacked=stacked)
@@ -284,7 +284,7 @@ def layer_gram_diagonals(
     """
     params = unbox(params)
     leaves, treedef = check_params(params), jax.tree.structure(params)
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x = val.check_batch(x, "x", in_dim=in_dim)
     chunk = val.check_positive_int(chunk, "chunk")
     layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)

@@ -48,7 +48,13 @@ from spectral_layers.layers import (
     replace_leaves,
     unbox,
 )
-from spectral_layers.models import MLPApply, MLPSpec, dense_apply, layer_name
+from spectral_layers.models import (
+    MLPSpec,
+    check_declared_params,
+    declared_input_dim,
+    dense_apply,
+    layer_name,
+)
 from spectral_layers.sharding import sharded_rows
 
 __all__ = [
@@ -250,8 +256,7 @@ def _check_model(apply_fn, params, stacked):
             f"apply_fn must be callable apply_fn(params, x), got {type(apply_fn).__name__}"
         )
     leaves = check_params(params)
-    if isinstance(apply_fn, MLPApply):
-        _check_mlp_params(apply_fn.spec, params)
+    check_declared_params(apply_fn, params)
     if stacked:
         sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
         if len(sizes) != 1 or None in sizes:
@@ -262,23 +267,8 @@ def _check_model(apply_fn, params, stacked):
     return leaves, jax.tree.structure(params)
 
 
-def _check_mlp_params(spec: MLPSpec, params: Any) -> None:
-    """An ``init_mlp`` network needs ``{"layer_0": {...}, …, "layer_{L-1}": {...}}``."""
-    if not isinstance(params, Mapping) or not all(isinstance(v, Mapping) for v in params.values()):
-        raise TypeError(
-            "params of an init_mlp network must be a dict of per-layer subtrees "
-            f"{{'layer_0': {{...}}, ...}}, got {type(params).__name__}"
-        )
-    expected = {layer_name(i) for i in range(spec.depth)}
-    if set(params) != expected:
-        raise ValueError(
-            f"params has layers {sorted(params)} but the network has depth {spec.depth} "
-            f"(expected layer_0 … layer_{spec.depth - 1})"
-        )
-
-
 def _check_pair(apply_fn, x1, x2):
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x1 = val.check_batch(x1, "x1", in_dim=in_dim)
     if x2 is not None:
         x2 = val.check_batch(x2, "x2", in_dim=in_dim)

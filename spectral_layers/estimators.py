@@ -39,7 +39,7 @@ __all__ = [
     "ESTIMATORS",
     "estimator_forms",
     "fitted_slope",
-    "gram_forms",
+    "gram_estimator_forms",
     "layer_forms",
     "layer_ratios",
     "loglog_slope",
@@ -271,7 +271,7 @@ def estimator_forms(
     return {e: out[e] for e in estimators}
 
 
-def gram_forms(
+def gram_estimator_forms(
     grams: Mapping[str, Float[Array, "*s n n"]],
     x: Float[Array, "n d"],
     y: Float[Array, "*t n"],

@@ -65,10 +65,10 @@ __all__ = [
     "DEFAULT_NT_QUADRATURE_DEGREE",
     "DEFAULT_QUADRATURE_DEGREE",
     "SPLINE_NODES",
-    "check_against_nt",
     "infinite_layer_ntk",
     "nt_layer_ntk",
     "nt_ntk",
+    "nt_relative_errors",
     "sphere_layer_kernels",
     "sphere_layer_ntk",
 ]
@@ -575,7 +575,7 @@ def nt_ntk(
     return jax.jit(kernel_fn, static_argnames=("get",))(x1, x2, get="ntk")
 
 
-def check_against_nt(
+def nt_relative_errors(
     x1: Float[Array, "n1 d"],
     x2: Float[Array, "n2 d"] | None = None,
     *,

@@ -28,7 +28,7 @@ def test_gradient_identity_equals_quadratic_form(stacked):
     """‖∇_{θ_ℓ}⟨y, f(X)⟩‖² = yᵀG^(ℓ)y with G from the Jacobian path (independent)."""
     f, p, x, y = _setup(stacked)
     grams = sl.layer_ntk(f, p, x, method="jacobian", stacked=stacked)
-    q = contrib.quadratic_forms(grams, y)
+    q = contrib.gram_forms(grams, y)
     c = contrib.layer_contributions(f, p, x, y, stacked=stacked)
     assert list(c) == list(grams)
     for name in c:
@@ -43,7 +43,7 @@ def test_gradient_identity_equals_quadratic_form(stacked):
 def test_quadratic_form_by_hand():
     g = {"layer_0": jnp.array([[2.0, 1.0], [1.0, 3.0]]), "layer_1": jnp.eye(2)}
     y = jnp.array([1.0, -2.0])
-    q = contrib.quadratic_forms(g, y)
+    q = contrib.gram_forms(g, y)
     assert float(q["layer_0"]) == pytest.approx(2 - 4 + 12)  # 2·1 + 2·1·(−2)·1 + 3·4
     rel = contrib.layer_ratios(q)
     assert rel["layer_0"] == pytest.approx(10 / 5)
@@ -110,3 +110,27 @@ def test_layer_ratios_rejects_bad_arguments():
         contrib.layer_ratios(np.ones(2), floor=-1.0)
     with pytest.raises(ValueError, match="rtol"):
         contrib.layer_ratios(np.ones(2), rtol=-1.0)
+
+
+def test_blocked_gram_forms_equal_the_full_gram():
+    from spectral_layers.infinite import infinite_layer_ntk
+    from spectral_layers.models import Network
+    from spectral_layers.targets import sample_sphere
+
+    # erf: a smooth kernel, so rounding differences of ⟨x_i, x_j⟩ between the blocked and the full
+    # matmul stay at rounding level (ReLU's arccos amplifies them to ~1e-8 near u = 1).
+    net = Network(depth=3, width=16, activation="erf", input_scaling="none")
+    x = np.asarray(sample_sphere(jax.random.key(3), 50, 4))
+    Y = np.random.default_rng(3).normal(size=(3, 50))
+    full = infinite_layer_ntk(x, network=net)
+    got = contrib.blocked_gram_forms(
+        lambda a, b: infinite_layer_ntk(a, b, network=net),
+        x,
+        Y,
+        block_size=16,
+        layers=["layer_0", "layer_2"],
+    )
+    assert list(got) == ["layer_0", "layer_2"]
+    for name in got:
+        want = np.einsum("tn,nm,tm->t", Y, np.asarray(full[name]), Y)
+        np.testing.assert_allclose(got[name], want, rtol=1e-12)

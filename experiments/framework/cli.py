@@ -184,6 +184,12 @@ def define(
     )
 
 
+def register(name: str, protocol: types.ModuleType, doc: str) -> Experiment:
+    """The ``Experiment`` ``name`` of a single-figure protocol module: its ``Config``, ``run``, ``plot``,
+    ``summarize``, ``CAPTION`` and ``SCALES``, described by the registration's docstring ``doc`` (first line)."""
+    return define(name, vars(protocol), scales=protocol.SCALES, description=summary_line(doc))
+
+
 def registered(name: str) -> Experiment:
     """The ``Experiment`` registered as ``name`` (``experiments.<name>``'s ``EXPERIMENT``; the runner's lookup).
 

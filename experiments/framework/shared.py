@@ -15,6 +15,16 @@ import numpy as np
 from experiments.framework.keys import split_keys
 from spectral_layers import targets
 
+SMOKE_DRAWS = {
+    "num_draws": 2,
+    "num_seeds": 2,
+    "seed_chunk": 1,
+    "num_points": 64,
+    "network.width": 16,
+    "degrees": (1, 2, 3),
+}
+"""Smoke-scale sizes shared by the sphere and real-data protocols (seconds per figure)."""
+
 SYNTHETIC = "synthetic"
 """``data_dir`` value that generates random images in-process (smoke tests; not data)."""
 

@@ -81,7 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.framework import keys, verdicts
-from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.cli import RunContext, check_counts
 from experiments.framework.plotting import (
     ALL_LAYERS_COLOR,
     BAND,
@@ -259,6 +259,29 @@ def _seed_chunk(cfg: Config, ctx: RunContext, k_init, seed_indices, x, y_comps, 
         out["kernel_change"].append(relative_frobenius(g_end, g_emp))
     # (s, runs, T, K) and (s, runs)
     return {k: np.stack([np.asarray(v) for v in vs], axis=1) for k, vs in out.items()}
+
+
+SCALES = {
+    "default": {},
+    "smoke": {
+        "num_draws": 2,
+        "num_seeds": 1,
+        "seed_chunk": 1,
+        "num_points": 80,
+        "network.width": 16,
+        "degrees": (1, 2, 3),
+        "steps": 10,
+        "logs_per_decade": 10,
+    },
+    "paper": {
+        "num_draws": 8,
+        "num_seeds": 4,
+        "seed_chunk": 4,
+        "num_points": 1000,
+        "steps": 10000,
+    },
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -563,32 +586,3 @@ def summarize(results, cfg: Config) -> list[dict]:
         )
     )
     return rows
-
-
-def experiment(name: str = "fig4_layer_training", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {
-                "num_draws": 2,
-                "num_seeds": 1,
-                "seed_chunk": 1,
-                "num_points": 80,
-                "network.width": 16,
-                "degrees": (1, 2, 3),
-                "steps": 10,
-                "logs_per_decade": 10,
-            },
-            "paper": {
-                "num_draws": 8,
-                "num_seeds": 4,
-                "seed_chunk": 4,
-                "num_points": 1000,
-                "steps": 10000,
-            },
-        },
-        description=summary_line(doc) if doc else None,
-    )

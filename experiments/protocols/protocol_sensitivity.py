@@ -48,12 +48,9 @@ import numpy as np
 
 from experiments.framework import verdicts
 from experiments.framework.cli import (
-    Experiment,
     RunContext,
     check_counts,
-    define,
     registered,
-    summary_line,
 )
 from experiments.framework.plotting import OKABE_ITO, new_figure, suptitle
 from experiments.framework.shared import SYNTHETIC
@@ -169,6 +166,22 @@ def judge(ratios: np.ndarray, agreement: float) -> tuple[np.ndarray, np.ndarray]
             v, frac = verdicts.verdict(r, claim, agreement)
             codes[p, c], fracs[p, c] = _CODES[v], frac
     return codes, fracs
+
+
+SCALES = {
+    "default": {},
+    "smoke": {
+        "scale": "smoke",
+        "num_draws": 2,
+        "num_seeds": 1,
+        "width": 16,
+        "data_dir": SYNTHETIC,
+        "figures": ("fig5_mnist_pc", "fig8_sphere_tanh"),
+        "variants": ("baseline", "pc_raw", "n_double"),
+    },
+    "paper": {"scale": "paper", "num_seeds": 4, "width": 784},
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -341,26 +354,4 @@ def _short(panel: str) -> str:
         .replace(" along PC 1", "")
         .replace(", mean removed", "−mean")
         .replace("(k t̃)", "")
-    )
-
-
-def experiment(name: str = "protocol_sensitivity", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {
-                "scale": "smoke",
-                "num_draws": 2,
-                "num_seeds": 1,
-                "width": 16,
-                "data_dir": SYNTHETIC,
-                "figures": ("fig5_mnist_pc", "fig8_sphere_tanh"),
-                "variants": ("baseline", "pc_raw", "n_double"),
-            },
-            "paper": {"scale": "paper", "num_seeds": 4, "width": 784},
-        },
-        description=summary_line(doc) if doc else None,
     )

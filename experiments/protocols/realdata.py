@@ -46,7 +46,7 @@ not depend on a global input scale (checked exactly in the tests), and ``input_s
 the inputs does change them (``protocol_sensitivity`` measures whether the verdicts do).
 
 Computation: the Grams ``G^(ℓ)`` come from ``layer_ntk`` (structured, no Jacobian) and ``c_ℓ`` from
-``quadratic_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
+``gram_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
 identity ``c_ℓ = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` (``contributions.layer_contributions``: one backward pass
 per target, ``O(T n m²)`` against ``O(n² m)``); ``contribution_method="gradient"`` selects it for
 fixed targets (the tests check that both give the same numbers).
@@ -83,7 +83,7 @@ from experiments.framework.plotting import (
     ratio_legend,
     suptitle,
 )
-from experiments.framework.shared import SYNTHETIC
+from experiments.framework.shared import SMOKE_DRAWS, SYNTHETIC
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
@@ -373,7 +373,7 @@ def one_draw(
             sum(kernels.values()), ranks, return_eigenvalues=True
         )
         y_inf = v_inf.T  # (K, n)
-        q_inf = contrib.stack_layers(contrib.quadratic_forms(kernels, y_inf))  # (K, L)
+        q_inf = contrib.stack_layers(contrib.gram_forms(kernels, y_inf))  # (K, L)
         parts = []
         for seed_indices in seed_chunks(cfg):
             _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
@@ -384,11 +384,11 @@ def one_draw(
                 v, lam = dt.kernel_eigenvectors(full[s], ranks, return_eigenvalues=True)
                 own.append(
                     contrib.stack_layers(
-                        contrib.quadratic_forms({n: g[s] for n, g in grams.items()}, v.T)
+                        contrib.gram_forms({n: g[s] for n, g in grams.items()}, v.T)
                     )
                 )
                 lams.append(np.asarray(lam))
-            fixed = contrib.stack_layers(contrib.quadratic_forms(grams, y_inf))  # (s, K, L)
+            fixed = contrib.stack_layers(contrib.gram_forms(grams, y_inf))  # (s, K, L)
             parts.append(
                 {
                     "contributions": np.stack([np.stack(own), fixed], axis=1),
@@ -404,12 +404,12 @@ def one_draw(
     y = fixed_targets(cfg, x)  # (P, K, n)
     num_p, num_k = y.shape[:2]
     y_flat = y.reshape(num_p * num_k, -1)
-    q_inf = contrib.stack_layers(contrib.quadratic_forms(kernels, y_flat))
+    q_inf = contrib.stack_layers(contrib.gram_forms(kernels, y_flat))
     parts = []
     for seed_indices in seed_chunks(cfg):
         _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
         if cfg.contribution_method == "gram":
-            c = contrib.quadratic_forms(
+            c = contrib.gram_forms(
                 ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh)), y_flat
             )
         else:
@@ -536,12 +536,7 @@ def summarize(results, cfg: Config) -> list[dict]:
 
 SMOKE = {
     "data_dir": SYNTHETIC,
-    "num_draws": 2,
-    "num_seeds": 2,
-    "seed_chunk": 1,
-    "num_points": 64,
-    "network.width": 16,
-    "degrees": (1, 2, 3),
+    **SMOKE_DRAWS,
 }
 """Smoke-scale overrides shared by the real-data experiments (seconds, synthetic images; the tests)."""
 
@@ -655,7 +650,7 @@ def run_cnn(cfg: CNNConfig, ctx: RunContext | None = None) -> dict[str, np.ndarr
         for seed_indices in seed_chunks(cfg):
             params = init(jnp.asarray(seed_indices))["params"]
             grams = ctx.gather(layer_ntk(apply_fn, params, images, stacked=True, mesh=ctx.mesh))
-            c = contrib.stack_layers(contrib.quadratic_forms(grams, y_flat))  # (s, P·K, L)
+            c = contrib.stack_layers(contrib.gram_forms(grams, y_flat))  # (s, P·K, L)
             parts.append({"contributions": c.reshape(len(seed_indices), num_p, num_k, -1)})
         finite = stack_chunks(parts)
         num_layers = finite["contributions"].shape[-1]

@@ -21,7 +21,7 @@ Three estimators of the ratio (``spectral_layers.estimators``, Gram-free), one p
 * ``debiased``: projected, minus the self-pairs' ``O(κ(1)/(n μ_k))`` bias (``docs/theory.md`` §9.2): the
   consistent estimator of the Mercer ratio.
 
-All three come from the per-layer Grams (``layer_ntk``, structured) through ``estimators.gram_forms``
+All three come from the per-layer Grams (``layer_ntk``, structured) through ``estimators.gram_estimator_forms``
 (exact traces; at ``n ≈ 10³`` this is faster than the Gram-free route, which ``sphere_large_n`` uses up
 to ``n = 10⁵``). Overlaid: the infinite-width value of each estimator on the same points (dashed, median
 over draws; ``sphere_layer_ntk``), and the ratio of Mercer eigenvalues
@@ -62,6 +62,7 @@ from experiments.framework.plotting import (
     suptitle,
     undefined_note,
 )
+from experiments.framework.shared import SMOKE_DRAWS
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
 from spectral_layers.empirical import layer_ntk
@@ -176,8 +177,8 @@ def finite_forms(cfg: Config, x, y, k_init, ctx: RunContext) -> dict[str, np.nda
 
 
 def forms_by_kind(grams, x, y, degrees) -> dict[str, np.ndarray]:
-    """``{kind: ([S,] K, L)}`` from per-layer Grams (``estimators.gram_forms``, exact traces)."""
-    forms = estimators.gram_forms(grams, x, y, degree=degrees)
+    """``{kind: ([S,] K, L)}`` from per-layer Grams (``estimators.gram_estimator_forms``, exact traces)."""
+    forms = estimators.gram_estimator_forms(grams, x, y, degree=degrees)
     return {k: contrib.stack_layers(forms[_ESTIMATOR[k]]) for k in KINDS}
 
 
@@ -335,14 +336,7 @@ def summarize(results, cfg: Config) -> list[dict]:
     return rows
 
 
-SMOKE = {
-    "num_draws": 2,
-    "num_seeds": 2,
-    "seed_chunk": 1,
-    "num_points": 64,
-    "network.width": 16,
-    "degrees": (1, 2, 3),
-}
+SMOKE = dict(SMOKE_DRAWS)
 """Smoke-scale overrides shared by the sphere experiments (seconds; used by the tests)."""
 
 PAPER = {

@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.framework import keys
-from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.cli import RunContext, check_counts
 from experiments.framework.plotting import BAND, OTHER_COLORS, figure, suptitle
 from experiments.framework.verdicts import CLAIMS, claim_holds, rule_text, verdict
 from experiments.framework.verdicts import nanmedian as _nanmedian
@@ -144,6 +144,26 @@ def degrees_and_mercer(cfg: Config, activation: str) -> tuple[np.ndarray, np.nda
     r = layer_mercer_ratios(cfg.dim, max(cfg.degrees), network=net)
     keep = [k for k in cfg.degrees if np.isfinite(r[:, k]).all()]
     return np.asarray(keep, dtype=int), r[:, keep]
+
+
+SCALES = {
+    "default": {},
+    "smoke": {
+        "num_draws": 2,
+        "num_seeds": 1,
+        "dim": 5,
+        "num_points": (32, 96),
+        "degrees": (1, 2, 3),
+        "network.width": 16,
+    },
+    "paper": {
+        "num_draws": 16,
+        "num_seeds": 2,
+        "num_points": (1000, 3162, 10000, 31623, 100000, 316228, 1000000),
+        "network.width": 512,
+    },
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -353,29 +373,3 @@ def plot(results, cfg: Config):
         f"and initialisations, band: {BAND[0]}–{BAND[1]}% of the same",
     )
     return fig
-
-
-def experiment(name: str = "sphere_large_n", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {
-                "num_draws": 2,
-                "num_seeds": 1,
-                "dim": 5,
-                "num_points": (32, 96),
-                "degrees": (1, 2, 3),
-                "network.width": 16,
-            },
-            "paper": {
-                "num_draws": 16,
-                "num_seeds": 2,
-                "num_points": (1000, 3162, 10000, 31623, 100000, 316228, 1000000),
-                "network.width": 512,
-            },
-        },
-        description=summary_line(doc) if doc else None,
-    )

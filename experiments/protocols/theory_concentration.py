@@ -27,7 +27,7 @@ into the key of its centres and the key of its points: each draw has its own tar
 depend on the centres (pure: the Mercer ratio; mixed: unit-norm components), the targets' norms do.
 
 * pure: ``g = g_k``, a harmonic of exact degree ``k``. Then ``λ_ℓ = μ_k^(ℓ) ‖g‖²`` and the exact
-  ratio is the Mercer ratio ``μ_k^(ℓ1)/μ_k^(ℓ2)`` (``spectra.layer_mercer_eigenvalues``).
+  ratio is the Mercer ratio ``μ_k^(ℓ1)/μ_k^(ℓ2)`` (``spectra.layer_mercer_spectrum``).
 * mixed: ``h = Σ_j g_j/‖g_j‖`` over ``mixed_degrees`` (unit-norm components of distinct degrees,
   hence orthogonal), ``λ_ℓ = Σ_j μ_j^(ℓ)``; ``‖g_j‖² = Σ_{l,l'} P_j(⟨x_l, x_l'⟩)/N(d, j)`` exactly
   (addition theorem: ``∫ P_j(⟨x, a⟩) P_j(⟨x, b⟩) dσ(x) = P_j(⟨a, b⟩)/N(d, j)``).
@@ -88,14 +88,14 @@ import math
 import numpy as np
 
 from experiments.framework import keys
-from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.cli import RunContext, check_counts
 from experiments.framework.plotting import BAND, OKABE_ITO, band, figure, suptitle
 from spectral_layers import estimators, targets
-from spectral_layers.contributions import blocked_quadratic_forms
+from spectral_layers.contributions import blocked_gram_forms
 from spectral_layers.gegenbauer import multiplicity
 from spectral_layers.infinite import infinite_layer_ntk
 from spectral_layers.models import Network
-from spectral_layers.spectra import layer_kernels_at_one, layer_mercer_eigenvalues
+from spectral_layers.spectra import layer_mercer_spectrum
 
 CAPTION = (
     "Relative error |r̂/r − 1| of finite-sample estimates of the ratio of layer decrements "
@@ -207,30 +207,6 @@ class Config:
         return self.layers[0] % self.network.depth, self.layers[1] % self.network.depth
 
 
-def mercer_eigenvalues(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """``(μ (L, K+1), κ^(ℓ)(1) (L,))`` for ``K = max(degree, mixed_degrees)`` (Funk–Hecke)."""
-    K = max(cfg.degree, *cfg.mixed_degrees)
-    mu = layer_mercer_eigenvalues(cfg.dim, K, network=cfg.network)
-    one = layer_kernels_at_one(cfg.dim, network=cfg.network)
-    return np.stack([np.asarray(v) for v in mu.values()]), np.array(list(one.values()))
-
-
-def gram_quadratic_forms(cfg: Config, x, Y: np.ndarray) -> np.ndarray:
-    """``yᵀ G^(ℓ) y`` for ``ℓ ∈ (ℓ1, ℓ2)`` and every row ``y`` of ``Y`` (T, n): shape ``(2, T)``.
-
-    ``G^(ℓ)`` is the infinite-width Gram on the sample (``contributions.blocked_quadratic_forms``).
-    """
-    names = [f"layer_{layer}" for layer in cfg.layer_pair]
-    q = blocked_quadratic_forms(
-        lambda a, b: infinite_layer_ntk(a, b, network=cfg.network),
-        x,
-        Y,
-        block_size=cfg.block_size,
-        layers=names,
-    )
-    return np.stack([q[name] for name in names])
-
-
 @dataclasses.dataclass(frozen=True)
 class _Constants:
     """What a draw's estimates need: the exact spectra and the draw's target centres and norms."""
@@ -260,7 +236,15 @@ def _estimates(cfg: Config, x: np.ndarray, c: _Constants, *, project: bool) -> d
     est["paper_mixed"] = estimators.paper_estimate(h, mu_mixed[l1] @ parts, mu_mixed[l2] @ parts)
     g_proj = np.asarray(targets.project_out_lower_degrees(x, g, cfg.degree)) if project else 0 * g
     Y = np.stack([g, g_proj, h])
-    q = gram_quadratic_forms(cfg, x, Y)  # (2, 3)
+    pair = [f"layer_{layer}" for layer in cfg.layer_pair]
+    forms = blocked_gram_forms(  # yᵀG^(ℓ)y of the infinite-width Grams on the sample
+        lambda a, b: infinite_layer_ntk(a, b, network=cfg.network),
+        x,
+        Y,
+        block_size=cfg.block_size,
+        layers=pair,
+    )
+    q = np.stack([forms[name] for name in pair])  # (2, 3)
     sq = np.sum(Y**2, axis=1)
     diag = c.kappa_one[[l1, l2], None] * sq  # Σ_i G_ii y_i² = κ(1) ‖y‖²
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -277,14 +261,34 @@ def _estimates(cfg: Config, x: np.ndarray, c: _Constants, *, project: bool) -> d
     return est
 
 
+SCALES = {
+    "default": {},
+    "smoke": {
+        "num_points": (32, 64, 128),
+        "num_draws": 3,
+        "draw_chunk": 3,
+        "degree": 2,
+        "mixed_degrees": (1, 2),
+    },
+    "paper": {
+        "num_points": (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+        "num_draws": 50,
+        "draw_chunk": 10,
+        "block_size": 2048,
+    },
+}
+"""Overrides per scale (``framework.cli.register``)."""
+
+
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Estimates of every estimator for every draw and ``n``, with the exact ratios."""
     ctx = ctx or RunContext("theory_concentration", progress=False)
     l1, l2 = cfg.layer_pair
-    mu, kappa_one = mercer_eigenvalues(cfg)
-    floor = (
-        32 * np.finfo(np.float64).eps * kappa_one[l2] / math.sqrt(multiplicity(cfg.dim, cfg.degree))
+    spectrum = layer_mercer_spectrum(
+        cfg.dim, max(cfg.degree, *cfg.mixed_degrees), network=cfg.network
     )
+    mu, kappa_one = spectrum.eigenvalues, spectrum.kernel_at_one  # (L, K+1), (L,)
+    floor = spectrum.floor[l2, cfg.degree]
     if not abs(mu[l2, cfg.degree]) > 100 * floor:
         raise ValueError(
             f"μ_k of layer {l2} vanishes (or is unresolved) at degree {cfg.degree} for "
@@ -599,28 +603,3 @@ def plot(results, cfg: Config):
         f"over draws, band: {BAND[0]}–{BAND[1]}% of the same; fitted slopes in parentheses",
     )
     return fig
-
-
-def experiment(name: str = "theory_concentration", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {
-                "num_points": (32, 64, 128),
-                "num_draws": 3,
-                "draw_chunk": 3,
-                "degree": 2,
-                "mixed_degrees": (1, 2),
-            },
-            "paper": {
-                "num_points": (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
-                "num_draws": 50,
-                "draw_chunk": 10,
-                "block_size": 2048,
-            },
-        },
-        description=summary_line(doc) if doc else None,
-    )

@@ -33,7 +33,7 @@ import dataclasses
 
 import numpy as np
 
-from experiments.framework.cli import Experiment, RunContext, define, summary_line
+from experiments.framework.cli import RunContext
 from experiments.framework.plotting import OKABE_ITO, figure, suptitle
 from spectral_layers.activations import ACTIVATIONS
 
@@ -81,6 +81,14 @@ class Config:
                 "agree_tol must be in (0, 0.5) (i and i² differ by a factor >= 2), "
                 f"got {self.agree_tol}"
             )
+
+
+SCALES = {
+    "default": {},
+    "smoke": {"max_degree": 8},
+    "paper": {},
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -189,17 +197,3 @@ def plot(results, cfg: Config):
     ax_dev.set_title(r"deviation from $r(i) = i$")
     suptitle(fig, "Theorem 2: r(i) = i, not i² (unresolved i with $a_i = 0$ omitted)")
     return fig
-
-
-def experiment(name: str = "theory_hermite", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {"max_degree": 8},
-            "paper": {},
-        },
-        description=summary_line(doc) if doc else None,
-    )

@@ -57,7 +57,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.framework.cli import Experiment, RunContext, define, summary_line
+from experiments.framework.cli import RunContext
 from experiments.framework.plotting import OTHER_COLORS, figure, layer_colors, suptitle
 from spectral_layers import gegenbauer as gb
 from spectral_layers import spectra
@@ -174,6 +174,14 @@ def price_gap(cfg: Config, activation: str, dim: int) -> float:
         network=_network(cfg, activation, cfg.network.depth),
         kernel_quadrature_degree=cfg.kernel_quadrature_degree,
     )
+
+
+SCALES = {
+    "default": {},
+    "smoke": {"dims": (2, 10), "activations": ("relu", "erf"), "max_degree": 8},
+    "paper": {"max_degree": 40},
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -576,17 +584,3 @@ def plot(results, cfg: Config):
         f"bias={'yes' if cfg.network.use_bias else 'no'}; ratios only where both eigenvalues are resolved",
     )
     return fig
-
-
-def experiment(name: str = "theory_spectra", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {"dims": (2, 10), "activations": ("relu", "erf"), "max_degree": 8},
-            "paper": {"max_degree": 40},
-        },
-        description=summary_line(doc) if doc else None,
-    )

@@ -99,7 +99,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.framework import keys, verdicts
-from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.cli import RunContext, check_counts
 from experiments.framework.plotting import (
     ALL_LAYERS_COLOR,
     BAND,
@@ -279,6 +279,30 @@ def _unit(cfg: Config, width: int, draw: int) -> dict[str, np.ndarray]:
     result["steps"] = steps
     result["run_names"] = np.asarray(names)
     return result
+
+
+SCALES = {
+    "default": {},
+    "smoke": {
+        "num_draws": 2,
+        "num_seeds": 2,
+        "widths": (8, 32),
+        "network.depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
+        "num_points": 80,
+        "steps": 6,
+        "num_logs": 3,
+    },
+    "paper": {
+        "num_draws": 8,
+        "num_seeds": 4,
+        "widths": (64, 256, 1024, 2048),
+        "num_points": 500,
+        "degrees": (1, 2, 3, 4),
+        "steps": 2000,
+        "num_logs": 20,
+    },
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -565,33 +589,3 @@ def plot(results, cfg: Config):
         "in b)",
     )
     return fig
-
-
-def experiment(name: str = "training_width", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "default": {},
-            "smoke": {
-                "num_draws": 2,
-                "num_seeds": 2,
-                "widths": (8, 32),
-                "network.depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
-                "num_points": 80,
-                "steps": 6,
-                "num_logs": 3,
-            },
-            "paper": {
-                "num_draws": 8,
-                "num_seeds": 4,
-                "widths": (64, 256, 1024, 2048),
-                "num_points": 500,
-                "degrees": (1, 2, 3, 4),
-                "steps": 2000,
-                "num_logs": 20,
-            },
-        },
-        description=summary_line(doc) if doc else None,
-    )

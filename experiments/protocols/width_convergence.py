@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from experiments.framework import keys, verdicts
-from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.cli import RunContext, check_counts
 from experiments.framework.plotting import BAND, band, figure, layer_colors, suptitle
 from spectral_layers import targets
 from spectral_layers.empirical import layer_ntk, relative_frobenius
@@ -74,6 +74,24 @@ class Config:
         check_counts(self, "num_draws", "num_seeds", "seed_chunk", "num_points")
         if self.dim < 2:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
+
+
+SCALES = {
+    "smoke": {
+        "widths": (8, 16, 32),
+        "num_draws": 2,
+        "num_seeds": 2,
+        "seed_chunk": 1,
+        "num_points": 12,
+    },
+    "paper": {
+        "widths": (64, 128, 256, 512, 1024, 2048, 4096),
+        "num_seeds": 8,
+        "seed_chunk": 4,
+        "num_points": 128,
+    },
+}
+"""Overrides per scale (``framework.cli.register``)."""
 
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
@@ -193,27 +211,3 @@ def summarize(results, cfg: Config) -> list[dict]:
             "verdict": "—",
         },
     ]
-
-
-def experiment(name: str = "width_convergence", doc: str | None = None) -> Experiment:
-    """The ``Experiment`` registered as ``name``, described by its registration's docstring ``doc``."""
-    return define(
-        name,
-        globals(),
-        scales={
-            "smoke": {
-                "widths": (8, 16, 32),
-                "num_draws": 2,
-                "num_seeds": 2,
-                "seed_chunk": 1,
-                "num_points": 12,
-            },
-            "paper": {
-                "widths": (64, 128, 256, 512, 1024, 2048, 4096),
-                "num_seeds": 8,
-                "seed_chunk": 4,
-                "num_points": 128,
-            },
-        },
-        description=summary_line(doc) if doc else None,
-    )

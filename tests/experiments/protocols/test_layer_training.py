@@ -1,5 +1,5 @@
 """What is specific to ``experiments.fig4_layer_training`` (files, CLI and ``--plot-only`` are
-covered for every experiment by ``tests/test_experiments.py``)."""
+covered for every experiment by ``tests/experiments/test_experiments.py``)."""
 
 import dataclasses
 

@@ -140,7 +140,7 @@ def test_main_writes_everything_and_replots(name, smoke_runs, data_root):
     else:  # only the CIFAR test batch: falls back with a warning saying so
         assert str(res["split"]) == "test" and int(res["num_available"]) == N_TEST
         assert fallbacks
-    if name != "fig5_mnist_pc":  # --plot-only of every module: tests/test_experiments.py
+    if name != "fig5_mnist_pc":  # --plot-only of every module: test_experiments.py
         return
     (out / f"{name}.png").unlink()
     replot = _module(name).main(["--plot-only", "--out", str(out)])
@@ -243,7 +243,7 @@ def test_relative_contributions_invariant_to_input_scale(data_root):
 
 
 def test_smoke_scale_runs_without_files():
-    """Without --data-dir, smoke scale makes images in-process (tests/test_experiments.py)."""
+    """Without --data-dir, smoke scale makes images in-process (tests/experiments/test_experiments.py)."""
     for name in REALDATA:
         assert _module(name).EXPERIMENT.config("smoke").data_dir == realdata.SYNTHETIC
     a = realdata.synthetic_images(jax.random.key(3), "cifar10", 5)

@@ -1,6 +1,6 @@
 """The three theory experiments: what each computes, verdicts computed from the data, bad configs.
 
-The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/test_experiments.py``.
+The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/experiments/test_experiments.py``.
 """
 
 import dataclasses
@@ -241,27 +241,6 @@ def test_paper_estimator_mixed_target_matches_quadrature():
             theta_i,
         )
         np.testing.assert_allclose(got, mu[layer][list(degrees)] @ parts(theta_i), rtol=1e-10)
-
-
-def test_blocked_gram_forms_equal_the_full_gram():
-    import jax
-
-    from spectral_layers.infinite import infinite_layer_ntk
-    from spectral_layers.targets import sample_sphere
-
-    # erf: a smooth kernel, so rounding differences of ⟨x_i, x_j⟩ between the blocked and the full
-    # matmul stay at rounding level (ReLU's arccos amplifies them to ~1e-8 near u = 1).
-    cfg = conc.Config(
-        dim=4, network=NET.replace(depth=3, activation="erf"), block_size=16, num_points=(8, 50),
-        degree=2, mixed_degrees=(1, 2),
-    )  # fmt: skip
-    x = np.asarray(sample_sphere(jax.random.key(3), 50, 4))
-    Y = np.random.default_rng(3).normal(size=(3, 50))
-    full = infinite_layer_ntk(x, network=NET.replace(depth=3, activation="erf"))
-    want = np.stack(
-        [np.einsum("tn,nm,tm->t", Y, np.asarray(full[f"layer_{l}"]), Y) for l in (0, 2)]
-    )
-    np.testing.assert_allclose(conc.gram_quadratic_forms(cfg, x, Y), want, rtol=1e-12)
 
 
 def test_gram_form_expectation_has_the_diagonal_term():

@@ -1,6 +1,6 @@
 """Kernel tracking during training (``training.train_layers(track=True)``, ``kernel_track``) and the
 ``experiments.training_width`` experiment (files, CLI and ``--plot-only`` are covered for every
-experiment by ``tests/test_experiments.py``)."""
+experiment by ``tests/experiments/test_experiments.py``)."""
 
 import jax
 import jax.numpy as jnp
