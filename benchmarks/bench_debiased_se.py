@@ -14,10 +14,17 @@ infinite-width debiased ratio on the same points, and prints per layer:
 * ``lin``: on the linear scale that the SE describes, ``rms(F_ℓ − R_∞ F_{L−1}) / rms(se · |F_{L−1}|)``
   (1 when the estimate is calibrated);
 * ``n_seeds(10%, 90%)``: networks needed for the mean of the forms to give the ratio within 10% with 90%
-  confidence, ``(1.645 · se_rms_rel / 0.1)²`` with ``se_rms_rel`` the median relative SE (``README``).
+  confidence, ``(1.645 · se_rel_med / 0.1)²`` with ``se_rel_med`` the median over networks of the
+  relative SE ``se / R_∞`` (``README``); checked on the last line against the measured error of each
+  draw's ratio of its ``S`` seeds' mean forms.
 
-Figure 2's size (default): ``python benchmarks/bench_debiased_se.py`` (d = 10, n = 1024, width 512,
-depth 4, k = 4, 8 draws × 4 seeds; about 2 minutes on 2 CPU cores, float64).
+``--saved figures/fig2_sphere_d10.npz``: the statistics of the committed Figure 2 data instead
+(``saved_spread``). Figure 2's size (default), from the repository root::
+
+    PYTHONPATH=. python benchmarks/bench_debiased_se.py
+
+(d = 10, n = 1024, width 512, depth 4, k = 4, 8 draws × 4 seeds; about 4 minutes on 2 shared CPU cores,
+float64).
 """
 
 from __future__ import annotations
@@ -105,6 +112,32 @@ def _erfinv(p: float) -> float:
     return (lo + hi) / 2
 
 
+def saved_spread(path) -> None:
+    """Prints the per-network statistics of a saved sphere run (``figures/fig2_sphere_d10.npz``) quoted in
+    ``docs/theory.md`` §9.3, per degree: the last layer's debiased and projected forms' seed spread (median
+    over draws of std/mean over seeds), the median over draws of ``|seed-mean form / ∞-width form − 1|``, the
+    rms relative deviation of each network's debiased ratios from its draw's ∞-width ratio, and the standard
+    deviation over draws of the ∞-width debiased ratio relative to the Mercer ratio (points only)."""
+    r = np.load(path)
+    c, cp, inf = r["contributions_debiased"], r["contributions_projected"], r["infinite_debiased"]
+    for k_i, k in enumerate(r["degrees"]):
+        last, last_p = c[:, :, k_i, -1], cp[:, :, k_i, -1]
+        seed_sd = np.median(last.std(1, ddof=1) / last.mean(1))
+        seed_sd_p = np.median(last_p.std(1, ddof=1) / last_p.mean(1))
+        mean_off = np.median(np.abs(last.mean(1) / inf[:, k_i, -1] - 1))
+        ratio = c[:, :, k_i, :-1] / c[:, :, k_i, -1:]
+        ratio_inf = inf[:, k_i, :-1] / inf[:, k_i, -1:]
+        rms = np.sqrt(np.mean((ratio / ratio_inf[:, None] - 1) ** 2, axis=(0, 1)))
+        points = np.std(ratio_inf / r["mercer_ratio"][:, k_i] - 1, axis=0)
+        print(
+            f"k={int(k)}: last-layer form seed spread debiased {seed_sd:.3g}, projected {seed_sd_p:.3g}; "
+            f"seed-mean off infinite width {mean_off:.3g}; per-network ratio rms rel. deviation "
+            + ", ".join(f"{v:.3g}" for v in rms)
+            + "; infinite-width ratio sd over draws "
+            + ", ".join(f"{v:.2g}" for v in points)
+        )
+
+
 def main(argv=None):
     """CLI: prints the calibration table per layer."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,7 +149,13 @@ def main(argv=None):
     p.add_argument("--draws", type=int, default=8)
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--saved", help="print the statistics of a saved sphere .npz instead (saved_spread)"
+    )
     a = p.parse_args(argv)
+    if a.saved:
+        saved_spread(a.saved)
+        return
     jax.config.update("jax_enable_x64", True)
     t0 = time.perf_counter()
     m = measure(a.dim, a.n, a.width, a.depth, a.degree, a.draws, a.seeds, a.seed)
@@ -134,6 +173,24 @@ def main(argv=None):
             + " ".join(f"{v:7.3g}" for v in row)
             + f" {rel:7.3g} {seeds_needed(rel):8d}"
         )
+    pred, meas = seed_mean_check(m)
+    print(
+        f"ratio of the {a.seeds} seeds' mean forms, relative error: predicted se_rel_med/sqrt(S) = "
+        + ", ".join(f"{v:.3g}" for v in pred)
+        + "; measured 1.4826 median|R_bar/R_inf - 1| over draws = "
+        + ", ".join(f"{v:.3g}" for v in meas)
+    )
+
+
+def seed_mean_check(m):
+    """Per layer: predicted relative SE of a draw's seed-mean ratio (``se_rel_med/√S``) and the measured
+    robust spread ``1.4826 · median_draws |R̄/R_∞ − 1|`` (R̄: ratio of the seeds' mean forms)."""
+    forms, inf = m["forms"], m["infinite"]
+    mean = forms.mean(axis=1)  # (D, L)
+    r_bar = mean[:, :-1] / mean[:, -1:]
+    seeds = forms.shape[1]
+    rel = np.nanmedian((m["se"] / np.abs(inf[:, None])).reshape(-1, inf.shape[-1]), axis=0)
+    return rel / math.sqrt(seeds), 1.4826 * np.nanmedian(np.abs(r_bar / inf - 1), axis=0)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,10 @@ drawn as a gap, and the figure names the degrees. The saved ``mercer_ratio`` ``(
 Saved arrays (``D`` draws, ``S`` seeds, ``K`` degrees, ``L`` layers): ``degrees`` ``(K,)``;
 ``contributions_{raw,projected,debiased}`` ``(D, S, K, L)``; ``infinite_{raw,projected,debiased}``
 ``(D, K, L)``; ``mercer`` ``(K, L)``; ``mercer_ratio`` ``(L-1, K)``; ``bias_{raw,projected,debiased}``
-``(D, K, L-1)``: ``|infinite-width ratio / Mercer ratio − 1|``, the finite-``n`` bias of each estimator.
+``(D, K, L-1)``: ``|infinite-width ratio / Mercer ratio − 1|``, the finite-``n`` bias of each estimator;
+``se_debiased`` ``(D, S, K, L-1)``: each network's estimated standard error of its debiased ratio
+(``estimators.debiased_ratio_se``), drawn hatched on the debiased panel around the median line (± the
+median SE over networks).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ CAPTION = (
     "per-initialisation ratios over draws and initialisations; dashed: the infinite-width value on the "
     "same points, dotted: the ratio of Mercer eigenvalues (gaps: undefined, an eigenvalue vanishes). "
     "Left to right: the paper's sampled targets, lower degrees projected out on the sample, the "
-    "debiased estimator."
+    "debiased estimator (hatched: median ratio ± the median of one network's estimated standard error)."
 )
 
 
@@ -151,15 +154,27 @@ def draw_keys(cfg: Config, draw: int) -> tuple[jax.Array, jax.Array]:
 
 
 def finite_forms(cfg: Config, x, y, k_init, ctx: RunContext) -> dict[str, np.ndarray]:
-    """``{kind: (S, K, L)}``: every estimator's per-layer forms for the draw's ``num_seeds`` networks."""
+    """``{kind: (S, K, L)}``: every estimator's per-layer forms for the draw's ``num_seeds`` networks, and
+    ``"se_debiased"`` ``(S, K, L-1)``: each network's estimated SE of its debiased ratios
+    (``estimators.debiased_ratio_se``, from that network and the draw alone)."""
     apply_fn, _ = cfg.network.init(k_init, cfg.dim)
     parts = []
     for s0 in range(0, cfg.num_seeds, cfg.seed_chunk):
         idx = np.arange(s0, min(s0 + cfg.seed_chunk, cfg.num_seeds))
         _, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=idx)
         grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
-        parts.append(forms_by_kind(grams, x, y, cfg.degrees))
-    return {k: np.concatenate([p[k] for p in parts]) for k in KINDS}
+        parts.append(
+            {**forms_by_kind(grams, x, y, cfg.degrees), "se_debiased": _se(grams, x, y, cfg)}
+        )
+    return {k: np.concatenate([p[k] for p in parts]) for k in (*KINDS, "se_debiased")}
+
+
+def _se(grams, x, y, cfg: Config) -> np.ndarray:
+    """``(S, K, L-1)``: ``estimators.debiased_ratio_se`` of the stacked networks' Grams ``{layer: (S, n, n)}``."""
+    forms = estimators.gram_forms(grams, x, y, estimators=("debiased",), degree=cfg.degrees)
+    diag = {name: np.diagonal(np.asarray(g), axis1=-2, axis2=-1) for name, g in grams.items()}
+    se = estimators.debiased_ratio_se(forms["debiased"], diag, x, y, degree=cfg.degrees)
+    return np.stack(list(se.values()), axis=-1)
 
 
 def forms_by_kind(grams, x, y, degrees) -> dict[str, np.ndarray]:
@@ -189,7 +204,8 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         finite = finite_forms(cfg, x, y, k_init, ctx)
         inf = forms_by_kind(sphere_layer_ntk(x, network=cfg.network), x, y, cfg.degrees)
         return {
-            **{f"contributions_{k}": v[None] for k, v in finite.items()},
+            **{f"contributions_{k}": finite[k][None] for k in KINDS},
+            "se_debiased": finite["se_debiased"][None],
             **{f"infinite_{k}": v[None] for k, v in inf.items()},
         }
 
@@ -247,6 +263,8 @@ def plot(results, cfg: Config):
             relative(results[f"infinite_{kind}"], ratio),
             colors,
         )
+        if kind == "debiased" and "se_debiased" in results:
+            _draw_se_band(ax, degrees, results, ratio, colors)
         for layer in range(num_layers - 1):
             ok = np.isfinite(ratio[layer])
             ax.plot(degrees[ok], ratio[layer, ok], ls=":", marker="+", color="k", lw=0.8, ms=5)
@@ -271,6 +289,28 @@ def plot(results, cfg: Config):
     note = undefined_note(degrees, ratio)
     legend_below(fig, handles, labels, note=note)
     return fig
+
+
+def _draw_se_band(ax, degrees, results, ratio, colors) -> None:
+    """Hatched: the median draw ratio ± the median over networks of one network's estimated SE
+    (``se_debiased``), the uncertainty of a ratio read off one network (``docs/theory.md`` §9.3)."""
+    med = verdicts.nanmedian(draw_ratios(results["contributions_debiased"], ratio))[..., :-1]
+    se = np.asarray(results["se_debiased"], dtype=float)
+    with np.errstate(invalid="ignore"):
+        se_med = np.nanmedian(se.reshape(-1, *se.shape[2:]), axis=0)  # (K, L-1)
+    for layer in range(med.shape[-1]):
+        ok = np.isfinite(med[:, layer]) & np.isfinite(se_med[:, layer])
+        lo = np.maximum(med[ok, layer] - se_med[ok, layer], med[ok, layer] * 1e-2)  # log axis
+        ax.fill_between(
+            degrees[ok],
+            lo,
+            med[ok, layer] + se_med[ok, layer],
+            facecolor="none",
+            edgecolor=colors[layer],
+            hatch="///",
+            linewidth=0,
+            alpha=0.6,
+        )
 
 
 def summarize(results, cfg: Config) -> list[dict]:
@@ -304,6 +344,8 @@ def summarize(results, cfg: Config) -> list[dict]:
             agreement=cfg.agreement,
             reference=relative(results[f"infinite_{kind}"], ratio)[..., :-1],
         )
+    if "se_debiased" in results:
+        rows.append(_se_row(results, degrees, ratio, defined))
     med = {k: verdicts.nanmedian(np.nanmax(results[f"bias_{k}"], axis=(1, 2))) for k in KINDS}
     rows.append(
         {
@@ -318,6 +360,30 @@ def summarize(results, cfg: Config) -> list[dict]:
         }
     )
     return rows
+
+
+def _se_row(results, degrees, ratio, defined) -> dict:
+    """REPORT row: one network's estimated SE of its debiased ratio against the measured spread over
+    networks, at the highest defined degree (median SE over networks; spread: ``IQR/1.349`` of the
+    per-network ratios minus their draw's infinite-width ratio, robust to the heavy tail)."""
+    k = int(np.flatnonzero(defined)[-1])
+    rel = relative(results["contributions_debiased"], ratio)[..., k, :-1]  # (D, S, L-1)
+    inf = relative(results["infinite_debiased"], ratio)[:, None, k, :-1]
+    dev = (rel - inf).reshape(-1, rel.shape[-1])
+    with np.errstate(invalid="ignore"):
+        q75, q25 = np.nanpercentile(dev, [75, 25], axis=0)
+        se = np.nanmedian(results["se_debiased"][..., k, :].reshape(-1, rel.shape[-1]), axis=0)
+    spread = (q75 - q25) / 1.349
+    factor = np.maximum(se / spread, spread / se)
+    return {
+        "check": f"estimated SE of one network's debiased ratio (median over networks) vs the measured "
+        f"spread over networks and draws (IQR/1.349 of ratio − ∞-width ratio), k = {int(degrees[k])}",
+        "measured": "; ".join(
+            f"ℓ={i}: SE {se[i]:.3g}, spread {spread[i]:.3g}" for i in range(len(se))
+        ),
+        "expected": "within 1.5× (docs/theory.md §9.3)",
+        "verdict": "within 1.5×" if np.all(factor <= 1.5) else "not within 1.5×",
+    }
 
 
 SMOKE = {
