@@ -129,12 +129,16 @@ def saved_spread(path) -> None:
         ratio_inf = inf[:, k_i, :-1] / inf[:, k_i, -1:]
         rms = np.sqrt(np.mean((ratio / ratio_inf[:, None] - 1) ** 2, axis=(0, 1)))
         points = np.std(ratio_inf / r["mercer_ratio"][:, k_i] - 1, axis=0)
+        mean = c[:, :, k_i].mean(axis=1)
+        seed_mean = 1.4826 * np.median(np.abs(mean[:, :-1] / mean[:, -1:] / ratio_inf - 1), axis=0)
         print(
             f"k={int(k)}: last-layer form seed spread debiased {seed_sd:.3g}, projected {seed_sd_p:.3g}; "
             f"seed-mean off infinite width {mean_off:.3g}; per-network ratio rms rel. deviation "
             + ", ".join(f"{v:.3g}" for v in rms)
             + "; infinite-width ratio sd over draws "
             + ", ".join(f"{v:.2g}" for v in points)
+            + "; seed-mean ratio 1.4826 median|R_bar/R_inf - 1| "
+            + ", ".join(f"{v:.3g}" for v in seed_mean)
         )
 
 
