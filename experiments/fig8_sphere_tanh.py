@@ -4,8 +4,8 @@ Command::
 
     python -m experiments.fig8_sphere_tanh [--scale smoke|default|paper] [--out figures/]
 
-Runtime as fig2_sphere_d10. Expected picture (paper appendix §16): the same ordering as ReLU, much less
-pronounced.
+Runtime: as ``fig2_sphere_d10`` (measured in ``figures/REPORT.md``). Expected picture (paper appendix §16):
+the same ordering as ReLU, much less pronounced.
 
 Degrees: the paper's network (§5.4) has no bias, and tanh is odd, so every layer kernel is odd in
 ``u = ⟨x, x'⟩`` and every even-degree Mercer eigenvalue is exactly zero in every layer (``docs/theory.md``
@@ -14,12 +14,12 @@ two quantities that vanish as ``n → ∞`` (on a finite sample, leakage of the 
 not drawn, and left out of the verdicts, which are judged on ``k = 1, 3``. Adding a bias makes even degrees
 exist but changes the network; ``protocol_sensitivity`` reports that variant (``bias``).
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment(
     "fig8_sphere_tanh", __doc__, {"dim": 10, "network.activation": "tanh"}

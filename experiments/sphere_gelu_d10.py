@@ -4,14 +4,15 @@ Command::
 
     python -m experiments.sphere_gelu_d10 [--scale smoke|default|paper] [--out figures/]
 
-Runtime as fig2_sphere_d10.
+Runtime: as ``fig2_sphere_d10`` (measured in ``figures/REPORT.md``). Expected picture: as Figure 2 (GELU is
+neither odd nor even: every degree is defined).
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment(
     "sphere_gelu_d10", __doc__, {"dim": 10, "network.activation": "gelu"}

@@ -32,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers import sharding, targets
+from spectral_layers import contributions, sharding, targets
 from spectral_layers.contributions import layer_contributions, layer_gram_diagonals
 
 __all__ = [
@@ -41,9 +41,10 @@ __all__ = [
     "debiased_ratio_se",
     "estimator_forms",
     "fitted_slope",
-    "gram_forms",
+    "gram_estimator_forms",
     "layer_forms",
     "layer_ratios",
+    "loglog_slope",
     "paper_estimate",
     "ratios_from_forms",
     "theorem1_bounds",
@@ -272,7 +273,7 @@ def estimator_forms(
     return {e: out[e] for e in estimators}
 
 
-def gram_forms(
+def gram_estimator_forms(
     grams: Mapping[str, Float[Array, "*s n n"]],
     x: Float[Array, "n d"],
     y: Float[Array, "*t n"],
@@ -362,19 +363,16 @@ def ratios_from_forms(
 ) -> dict[str, Float[np.ndarray, "..."]]:
     """``form_ℓ / form_{L-1}`` for every layer but the last; NaN where the denominator vanishes.
 
-    The denominator counts as vanishing (NaN, never ``±inf``) where it is not larger than
-    ``rtol · Σ_ℓ |form_ℓ|``: zero, rounding-level, or (for ``"debiased"``, an estimate that can have
-    either sign at small ``n``) negative.
+    ``contributions.layer_ratios`` (the one ratio rule) with ``rtol``: the denominator counts as vanishing
+    (NaN, never ``±inf``) where it is not larger than ``rtol · Σ_ℓ |form_ℓ|``: zero, rounding-level, or
+    (for ``"debiased"``, an estimate that can have either sign at small ``n``) negative.
     """
     names = list(forms)
     if len(names) < 2:
         raise ValueError(f"need at least two layers for a ratio, got {names}")
     f = {k: np.asarray(v, dtype=np.float64) for k, v in forms.items()}
-    den = f[names[-1]]
-    scale = sum(np.abs(v) for v in f.values())
-    ok = den > rtol * scale
-    safe = np.where(ok, den, 1.0)
-    return {k: np.where(ok, f[k] / safe, np.nan) for k in names[:-1]}
+    ratios = contributions.layer_ratios(f, rtol=rtol)  # the one ratio rule
+    return {k: ratios[k] for k in names[:-1]}
 
 
 class RatiosWithSE(NamedTuple):
@@ -595,6 +593,26 @@ def paper_estimate(
     return float(np.sum(g * t_g1) / np.sum(g * t_g2))
 
 
+def loglog_slope(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"]) -> tuple[float, float]:
+    """``(slope, intercept)`` of the least-squares line ``log y ≈ slope · log x + intercept``.
+
+    The one slope fit (convergence rates against ``n`` or the width): over the points where both ``x`` and
+    ``y`` are finite and ``> 0``; NaN slope and intercept when fewer than two such points remain.
+
+    Raises:
+      ValueError: ``x`` and ``y`` are not 1-D arrays of one length.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of one length, got shapes {x.shape} and {y.shape}")
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return np.nan, np.nan
+    slope, intercept = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return float(slope), float(intercept)
+
+
 def fitted_slope(
     n: Float[np.ndarray, " m"], err: Float[np.ndarray, "s m"], *, num_boot: int = 400
 ) -> tuple[float, float, float]:
@@ -611,16 +629,16 @@ def fitted_slope(
     """
     cols = np.all(np.isfinite(err), axis=0)
     a = np.abs(err[:, cols])
-    x = np.log(np.asarray(n)[cols].astype(float))
+    x = np.asarray(n)[cols].astype(float)
     if cols.sum() < 2 or not np.all(a.mean(0) > 0):
         return np.nan, np.nan, np.nan
-    slope = float(np.polyfit(x, np.log(a.mean(0)), 1)[0])
+    slope = float(loglog_slope(x, a.mean(0))[0])
     rng = np.random.default_rng(0)
     boot = []
     for _ in range(num_boot):
         m = a[rng.integers(0, a.shape[0], a.shape[0])].mean(0)
         if np.all(m > 0):
-            boot.append(np.polyfit(x, np.log(m), 1)[0])
+            boot.append(loglog_slope(x, m)[0])
     lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
     return slope, float(lo), float(hi)
 
