@@ -55,11 +55,13 @@ def measure(dim, n, width, depth, k, draws, seeds, seed=0):
         apply_fn, _ = net.init(k_init, dim)
         _, params = net.init_seeds(k_init, 0, dim, seed_indices=np.arange(seeds))
         grams = layer_ntk(apply_fn, params, x, stacked=True)
-        forms = estimators.gram_forms(grams, x, y, estimators=("debiased",), degree=k)["debiased"]
+        forms = estimators.gram_estimator_forms(grams, x, y, estimators=("debiased",), degree=k)[
+            "debiased"
+        ]
         diag = {name: np.diagonal(np.asarray(g), axis1=-2, axis2=-1) for name, g in grams.items()}
         se = estimators.debiased_ratio_se(forms, diag, x, y, degree=k)
         ratio = estimators.ratios_from_forms(forms)
-        inf_forms = estimators.gram_forms(
+        inf_forms = estimators.gram_estimator_forms(
             sphere_layer_ntk(x, network=net), x, y, estimators=("debiased",), degree=k
         )["debiased"]
         inf = estimators.ratios_from_forms(inf_forms)

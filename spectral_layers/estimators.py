@@ -432,7 +432,7 @@ def debiased_ratio_se(
 
     Args:
       forms: ``{layer: F}`` of the ``"debiased"`` estimator, each ``[s,] [t]`` (``estimator_forms``,
-        ``gram_forms``), layers in layer order.
+        ``gram_estimator_forms``), layers in layer order.
       diagonals: ``{layer: G_ii}`` of the same networks, each ``[s,] n``
         (``contributions.layer_gram_diagonals``, or a Gram's diagonal).
       x: the points, on the unit sphere.

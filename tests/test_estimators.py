@@ -428,7 +428,9 @@ def _se_setting(dim=5, n=200, width=128, depth=3, k=3, draws=4, seeds=6):
         apply_fn, _ = net.init(k_init, dim)
         _, params = net.init_seeds(k_init, 0, dim, seed_indices=np.arange(seeds))
         grams = sl.layer_ntk(apply_fn, params, x, stacked=True)
-        f = estimators.gram_forms(grams, x, y, estimators=("debiased",), degree=k)["debiased"]
+        f = estimators.gram_estimator_forms(grams, x, y, estimators=("debiased",), degree=k)[
+            "debiased"
+        ]
         diag = {name: np.diagonal(np.asarray(g), axis1=-2, axis2=-1) for name, g in grams.items()}
         se = estimators.debiased_ratio_se(f, diag, x, y, degree=k)
         forms.append(np.stack([np.asarray(v) for v in f.values()], -1))
@@ -467,7 +469,7 @@ def test_layer_ratios_return_se_gram_free_equals_gram_route():
     )
     plain = estimators.layer_ratios(apply_fn, params, x, y, estimator="debiased", degree=2)
     grams = sl.layer_ntk(apply_fn, params, x)
-    f = estimators.gram_forms(grams, x, y, estimators=("debiased",), degree=2)["debiased"]
+    f = estimators.gram_estimator_forms(grams, x, y, estimators=("debiased",), degree=2)["debiased"]
     diag = {name: np.diagonal(np.asarray(g)) for name, g in grams.items()}
     se = estimators.debiased_ratio_se(f, diag, x, y, degree=2)
     assert list(out.ratio) == list(plain) == list(se)

@@ -178,7 +178,9 @@ def finite_forms(cfg: Config, x, y, k_init, ctx: RunContext) -> dict[str, np.nda
 
 def _se(grams, x, y, cfg: Config) -> np.ndarray:
     """``(S, K, L-1)``: ``estimators.debiased_ratio_se`` of the stacked networks' Grams ``{layer: (S, n, n)}``."""
-    forms = estimators.gram_forms(grams, x, y, estimators=("debiased",), degree=cfg.degrees)
+    forms = estimators.gram_estimator_forms(
+        grams, x, y, estimators=("debiased",), degree=cfg.degrees
+    )
     diag = {name: np.diagonal(np.asarray(g), axis1=-2, axis2=-1) for name, g in grams.items()}
     se = estimators.debiased_ratio_se(forms["debiased"], diag, x, y, degree=cfg.degrees)
     return np.stack(list(se.values()), axis=-1)
