@@ -15,6 +15,8 @@ r"""Estimators of layer-wise ratios from finite samples, and the statistics of t
     whose ratio converges to the Mercer ratio ``μ_k^(ℓ)/μ_k^(L-1)`` without the ``O(κ(1)/(n μ_k))``
     bias of the other two.
 
+* ``debiased_ratio_se`` / ``layer_ratios(..., return_se=True)``: one network's standard error of its debiased
+  ratio, estimated from that network and that sample (``docs/theory.md`` §9.3).
 * ``paper_estimate``: the paper's §5.3 estimator of ``λ^(ℓ1)/λ^(ℓ2)`` from per-point values.
 * ``fitted_slope``: the rate ``err ∝ n^slope`` of an estimator's error, with a bootstrap interval.
 * ``theorem1_bounds``: the paper's Theorem 1 bound as printed and the corrected one (``docs/theory.md``).
