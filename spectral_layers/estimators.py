@@ -15,6 +15,8 @@ r"""Estimators of layer-wise ratios from finite samples, and the statistics of t
     whose ratio converges to the Mercer ratio ``μ_k^(ℓ)/μ_k^(L-1)`` without the ``O(κ(1)/(n μ_k))``
     bias of the other two.
 
+* ``debiased_ratio_se`` / ``layer_ratios(..., return_se=True)``: one network's standard error of its debiased
+  ratio, estimated from that network and that sample (``docs/theory.md`` §9.3).
 * ``paper_estimate``: the paper's §5.3 estimator of ``λ^(ℓ1)/λ^(ℓ2)`` from per-point values.
 * ``fitted_slope``: the rate ``err ∝ n^slope`` of an estimator's error, with a bootstrap interval.
 * ``theorem1_bounds``: the paper's Theorem 1 bound as printed and the corrected one (``docs/theory.md``).
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +39,8 @@ from spectral_layers.contributions import layer_contributions, layer_gram_diagon
 
 __all__ = [
     "ESTIMATORS",
+    "RatiosWithSE",
+    "debiased_ratio_se",
     "estimator_forms",
     "fitted_slope",
     "gram_estimator_forms",
@@ -373,6 +377,132 @@ def ratios_from_forms(
     return {k: ratios[k] for k in names[:-1]}
 
 
+class RatiosWithSE(NamedTuple):
+    """``layer_ratios(..., return_se=True)``: the ratios and their estimated standard errors.
+
+    Attributes:
+      ratio: ``{layer: ratio}`` as ``layer_ratios`` returns without ``return_se``.
+      se: ``{layer: standard error}``, same keys and shapes (``debiased_ratio_se``).
+    """
+
+    ratio: dict[str, np.ndarray]
+    se: dict[str, np.ndarray]
+
+
+def _degree_blocks(x: np.ndarray) -> list[np.ndarray]:
+    """Nested on-sample orthonormal bases ``Q_j`` of the polynomials of degree ``< j``, ``j = 1 … J + 1``.
+
+    ``J`` is the largest degree whose ``C(d + J, J)`` monomials are at most ``n / 2`` (at least 0): the
+    blocks ``span Q_{j+1} ⊖ span Q_j`` are the sampled harmonics of degree ``j ≤ J``; the rest of ``R^n``
+    is one residual block.
+    """
+    n, d = x.shape
+    top = 0
+    while math.comb(d + top + 1, top + 1) <= n // 2:
+        top += 1
+    return [targets.lower_degree_basis(x, j) for j in range(1, top + 2)]
+
+
+def debiased_ratio_se(
+    forms: Mapping[str, Any],
+    diagonals: Mapping[str, Any],
+    x: Float[Array, "n d"],
+    y: Float[Array, "*t n"],
+    *,
+    degree: int | Sequence[int],
+    rtol: float = 1e-10,
+) -> dict[str, Float[np.ndarray, "*s *t"]]:
+    r"""Standard error of each network's debiased ratio, from that network and that sample alone.
+
+    The leading term of ``docs/theory.md`` §9.3: the debiased form ``F_ℓ`` removes the per-example
+    diagonal ``Σ_i G_ii y_{p,i}²`` and adds back a constant, so every network carries the error
+    ``−Σ_i δ_i y_{p,i}²`` with ``δ_i = G_ii − mean_i G_ii`` — zero at infinite width (``G_ii = κ(1)`` on
+    the sphere), ``O(κ(1)/√m)`` per point at width ``m``, and not divided by ``n μ_k``. The ratio
+    ``R = F_ℓ/F_{L−1}`` inherits ``−(δ^(ℓ) − R δ^(L−1))ᵀ y_p² / F_{L−1}``. The law of the field ``x ↦ δ(x)``
+    over initialisations is rotation invariant, so its coefficients in each block of sampled harmonics of
+    one degree ``j`` are exchangeable with a common variance, estimated by the block's energy per dimension
+    ``v_j = ‖B_jᵀ δ_R‖² / N_j`` (``B_j``: on-sample orthonormal basis of degree ``j``, ``_degree_blocks``;
+    all higher degrees form one residual block). Hence
+
+        se(R)² = Σ_j v_j ‖B_jᵀ y_p²‖² / F_{L−1}²,   δ_R = δ^(ℓ) − R δ^(L−1).
+
+    The terms left out (the off-diagonal width noise, partly anti-correlated with this one, and the
+    point-sampling U-statistic) are measured in ``docs/theory.md`` §9.3; the calibration against the
+    seed spread is ``tests/test_estimators.py`` and ``benchmarks/bench_debiased_se.py``. The SE is that of
+    a linearisation: where ``se / R`` is not small the ratio's spread is heavy-tailed (the denominator can
+    approach 0).
+
+    Args:
+      forms: ``{layer: F}`` of the ``"debiased"`` estimator, each ``[s,] [t]`` (``estimator_forms``,
+        ``gram_estimator_forms``), layers in layer order.
+      diagonals: ``{layer: G_ii}`` of the same networks, each ``[s,] n``
+        (``contributions.layer_gram_diagonals``, or a Gram's diagonal).
+      x: the points, on the unit sphere.
+      y: the target(s) ``(n,)`` or ``(t, n)`` as given to the estimator (projected here as there).
+      degree: as in ``estimator_forms``.
+      rtol: as in ``ratios_from_forms``; the SE is NaN where the ratio is.
+
+    Returns:
+      ``{layer: se}`` for every layer but the last, float64 of the ratios' shape ``[s,] [t]``.
+
+    Raises:
+      ValueError: mismatched layers or shapes, points off the sphere, a bad ``degree``.
+    """
+    names = list(forms)
+    if list(diagonals) != names:
+        raise ValueError(f"diagonals must have the layers of forms {names}, got {list(diagonals)}")
+    x = val.check_inputs(x, "x")
+    _check_sphere(x)
+    x_np = np.asarray(x, dtype=np.float64)
+    n = x_np.shape[0]
+    Y = np.asarray(y, dtype=np.float64)
+    if Y.ndim not in (1, 2) or Y.shape[-1] != n:
+        raise ValueError(f"y must have shape (n,) or (t, n) with n = {n}, got {Y.shape}")
+    single = Y.ndim == 1
+    Y = Y[None] if single else Y
+    degrees = _check_degrees(degree, Y.shape[0])
+    bases = {k: targets.lower_degree_basis(x_np, k) for k in sorted(set(degrees))}
+    W = np.stack([(Y[i] - (Y[i] @ bases[k]) @ bases[k].T) ** 2 for i, k in enumerate(degrees)])
+    D = {k: np.asarray(v, dtype=np.float64) for k, v in diagonals.items()}
+    for k, v in D.items():
+        if v.shape[-1] != n:
+            raise ValueError(f"diagonals[{k!r}] must end in n = {n}, got {v.shape}")
+    D = {k: v - v.mean(-1, keepdims=True) for k, v in D.items()}  # δ (*s, n)
+    ratios = ratios_from_forms(forms, rtol=rtol)
+    last = names[-1]
+    den = np.asarray(forms[last], dtype=np.float64)
+    den = den[..., None] if single else den  # (*s, t)
+    blocks = _degree_blocks(x_np)
+
+    def block_energies(a, b):
+        """``[(B_jᵀa)·(B_jᵀb)]_j`` over the blocks (degree 0 … J, residual), summed over the last axis."""
+        out, prev = [], 0.0
+        for Q in blocks:
+            cur = np.sum((a @ Q) * (b @ Q), axis=-1)
+            out.append(cur - prev)
+            prev = cur
+        out.append(np.sum(a * b, axis=-1) - prev)
+        return out
+
+    dims = np.diff([0] + [Q.shape[1] for Q in blocks] + [n])
+    e_w = block_energies(W, W)  # each (t,)
+    e_ll = block_energies(D[last], D[last])  # each (*s,)
+    se = {}
+    for name in names[:-1]:
+        r = ratios[name][..., None] if single else ratios[name]  # (*s, t)
+        e_aa = block_energies(D[name], D[name])
+        e_al = block_energies(D[name], D[last])
+        var = 0.0
+        for j in range(1, len(dims)):  # δ has no degree-0 part (mean removed)
+            v_j = e_aa[j][..., None] - 2 * r * e_al[j][..., None] + r**2 * e_ll[j][..., None]
+            var = var + np.maximum(v_j, 0.0) / dims[j] * e_w[j]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.sqrt(var) / np.abs(den)
+        s = np.where(np.isfinite(r), s, np.nan)
+        se[name] = s[..., 0] if single else s
+    return se
+
+
 def layer_ratios(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
@@ -388,7 +518,8 @@ def layer_ratios(
     rtol: float = 1e-10,
     mesh: jax.sharding.Mesh | None = None,
     mesh_axis: str | tuple[str, ...] | None = None,
-) -> dict[str, Float[np.ndarray, "*s *t"]]:
+    return_se: bool = False,
+) -> dict[str, Float[np.ndarray, "*s *t"]] | RatiosWithSE:
     r"""Ratio of every layer's contribution to the last layer's along ``y``, by ``estimator``.
 
     ``layer_forms`` (every argument but ``rtol``) then ``ratios_from_forms``: ``{layer: ratio}`` for every
@@ -406,6 +537,15 @@ def layer_ratios(
         vectors and stay unsharded. The ratios equal those without a mesh up to rounding, as NumPy
         arrays in every process.
       mesh_axis: the mesh axis name (or names) the examples are sharded over; default the first axis.
+      return_se: ``"debiased"`` only. ``True``: return ``RatiosWithSE(ratio, se)``, ``se`` the standard
+        error of each network's ratio estimated from that network and that sample alone
+        (``debiased_ratio_se``; one more per-example gradient pass for the Gram diagonals).
+
+    Returns:
+      ``{layer: ratio}``; with ``return_se``, ``RatiosWithSE`` of two such dicts.
+
+    Raises:
+      ValueError: as ``estimator_forms``; ``return_se`` with an estimator other than ``"debiased"``.
 
     Example:
       >>> net = Network(depth=3, width=64, input_scaling="none")
@@ -416,6 +556,8 @@ def layer_ratios(
       >>> list(r)
       ['layer_0', 'layer_1']
     """
+    if return_se and estimator != "debiased":
+        raise ValueError(f"return_se needs estimator='debiased', got estimator={estimator!r}")
     forms = layer_forms(
         apply_fn,
         params,
@@ -430,7 +572,15 @@ def layer_ratios(
         mesh=mesh,
         mesh_axis=mesh_axis,
     )
-    return ratios_from_forms(forms, rtol=rtol)
+    ratios = ratios_from_forms(forms, rtol=rtol)
+    if not return_se:
+        return ratios
+    diag = layer_gram_diagonals(
+        apply_fn, params, x, stacked=stacked, mesh=mesh, mesh_axis=mesh_axis
+    )
+    if mesh is not None:
+        diag = sharding.gather(diag)
+    return RatiosWithSE(ratios, debiased_ratio_se(forms, diag, x, y, degree=degree, rtol=rtol))
 
 
 def paper_estimate(

@@ -416,6 +416,79 @@ def test_mesh_equals_mesh_less_on_four_devices():
     run_on_four_cpu_devices(MESH_SCRIPT, "MESH-OK")
 
 
+def _se_setting(dim=5, n=200, width=128, depth=3, k=3, draws=4, seeds=6):
+    """Per network (draws × seeds): debiased forms ``(L,)``, ratios and SEs ``(L-1,)`` (Gram route)."""
+    net = Network(depth=depth, width=width, input_scaling="none")
+    forms, ratios, ses = [], [], []
+    for r in range(draws):
+        k_pts, k_c, k_init = jax.random.split(jax.random.fold_in(jax.random.key(7), r), 3)
+        x = targets.sample_sphere(k_pts, n, dim)
+        y = np.asarray(targets.sphere_target(x, k, targets.random_centers(k_c, dim, 4)))
+        y = y / np.linalg.norm(y)
+        apply_fn, _ = net.init(k_init, dim)
+        _, params = net.init_seeds(k_init, 0, dim, seed_indices=np.arange(seeds))
+        grams = sl.layer_ntk(apply_fn, params, x, stacked=True)
+        f = estimators.gram_estimator_forms(grams, x, y, estimators=("debiased",), degree=k)[
+            "debiased"
+        ]
+        diag = {name: np.diagonal(np.asarray(g), axis1=-2, axis2=-1) for name, g in grams.items()}
+        se = estimators.debiased_ratio_se(f, diag, x, y, degree=k)
+        forms.append(np.stack([np.asarray(v) for v in f.values()], -1))
+        ratios.append(np.stack(list(estimators.ratios_from_forms(f).values()), -1))
+        ses.append(np.stack(list(se.values()), -1))
+    cat = [np.concatenate(a) for a in (forms, ratios, ses)]
+    mercer = spectra.layer_mercer_ratios(dim, k, network=net)[:, k]
+    return (*cat, mercer)
+
+
+def test_debiased_se_matches_spread_over_networks_and_draws():
+    """The per-network SE (one network, one draw) against the spread over 24 networks and 4 draws.
+
+    In the regime where the diagonal term dominates (κ^{<k}(1) ≫ n μ_k: d = 5, n = 200, k = 3) the SE
+    describes the linearised error ``F_ℓ − R F_{L-1}`` (the ratio itself is heavy-tailed there, its
+    denominator approaching 0): its root-mean-square over networks must be within 1.5× of that of
+    ``se · |F_{L-1}|``, with ``R`` the Mercer ratio (an independent computation, Funk–Hecke).
+    """
+    forms, _, se, mercer = _se_setting()
+    err = forms[:, :-1] - mercer * forms[:, -1:]
+    scale = se * np.abs(forms[:, -1:])
+    ok = np.all(np.isfinite(scale), axis=1)
+    assert ok.sum() >= 20
+    calib = np.sqrt(np.mean(err[ok] ** 2, 0) / np.mean(scale[ok] ** 2, 0))
+    assert np.all((calib > 1 / 1.5) & (calib < 1.5)), calib
+
+
+def test_layer_ratios_return_se_gram_free_equals_gram_route():
+    """``layer_ratios(..., return_se=True)`` (Gram-free) equals ``debiased_ratio_se`` on Jacobian Grams."""
+    net = Network(depth=3, width=16, input_scaling="none")
+    x = targets.sample_sphere(jax.random.key(1), 60, 4)
+    y = np.asarray(targets.sphere_target(x, 2, targets.random_centers(jax.random.key(2), 4, 4)))
+    apply_fn, params = net.init(jax.random.key(0), 4)
+    out = estimators.layer_ratios(
+        apply_fn, params, x, y, estimator="debiased", degree=2, return_se=True
+    )
+    plain = estimators.layer_ratios(apply_fn, params, x, y, estimator="debiased", degree=2)
+    grams = sl.layer_ntk(apply_fn, params, x)
+    f = estimators.gram_estimator_forms(grams, x, y, estimators=("debiased",), degree=2)["debiased"]
+    diag = {name: np.diagonal(np.asarray(g)) for name, g in grams.items()}
+    se = estimators.debiased_ratio_se(f, diag, x, y, degree=2)
+    assert list(out.ratio) == list(plain) == list(se)
+    for name in plain:
+        np.testing.assert_allclose(out.ratio[name], plain[name], rtol=1e-12)
+        np.testing.assert_allclose(out.se[name], se[name], rtol=1e-8)
+        assert np.all(out.se[name] > 0)
+
+
+def test_return_se_needs_debiased():
+    net = Network(depth=2, width=8, input_scaling="none")
+    x = targets.sample_sphere(jax.random.key(1), 20, 3)
+    apply_fn, params = net.init(jax.random.key(0), 3)
+    with pytest.raises(ValueError, match="return_se"):
+        estimators.layer_ratios(
+            apply_fn, params, x, x[:, 0], estimator="projected", degree=1, return_se=True
+        )
+
+
 def test_loglog_slope_recovers_a_power_law_and_skips_unusable_points():
     x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
     y = 3.0 * x**-0.5

@@ -36,7 +36,10 @@ drawn as a gap, and the figure names the degrees. The saved ``mercer_ratio`` ``(
 Saved arrays (``D`` draws, ``S`` seeds, ``K`` degrees, ``L`` layers): ``degrees`` ``(K,)``;
 ``contributions_{raw,projected,debiased}`` ``(D, S, K, L)``; ``infinite_{raw,projected,debiased}``
 ``(D, K, L)``; ``mercer`` ``(K, L)``; ``mercer_ratio`` ``(L-1, K)``; ``bias_{raw,projected,debiased}``
-``(D, K, L-1)``: ``|infinite-width ratio / Mercer ratio − 1|``, the finite-``n`` bias of each estimator.
+``(D, K, L-1)``: ``|infinite-width ratio / Mercer ratio − 1|``, the finite-``n`` bias of each estimator;
+``se_debiased`` ``(D, S, K, L-1)``: each network's estimated standard error of its debiased ratio
+(``estimators.debiased_ratio_se``), drawn hatched on the debiased panel around the median line (± the
+median SE over networks).
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ CAPTION = (
     "same points, dotted: the ratio of Mercer eigenvalues, each in its layer's colour (gaps: undefined, "
     "an eigenvalue vanishes). "
     "Left to right: the paper's sampled targets, lower degrees projected out on the sample, the "
-    "debiased estimator."
+    "debiased estimator (hatched: median ratio ± the median of one network's estimated standard error)."
 )
 
 
@@ -165,15 +168,29 @@ def draw_keys(cfg: Config, draw: int) -> tuple[jax.Array, jax.Array]:
 
 
 def finite_forms(cfg: Config, x, y, k_init, ctx: RunContext) -> dict[str, np.ndarray]:
-    """``{kind: (S, K, L)}``: every estimator's per-layer forms for the draw's ``num_seeds`` networks."""
+    """``{kind: (S, K, L)}``: every estimator's per-layer forms for the draw's ``num_seeds`` networks, and
+    ``"se_debiased"`` ``(S, K, L-1)``: each network's estimated SE of its debiased ratios
+    (``estimators.debiased_ratio_se``, from that network and the draw alone)."""
     apply_fn, _ = cfg.network.init(k_init, cfg.dim)
     parts = []
     for s0 in range(0, cfg.num_seeds, cfg.seed_chunk):
         idx = np.arange(s0, min(s0 + cfg.seed_chunk, cfg.num_seeds))
         _, params = cfg.network.init_seeds(k_init, 0, cfg.dim, seed_indices=idx)
         grams = ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh))
-        parts.append(forms_by_kind(grams, x, y, cfg.degrees))
-    return {k: np.concatenate([p[k] for p in parts]) for k in KINDS}
+        parts.append(
+            {**forms_by_kind(grams, x, y, cfg.degrees), "se_debiased": _se(grams, x, y, cfg)}
+        )
+    return {k: np.concatenate([p[k] for p in parts]) for k in (*KINDS, "se_debiased")}
+
+
+def _se(grams, x, y, cfg: Config) -> np.ndarray:
+    """``(S, K, L-1)``: ``estimators.debiased_ratio_se`` of the stacked networks' Grams ``{layer: (S, n, n)}``."""
+    forms = estimators.gram_estimator_forms(
+        grams, x, y, estimators=("debiased",), degree=cfg.degrees
+    )
+    diag = {name: np.diagonal(np.asarray(g), axis1=-2, axis2=-1) for name, g in grams.items()}
+    se = estimators.debiased_ratio_se(forms["debiased"], diag, x, y, degree=cfg.degrees)
+    return np.stack(list(se.values()), axis=-1)
 
 
 def forms_by_kind(grams, x, y, degrees) -> dict[str, np.ndarray]:
@@ -203,7 +220,8 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
         finite = finite_forms(cfg, x, y, k_init, ctx)
         inf = forms_by_kind(sphere_layer_ntk(x, network=cfg.network), x, y, cfg.degrees)
         return {
-            **{f"contributions_{k}": v[None] for k, v in finite.items()},
+            **{f"contributions_{k}": finite[k][None] for k in KINDS},
+            "se_debiased": finite["se_debiased"][None],
             **{f"infinite_{k}": v[None] for k, v in inf.items()},
         }
 
@@ -270,6 +288,8 @@ def plot(results, cfg: Config):
             mercer=ratio,
         )
         notes[_TITLES[kind]] = censored_note(degrees, counts, per_draw.shape[0])
+        if kind == "debiased" and "se_debiased" in results:
+            _draw_se_band(ax, degrees, results, ratio, colors)
         ax.set_yscale("log")
         ax.set_xlabel("degree $k$")
         ax.set_title(_TITLES[kind])
@@ -287,6 +307,33 @@ def plot(results, cfg: Config):
     note = "; ".join(filter(None, [undefined_note(degrees, ratio), merged_notes(notes)]))
     legend_below(fig, handles, labels, note=note)
     return fig
+
+
+def _draw_se_band(ax, degrees, results, ratio, colors) -> None:
+    """Hatched: the median draw ratio ± the median over networks of one network's estimated SE
+    (``se_debiased``), the uncertainty of a ratio read off one network (``docs/theory.md`` §9.3)."""
+    med = verdicts.nanmedian(draw_ratios(results["contributions_debiased"], ratio))[..., :-1]
+    se = np.asarray(results["se_debiased"], dtype=float)
+    with np.errstate(invalid="ignore"):
+        se_med = np.nanmedian(se.reshape(-1, *se.shape[2:]), axis=0)  # (K, L-1)
+    for layer in range(med.shape[-1]):
+        ok = np.isfinite(med[:, layer]) & np.isfinite(se_med[:, layer])
+        if not ok.any():
+            continue
+        m = np.where(ok, med[:, layer], 1.0)
+        e = np.where(ok, se_med[:, layer], 0.0)
+        ax.fill_between(  # `where` leaves gaps at undefined degrees: nothing is interpolated across them
+            degrees,
+            np.maximum(m - e, m * 1e-2),  # log axis
+            m + e,
+            where=ok,
+            interpolate=False,
+            facecolor="none",
+            edgecolor=colors[layer],
+            hatch="///",
+            linewidth=0,
+            alpha=0.6,
+        )
 
 
 def summarize(results, cfg: Config) -> list[dict]:
@@ -320,6 +367,8 @@ def summarize(results, cfg: Config) -> list[dict]:
             agreement=cfg.agreement,
             reference=relative(results[f"infinite_{kind}"], ratio)[..., :-1],
         )
+    if "se_debiased" in results:
+        rows.append(_se_row(results, degrees, ratio, defined))
     med = {k: verdicts.nanmedian(np.nanmax(results[f"bias_{k}"], axis=(1, 2))) for k in KINDS}
     rows.append(
         {
@@ -334,6 +383,30 @@ def summarize(results, cfg: Config) -> list[dict]:
         }
     )
     return rows
+
+
+def _se_row(results, degrees, ratio, defined) -> dict:
+    """REPORT row: one network's estimated SE of its debiased ratio against the measured spread over
+    networks, at the highest defined degree (median SE over networks; spread: ``IQR/1.349`` of the
+    per-network ratios minus their draw's infinite-width ratio, robust to the heavy tail)."""
+    k = int(np.flatnonzero(defined)[-1])
+    rel = relative(results["contributions_debiased"], ratio)[..., k, :-1]  # (D, S, L-1)
+    inf = relative(results["infinite_debiased"], ratio)[:, None, k, :-1]
+    dev = (rel - inf).reshape(-1, rel.shape[-1])
+    with np.errstate(invalid="ignore"):
+        q75, q25 = np.nanpercentile(dev, [75, 25], axis=0)
+        se = np.nanmedian(results["se_debiased"][..., k, :].reshape(-1, rel.shape[-1]), axis=0)
+    spread = (q75 - q25) / 1.349
+    factor = np.maximum(se / spread, spread / se)
+    return {
+        "check": f"estimated SE of one network's debiased ratio (median over networks) vs the measured "
+        f"spread over networks and draws (IQR/1.349 of ratio − ∞-width ratio), k = {int(degrees[k])}",
+        "measured": "; ".join(
+            f"ℓ={i}: SE {se[i]:.3g}, spread {spread[i]:.3g}" for i in range(len(se))
+        ),
+        "expected": "within 1.5× (docs/theory.md §9.3)",
+        "verdict": "within 1.5×" if np.all(factor <= 1.5) else "not within 1.5×",
+    }
 
 
 SMOKE = dict(SMOKE_DRAWS)

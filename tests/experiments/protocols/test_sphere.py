@@ -14,7 +14,9 @@ from experiments.protocols import sphere
 from tests._fakes import assert_first_draw
 
 VERDICTS = {"holds", "fails", "unresolved"}
-PER_DRAW = [f"{a}_{k}" for a in ("contributions", "infinite", "bias") for k in sphere.KINDS]
+PER_DRAW = [f"{a}_{k}" for a in ("contributions", "infinite", "bias") for k in sphere.KINDS] + [
+    "se_debiased"
+]
 """Result arrays with a leading draw axis."""
 
 
@@ -61,6 +63,10 @@ def test_result_layout(relu):
         assert res[f"infinite_{kind}"].shape == (d, k, num_layers)
         assert res[f"bias_{kind}"].shape == (d, k, num_layers - 1)
     assert res["mercer"].shape == (k, num_layers)
+    # one network's SE of its debiased ratio: positive wherever the ratio is defined
+    assert res["se_debiased"].shape == (d, s, k, num_layers - 1)
+    rel = sphere.relative(res["contributions_debiased"])[..., :-1]
+    assert (res["se_debiased"][np.isfinite(rel)] > 0).all()
     assert res["mercer_ratio"].shape == (num_layers - 1, k)
     np.testing.assert_array_equal(res["degrees"], cfg.degrees)
     # ReLU: every degree is defined
@@ -85,6 +91,7 @@ def test_same_seed_same_numbers_and_nested_draws_and_seeds(relu):
         key = f"contributions_{kind}"
         np.testing.assert_array_equal(first[key], res[key][:, :1], err_msg=key)
         np.testing.assert_array_equal(first[f"infinite_{kind}"], res[f"infinite_{kind}"])
+    np.testing.assert_array_equal(first["se_debiased"], res["se_debiased"][:, :1])
 
 
 def test_relative_masks_undefined_ratios():
