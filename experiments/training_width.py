@@ -596,7 +596,7 @@ def _width(w: float, widths: np.ndarray) -> str:
     if np.isposinf(w):
         return f"> {int(widths[-1])}"
     if np.isnan(w):
-        return f"< {int(widths[0])} or undefined"
+        return f"< {int(widths[0])} or n/a"
     return f"{w:.0f}"
 
 
@@ -648,10 +648,11 @@ def plot(results, cfg: Config):
         med, lo, hi = _median_iqr(results["kernel_movement"][..., i])
         ax_mv.plot(widths, med, marker="o", ms=3, color=lcol[i])
         ax_mv.fill_between(widths, lo, hi, color=lcol[i], alpha=0.2, lw=0)
-        ax_mv.plot(widths, med[-1] * widths[-1] / widths, ls=":", color=lcol[i], lw=1.0)
+        near = widths[widths >= widths[-1] / 8]  # the 1/m line over the widest three octaves
+        ax_mv.plot(near, med[-1] * widths[-1] / near, ls=":", color=lcol[i], lw=1)
         med_c, _, _ = _median_iqr(results["movement"][..., con, i])
         ax_mv.plot(widths, med_c, ls="--", marker="x", ms=3, color=lcol[i], lw=0.8)
-        if np.isfinite(cross[i]):
+        if np.isfinite(cross[i]) and cross[i] <= 2 * widths[-1]:  # beyond: in the key only
             ax_mv.plot([cross[i]], [level], marker="X", ms=6, color=lcol[i], mec="k", mew=0.5)
     top = np.nanmedian(results["kernel_movement"][0])
     ax_mv.plot(widths, top * np.sqrt(widths[0] / widths), color="0.5", lw=2, alpha=0.5)
@@ -713,8 +714,10 @@ def plot(results, cfg: Config):
 
     slopes = np.asarray(results["octave_slopes"])
     handles = [Line2D([], [], color=lcol[i], marker="o", ms=3) for i in range(num_layers)]
+    measured = np.asarray(results["crossing_measured"])
     labels = [
-        f"layer {i}: last octave {slopes[-1, i]:.2f}, tail fit {fit[i, 0]:.2f}"
+        f"layer {i}: {slopes[-1, i]:.2f} / {fit[i, 0]:.2f}; "
+        f"{_width(measured[i], widths)} ({_width(cross[i], widths)})"
         for i in range(num_layers)
     ]
     handles += [
@@ -728,16 +731,25 @@ def plot(results, cfg: Config):
         Line2D([], [], color="gray", ls=":", marker="x", ms=3),
     ]
     labels += [
-        "(a) 1/m (theory, through the widest point); (b) −1",
+        "(a) 1/m theory line; (b) −1",
         r"(a) $m^{-1/2}$ guide; (b) dashed: −1/2",
         f"(a) large η = {cfg.contrast_lr_factor:g}·n/λ_max",
-        f"(a) fit over the widest {cfg.tail_octaves} octaves crosses {level:g}",
-        "(c) all layers (colours: that layer alone)",
+        f"(a) fit reaches {level:g} (drawn if ≤ 2·max m)",
+        "(c) all layers (colour: layer alone)",
         "(d, e) at init (band: IQR)",
         "(d, e) after training",
         "(d, e) after training, large η",
     ]
-    ax_key.legend(handles, labels, loc="center", fontsize=6, frameon=False)
+    ax_key.legend(
+        handles,
+        labels,
+        loc="center",
+        fontsize=6,
+        frameon=False,
+        title=f"slope last octave / fit over widest {cfg.tail_octaves};\n"
+        f"width where movement < {level:g}: measured (fit)",
+        title_fontsize=6,
+    )
     d, s = results["kernel_movement"].shape[1:3]
     fig.suptitle(
         f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
