@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return model.apply({"params": p}, x_)
 
     grams = sl.layer_ntk(apply_fn, params, x)
-    rel = sl.relative_contributions(sl.layer_contributions(apply_fn, params, x, y))
+    rel = sl.layer_ratios(sl.layer_contributions(apply_fn, params, x, y))
     print(f"{'layer':10s} {'tr G/n':>12s} {'top eigenvalue':>15s} {'c / c_last':>11s}")
     for name, g in grams.items():
         g = np.asarray(g, np.float64)

@@ -77,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     # reference), then each layer's share of the full NTK's trace, from its Gram.
     noise = jnp.sign(jax.random.normal(jax.random.key(args.seed + 1), y.shape, y.dtype))
     c = sl.layer_contributions(apply_fn, params, x, jnp.stack([y, noise]))
-    rel_parity, rel_noise = (
-        sl.relative_contributions({k: v[i] for k, v in c.items()}) for i in (0, 1)
-    )
+    rel_parity, rel_noise = (sl.layer_ratios({k: v[i] for k, v in c.items()}) for i in (0, 1))
     traces = {name: float(jnp.trace(g)) for name, g in sl.layer_ntk(apply_fn, params, x).items()}
     total = sum(traces.values())
     print(f"{'layer':10s} {'tr share':>9s} {'parity c/c_last':>16s} {'random c/c_last':>16s}")

@@ -6,12 +6,12 @@ Command::
                           [--data-dir DIR] [--no-progress] [--no-report] [--mesh] [--debug]
 
 An experiment whose saved results (``<out>/<name>.json``) were produced with the same config and the same
-code (a hash of the package and experiment sources) is skipped unless ``--force`` (``_framework.FORCE_HELP``:
+code (a hash of the package and experiment sources) is skipped unless ``--force`` (``framework.cli.FORCE_HELP``:
 the one meaning of ``--force``, here and in every ``python -m experiments.<name>``: recompute from scratch,
 reusing neither up-to-date results nor a partial checkpoint). An unknown name in ``--only`` prints one line
 ``error: …`` with the closest valid names and exits with status 2 before anything runs. A failing experiment is
 reported and the others still run: an expected error (missing or corrupt dataset, invalid config;
-``_framework.EXPECTED_ERRORS``) as one line ``error: <experiment>: …`` on stderr (with its traceback only
+``framework.cli.EXPECTED_ERRORS``) as one line ``error: <experiment>: …`` on stderr (with its traceback only
 under ``--debug``), any other failure with its traceback. The exit code is 0 if all succeeded, 2 if the
 only failures were expected errors, 1 otherwise. A summary table (experiment,
 status, wall time) is printed at the end. Also installed as the console script
@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 
 import experiments
-from experiments import _framework as fw
+from experiments.framework import cli as fw
 
 DESCRIPTION = """\
 Runs every experiment (or --only some) at one scale, saves each one's results and figure in --out,
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     if not args.no_report:
-        from experiments.report import write_report
+        from experiments.framework.report import write_report
 
         report = write_report(args.out)
         print(f"report: {report}", file=sys.stderr)

@@ -8,12 +8,12 @@ Runtime: smoke ~10 s, default (width 512, n = 1024, 8 draws × 4 seeds, k = 1…
 paper (width 1024, n = 2000, 8 draws × 20 seeds, k = 1…8) a few minutes on a GPU. Expected picture: for every layer
 ℓ < L-1 the relative contribution c_ℓ/c_{L-1} grows with the degree k, and more for earlier layers.
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment(
     "fig1_sphere_d2", __doc__, {}, paper={"degrees": (1, 2, 3, 4, 5, 6, 7, 8)}

@@ -10,12 +10,12 @@ relative contributions of early layers grow with k. With the paper's sampled tar
 (lower degrees leak into a degree-k target on the sample); with lower degrees projected out, and with the
 debiased estimator, they do (``sphere_large_n`` follows the estimators to n = 10⁵).
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment("fig2_sphere_d10", __doc__, {"dim": 10})
 

@@ -12,12 +12,12 @@ large constant component, which the last layer dominates; right (sample mean rem
 the early layers grow with k up to k ≈ 6, layer 0 the most; the dashed infinite-width lines lie on
 the bands.
 
-See ``experiments.realdata`` for what is computed and plotted.
+See ``experiments.protocols.realdata`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 EXPERIMENT = realdata.experiment(
     "fig3_mnist_radial", __doc__, {"dataset": "mnist", "target": "radial"}

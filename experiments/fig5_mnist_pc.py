@@ -13,12 +13,12 @@ pulled down whenever the target has a sizeable mean; right (sample mean removed)
 ratios grow with k (not strictly), layer 0 the most; the dashed infinite-width lines lie on the
 bands.
 
-See ``experiments.realdata`` for what is computed and plotted.
+See ``experiments.protocols.realdata`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 EXPERIMENT = realdata.experiment("fig5_mnist_pc", __doc__, {"dataset": "mnist", "target": "pc"})
 main = EXPERIMENT.main

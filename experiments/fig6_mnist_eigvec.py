@@ -15,12 +15,12 @@ dashed lines. Left, at high ranks each network's own eigenvectors have larger ra
 infinite-width analogue, a finite-width effect that shrinks roughly as 1/width (rank 500, layer 0,
 4 seeds: 12.9, 9.0, 7.3 at width 256, 784, 2048 against 6.2 at infinite width).
 
-See ``experiments.realdata`` for what is computed and plotted.
+See ``experiments.protocols.realdata`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 RANKS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500)
 """Default eigenvalue ranks (the paper's "degree"); log-spaced beyond 3: the whole spectrum."""

@@ -12,12 +12,12 @@ paper (8 draws × 20 seeds) about five times that. Expected picture: as Figure 5
 the paper's targets; once the mean is removed, ratios above 1 that are larger for earlier layers
 and larger at k ≥ 3 than at k = 1, but not monotone in k; dashed infinite-width lines on the bands.
 
-See ``experiments.realdata`` for what is computed and plotted.
+See ``experiments.protocols.realdata`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import realdata
+from experiments.protocols import realdata
 
 EXPERIMENT = realdata.experiment("fig7_cifar_pc", __doc__, {"dataset": "cifar10", "target": "pc"})
 main = EXPERIMENT.main

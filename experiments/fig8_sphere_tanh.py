@@ -14,12 +14,12 @@ two quantities that vanish as ``n → ∞`` (on a finite sample, leakage of the 
 not drawn, and left out of the verdicts, which are judged on ``k = 1, 3``. Adding a bias makes even degrees
 exist but changes the network; ``protocol_sensitivity`` reports that variant (``bias``).
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment(
     "fig8_sphere_tanh", __doc__, {"dim": 10, "network.activation": "tanh"}

@@ -7,12 +7,12 @@ Command::
 Runtime as fig2_sphere_d10. erf is odd: without bias the even degrees are undefined, as in
 ``fig8_sphere_tanh`` (not drawn; verdicts on ``k = 1, 3``).
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment("sphere_erf_d10", __doc__, {"dim": 10, "network.activation": "erf"})
 

@@ -6,12 +6,12 @@ Command::
 
 Runtime as fig2_sphere_d10.
 
-See ``experiments.sphere`` for what is computed and plotted.
+See ``experiments.protocols.sphere`` for what is computed and plotted.
 """
 
 from __future__ import annotations
 
-from experiments import sphere
+from experiments.protocols import sphere
 
 EXPERIMENT = sphere.experiment(
     "sphere_gelu_d10", __doc__, {"dim": 10, "network.activation": "gelu"}

@@ -42,91 +42,68 @@ from spectral_layers import (
     training,
 )
 from spectral_layers.activations import ACTIVATIONS
-from spectral_layers.contributions import (
-    layer_contributions,
-    quadratic_forms,
-    relative_contributions,
-)
+from spectral_layers.contributions import gram_forms, layer_contributions, layer_ratios
+from spectral_layers.data import DatasetError
 from spectral_layers.empirical import (
     FallbackWarning,
     KernelCheckError,
     PrecisionWarning,
     full_ntk,
     layer_ntk,
-    mlp_layer_features,
 )
-from spectral_layers.gegenbauer import gegenbauer_eigenvalues, multiplicity
-from spectral_layers.hermite import hermite_coefficients
-from spectral_layers.infinite import (
-    check_against_nt,
-    infinite_layer_ntk,
-    nt_layer_ntk,
-    sphere_layer_kernels,
-    sphere_layer_ntk,
+from spectral_layers.infinite import infinite_layer_ntk
+from spectral_layers.layers import from_nnx, layer_names
+from spectral_layers.models import Network, init_mlp, init_mlp_seeds
+from spectral_layers.nt_compat import NeuralTangentsUnavailable
+from spectral_layers.spectra import (
+    MercerSpectrum,
+    layer_mercer_eigenvalues,
+    layer_mercer_ratios,
+    layer_mercer_spectrum,
 )
-from spectral_layers.layers import discover_layers, from_nnx, layer_names
-from spectral_layers.models import (
-    MLP,
-    MLPApply,
-    MLPSpec,
-    Network,
-    init_mlp,
-    init_mlp_seeds,
-    make_spec,
-)
-from spectral_layers.sharding import gather, make_mesh
-from spectral_layers.spectra import layer_mercer_eigenvalues
 from spectral_layers.training import train_layers
 
 __version__ = "0.3.0"
 
 __all__ = [
+    # the paper's nouns (a network, its per-layer kernels, contributions, ratios and spectra, training),
+    # errors and warnings, and the modules, where everything else lives
     "ACTIVATIONS",
-    "MLP",
+    "DatasetError",
     "FallbackWarning",
     "KernelCheckError",
-    "MLPApply",
-    "MLPSpec",
+    "MercerSpectrum",
     "Network",
+    "NeuralTangentsUnavailable",
     "PrecisionWarning",
     "activations",
-    "check_against_nt",
     "contributions",
     "data",
     "data_targets",
-    "discover_layers",
     "distributed",
     "empirical",
     "estimators",
     "from_nnx",
     "full_ntk",
-    "gather",
     "gegenbauer",
-    "gegenbauer_eigenvalues",
+    "gram_forms",
     "hermite",
-    "hermite_coefficients",
     "infinite",
     "infinite_layer_ntk",
     "init_mlp",
     "init_mlp_seeds",
     "layer_contributions",
     "layer_mercer_eigenvalues",
+    "layer_mercer_ratios",
+    "layer_mercer_spectrum",
     "layer_names",
     "layer_ntk",
+    "layer_ratios",
     "layers",
-    "make_mesh",
-    "make_spec",
-    "mlp_layer_features",
     "models",
-    "multiplicity",
     "nt_compat",
-    "nt_layer_ntk",
-    "quadratic_forms",
-    "relative_contributions",
     "sharding",
     "spectra",
-    "sphere_layer_kernels",
-    "sphere_layer_ntk",
     "targets",
     "train_layers",
     "training",

@@ -2,7 +2,7 @@
 
 Two ways to compute ``c_ℓ``, equal up to rounding:
 
-* from Gram matrices (``quadratic_forms``): ``c_ℓ = yᵀ G^(ℓ) y``;
+* from Gram matrices (``gram_forms``): ``c_ℓ = yᵀ G^(ℓ) y``;
 * from one gradient (``layer_contributions``): since ``G^(ℓ)_ij = ⟨∇_{θ_ℓ} f(x_i), ∇_{θ_ℓ} f(x_j)⟩``,
 
       yᵀ G^(ℓ) y = ‖Σ_i y_i ∇_{θ_ℓ} f(x_i)‖² = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²,
@@ -34,21 +34,21 @@ from spectral_layers.layers import (
     unbox,
 )
 from spectral_layers.layers import layer_map as layer_map_of
-from spectral_layers.models import MLPApply
+from spectral_layers.models import declared_input_dim
 from spectral_layers.sharding import sharded_rows, sharded_sum
 
 __all__ = [
-    "blocked_quadratic_forms",
+    "blocked_gram_forms",
+    "gram_forms",
     "layer_contributions",
     "layer_gram_diagonals",
-    "quadratic_forms",
-    "relative_contributions",
+    "layer_ratios",
     "stack_layers",
     "t_interval",
 ]
 
 
-def quadratic_forms(
+def gram_forms(
     grams: Mapping[str, Float[Array, "*s n n"]], y: Float[Array, "*t n"]
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y`` for every layer (paper appendix §13).
@@ -72,7 +72,7 @@ def quadratic_forms(
     return out
 
 
-def blocked_quadratic_forms(
+def blocked_gram_forms(
     kernel_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]],
     x: Float[np.ndarray, "n d"],
     y: Float[np.ndarray, "t n"],
@@ -153,7 +153,7 @@ def layer_contributions(
     """
     params = unbox(params)
     leaves, treedef = check_params(params), jax.tree.structure(params)
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x = val.check_batch(x, "x", in_dim=in_dim)
     n = batch_size(x)
     program = example_program(apply_fn, params, x, stacked=stacked)
@@ -284,7 +284,7 @@ def layer_gram_diagonals(
     """
     params = unbox(params)
     leaves, treedef = check_params(params), jax.tree.structure(params)
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x = val.check_batch(x, "x", in_dim=in_dim)
     chunk = val.check_positive_int(chunk, "chunk")
     layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
@@ -342,28 +342,73 @@ def _sharded_diagonals_fn(apply_fn, treedef, groups, stacked, chunk):
     return block
 
 
-def relative_contributions(
-    contributions: Mapping[str, jax.Array | np.ndarray], reference: str | None = None
-) -> dict[str, np.ndarray]:
-    """``c_ℓ / c_ref`` for every layer; the reference defaults to the last layer (paper appendix §13).
+def layer_ratios(
+    forms: Float[np.ndarray, "..."] | Mapping[str, Any],
+    *,
+    axis: int = -1,
+    floor: float | np.ndarray = 0.0,
+    rtol: float = 0.0,
+    return_resolved: bool = False,
+):
+    r"""Every layer's form relative to the last layer's, ``form_ℓ / form_{L-1}`` (paper appendix §13).
+
+    The one ratio rule of the package: every figure, verdict, estimator and test computes ratios to the last
+    layer with it. NaN policy: the ratio is NaN (never ``±inf``) wherever the last layer's form, the
+    denominator, is not resolvable above its floor, i.e. not larger than ``max(floor, rtol · Σ_ℓ |form_ℓ|)``:
+    zero, negative (a debiased estimate can have either sign at small ``n``), NaN, or below a resolution
+    floor the caller knows (``floor``, e.g. a Mercer eigenvalue's rounding floor from
+    ``spectra.layer_mercer_spectrum``) or relative to the forms' size (``rtol``). Elsewhere it is the plain
+    quotient. The last layer's own ratio is 1 where resolved, NaN elsewhere.
+
+    Args:
+      forms: the forms ``(…, L)`` with the layers along ``axis``, or ``{layer: form}`` in layer order (the
+        last entry is the denominator; ``axis`` is then ignored).
+      axis: the layer axis of an array ``forms``.
+      floor: absolute floor of the denominator: a scalar or an array broadcastable to ``forms`` without
+        its layer axis.
+      rtol: floor relative to ``Σ_ℓ |form_ℓ|`` (0: none).
+      return_resolved: also return the mask of resolved denominators (the reason for every NaN ratio that
+        is not a NaN numerator).
+
+    Returns:
+      The ratios, float NumPy of the shape of ``forms`` (or ``{layer: ratio}``), and with
+      ``return_resolved`` the boolean mask ``(…)`` (``forms`` without its layer axis) of resolved
+      denominators.
 
     Raises:
-      ValueError: ``reference`` is not a layer, or its contribution is zero or not finite anywhere (the
-        ratio would be inf/NaN).
+      ValueError: fewer than one layer, or a negative ``floor`` / ``rtol``.
     """
-    names = list(contributions)
-    reference = names[-1] if reference is None else reference
-    if reference not in contributions:
-        raise ValueError(f"reference must be one of {names}, got {reference!r}")
-    ref = np.asarray(contributions[reference])
-    if not np.isfinite(ref).all():
-        raise ValueError(f"the reference layer {reference!r} has a non-finite contribution: {ref}")
-    if (ref == 0).any():
-        raise ValueError(
-            f"the reference layer {reference!r} has a zero contribution (c_ref = 0): the relative "
-            "contributions c_ℓ / c_ref are undefined; choose another reference layer or target"
-        )
-    return {name: np.asarray(c) / ref for name, c in contributions.items()}
+    names = None
+    if isinstance(forms, Mapping):
+        names = list(forms)
+        if not names:
+            raise ValueError("forms must hold at least one layer, got an empty mapping")
+        f = np.stack([np.asarray(v) for v in forms.values()], axis=-1)
+        axis = -1
+    else:
+        f = np.asarray(forms)
+        if f.ndim == 0 or f.shape[axis] == 0:
+            raise ValueError(
+                f"forms must have at least one layer along axis {axis}, got shape {f.shape}"
+            )
+    if not np.issubdtype(f.dtype, np.floating):
+        f = f.astype(np.float64)
+    if rtol < 0 or np.any(np.asarray(floor) < 0):
+        raise ValueError(f"floor and rtol must be >= 0, got floor={floor}, rtol={rtol}")
+    f = np.moveaxis(f, axis, -1)
+    den = f[..., -1]
+    threshold = np.asarray(floor, dtype=f.dtype)
+    if rtol:
+        threshold = np.maximum(threshold, rtol * sum(np.abs(f[..., i]) for i in range(f.shape[-1])))
+    resolved = den > threshold  # False where den or the threshold is NaN
+    safe = np.where(resolved, den, 1)
+    with np.errstate(invalid="ignore"):
+        ratios = np.where(resolved[..., None], f / safe[..., None], np.nan)
+    if names is not None:
+        out = {name: ratios[..., i] for i, name in enumerate(names)}
+    else:
+        out = np.moveaxis(ratios, -1, axis)
+    return (out, resolved) if return_resolved else out
 
 
 def stack_layers(contributions: Mapping[str, Any]) -> np.ndarray:

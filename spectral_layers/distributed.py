@@ -8,7 +8,7 @@ sharded result as a NumPy array in every process.
 On a cluster, ``initialize()`` without arguments lets JAX detect the coordinator, the number of processes and
 this process's id (SLURM, Open MPI, Kubernetes, … as ``jax.distributed.initialize`` does). On one machine,
 ``launch_local`` starts ``N`` processes that meet on a free port of the loopback interface, each with its own
-CPU devices, CPU collectives over gloo: the setting of the tests and of ``python -m experiments.launch``.
+CPU devices, CPU collectives over gloo: the setting of the tests and of ``python -m experiments.framework.launch``.
 """
 
 from __future__ import annotations

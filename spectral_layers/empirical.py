@@ -48,7 +48,13 @@ from spectral_layers.layers import (
     replace_leaves,
     unbox,
 )
-from spectral_layers.models import MLPApply, MLPSpec, dense_apply, layer_name
+from spectral_layers.models import (
+    MLPSpec,
+    check_declared_params,
+    declared_input_dim,
+    dense_apply,
+    layer_name,
+)
 from spectral_layers.sharding import sharded_rows
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "full_ntk",
     "layer_ntk",
     "mlp_layer_features",
+    "relative_frobenius",
 ]
 
 METHODS = ("structured", "jacobian", "jacobian_fwd", "nt")
@@ -249,8 +256,7 @@ def _check_model(apply_fn, params, stacked):
             f"apply_fn must be callable apply_fn(params, x), got {type(apply_fn).__name__}"
         )
     leaves = check_params(params)
-    if isinstance(apply_fn, MLPApply):
-        _check_mlp_params(apply_fn.spec, params)
+    check_declared_params(apply_fn, params)
     if stacked:
         sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
         if len(sizes) != 1 or None in sizes:
@@ -261,23 +267,8 @@ def _check_model(apply_fn, params, stacked):
     return leaves, jax.tree.structure(params)
 
 
-def _check_mlp_params(spec: MLPSpec, params: Any) -> None:
-    """An ``init_mlp`` network needs ``{"layer_0": {...}, …, "layer_{L-1}": {...}}``."""
-    if not isinstance(params, Mapping) or not all(isinstance(v, Mapping) for v in params.values()):
-        raise TypeError(
-            "params of an init_mlp network must be a dict of per-layer subtrees "
-            f"{{'layer_0': {{...}}, ...}}, got {type(params).__name__}"
-        )
-    expected = {layer_name(i) for i in range(spec.depth)}
-    if set(params) != expected:
-        raise ValueError(
-            f"params has layers {sorted(params)} but the network has depth {spec.depth} "
-            f"(expected layer_0 … layer_{spec.depth - 1})"
-        )
-
-
 def _check_pair(apply_fn, x1, x2):
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x1 = val.check_batch(x1, "x1", in_dim=in_dim)
     if x2 is not None:
         x2 = val.check_batch(x2, "x2", in_dim=in_dim)
@@ -732,3 +723,30 @@ def full_ntk(
         )
 
     return _pair_gram(flat(x1), flat(x2), axes)
+
+
+def relative_frobenius(
+    a: Float[np.ndarray, "..."],
+    b: Float[np.ndarray, "..."],
+    *,
+    axis: tuple[int, ...] | None = (-2, -1),
+) -> np.ndarray:
+    """``‖a − b‖_F / ‖b‖_F`` over ``axis`` (default the last two: a batch of matrices; ``None``: every entry).
+
+    The one relative-Frobenius helper (kernel convergence, kernel movement, cross-checks). NumPy; the dtype
+    follows the inputs (NumPy promotion). NaN where ``‖b‖_F = 0`` (the relative error is undefined there).
+
+    Args:
+      a, b: arrays of one shape (or broadcastable), e.g. Grams ``(…, n, n)``.
+      axis: the axes the norm runs over.
+
+    Returns:
+      The relative errors, ``a − b`` without ``axis`` (a 0-d array for ``axis=None``).
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if axis is None:
+        diff, ref = np.linalg.norm((a - b).ravel()), np.linalg.norm(b.ravel())
+    else:
+        diff, ref = np.linalg.norm(a - b, axis=axis), np.linalg.norm(b, axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ref > 0, diff / np.where(ref > 0, ref, 1), np.nan)

@@ -36,14 +36,14 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from spectral_layers import _validation as val
-from spectral_layers import sharding, targets
+from spectral_layers import contributions, sharding, targets
 from spectral_layers.contributions import layer_contributions, layer_gram_diagonals
 
 __all__ = [
     "ESTIMATORS",
     "estimator_forms",
     "fitted_slope",
-    "gram_forms",
+    "gram_estimator_forms",
     "layer_forms",
     "layer_ratios",
     "level_crossing",
@@ -278,7 +278,7 @@ def estimator_forms(
     return {e: out[e] for e in estimators}
 
 
-def gram_forms(
+def gram_estimator_forms(
     grams: Mapping[str, Float[Array, "*s n n"]],
     x: Float[Array, "n d"],
     y: Float[Array, "*t n"],
@@ -368,19 +368,16 @@ def ratios_from_forms(
 ) -> dict[str, Float[np.ndarray, "..."]]:
     """``form_ℓ / form_{L-1}`` for every layer but the last; NaN where the denominator vanishes.
 
-    The denominator counts as vanishing (NaN, never ``±inf``) where it is not larger than
-    ``rtol · Σ_ℓ |form_ℓ|``: zero, rounding-level, or (for ``"debiased"``, an estimate that can have
-    either sign at small ``n``) negative.
+    ``contributions.layer_ratios`` (the one ratio rule) with ``rtol``: the denominator counts as vanishing
+    (NaN, never ``±inf``) where it is not larger than ``rtol · Σ_ℓ |form_ℓ|``: zero, rounding-level, or
+    (for ``"debiased"``, an estimate that can have either sign at small ``n``) negative.
     """
     names = list(forms)
     if len(names) < 2:
         raise ValueError(f"need at least two layers for a ratio, got {names}")
     f = {k: np.asarray(v, dtype=np.float64) for k, v in forms.items()}
-    den = f[names[-1]]
-    scale = sum(np.abs(v) for v in f.values())
-    ok = den > rtol * scale
-    safe = np.where(ok, den, 1.0)
-    return {k: np.where(ok, f[k] / safe, np.nan) for k in names[:-1]}
+    ratios = contributions.layer_ratios(f, rtol=rtol)  # the one ratio rule
+    return {k: ratios[k] for k in names[:-1]}
 
 
 def layer_ratios(
@@ -455,6 +452,26 @@ def paper_estimate(
     return float(np.sum(g * t_g1) / np.sum(g * t_g2))
 
 
+def loglog_slope(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"]) -> tuple[float, float]:
+    """``(slope, intercept)`` of the least-squares line ``log y ≈ slope · log x + intercept``.
+
+    The one slope fit (convergence rates against ``n`` or the width): over the points where both ``x`` and
+    ``y`` are finite and ``> 0``; NaN slope and intercept when fewer than two such points remain.
+
+    Raises:
+      ValueError: ``x`` and ``y`` are not 1-D arrays of one length.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of one length, got shapes {x.shape} and {y.shape}")
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return np.nan, np.nan
+    slope, intercept = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return float(slope), float(intercept)
+
+
 def fitted_slope(
     n: Float[np.ndarray, " m"], err: Float[np.ndarray, "s m"], *, num_boot: int = 400
 ) -> tuple[float, float, float]:
@@ -471,16 +488,16 @@ def fitted_slope(
     """
     cols = np.all(np.isfinite(err), axis=0)
     a = np.abs(err[:, cols])
-    x = np.log(np.asarray(n)[cols].astype(float))
+    x = np.asarray(n)[cols].astype(float)
     if cols.sum() < 2 or not np.all(a.mean(0) > 0):
         return np.nan, np.nan, np.nan
-    slope = float(np.polyfit(x, np.log(a.mean(0)), 1)[0])
+    slope = float(loglog_slope(x, a.mean(0))[0])
     rng = np.random.default_rng(0)
     boot = []
     for _ in range(num_boot):
         m = a[rng.integers(0, a.shape[0], a.shape[0])].mean(0)
         if np.all(m > 0):
-            boot.append(np.polyfit(x, np.log(m), 1)[0])
+            boot.append(loglog_slope(x, m)[0])
     lo, hi = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
     return slope, float(lo), float(hi)
 
@@ -525,7 +542,7 @@ def theorem1_bounds(
 
 
 # ------------------------------------------------------------------------------------------------
-# power-law rates (one slope rule: least squares of log y on log x over finite positive points)
+# power-law rates per octave and level crossings (the slope rule: ``loglog_slope``)
 
 
 def _positive_log(a: np.ndarray) -> np.ndarray:
@@ -533,35 +550,6 @@ def _positive_log(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     ok = np.isfinite(a) & (a > 0)
     return np.where(ok, np.log(np.where(ok, a, 1.0)), np.nan)
-
-
-def loglog_slope(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"]) -> tuple[float, float]:
-    """Least-squares fit ``log y = slope · log x + intercept`` over the usable points.
-
-    A point is usable where both ``x`` and ``y`` are finite and ``> 0``.
-
-    Args:
-      x: abscissae ``(m,)`` (e.g. widths or sample sizes).
-      y: values ``(m,)``.
-
-    Returns:
-      ``(slope, intercept)`` (natural logarithms); both NaN when fewer than two usable points, or when
-      the usable ``x`` are all equal.
-
-    Raises:
-      ValueError: ``x`` and ``y`` are not 1-D arrays of the same length.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.ndim != 1 or x.shape != y.shape:
-        raise ValueError(
-            f"x and y must be 1-D arrays of the same length, got shapes {x.shape} and {y.shape}"
-        )
-    lx, ly = _positive_log(x), _positive_log(y)
-    ok = np.isfinite(lx) & np.isfinite(ly)
-    if ok.sum() < 2 or np.ptp(lx[ok]) == 0:
-        return np.nan, np.nan
-    slope, intercept = np.polyfit(lx[ok], ly[ok], 1)
-    return float(slope), float(intercept)
 
 
 def octave_slopes(

@@ -57,6 +57,7 @@ from spectral_layers import _validation as val
 from spectral_layers import nt_compat
 from spectral_layers._rows import map_rows
 from spectral_layers.activations import QUADRATURE_RULES, dual_kernels, nt_activation
+from spectral_layers.empirical import relative_frobenius
 from spectral_layers.models import MLPSpec, Network, layer_name
 from spectral_layers.sharding import sharded_rows
 
@@ -64,11 +65,10 @@ __all__ = [
     "DEFAULT_NT_QUADRATURE_DEGREE",
     "DEFAULT_QUADRATURE_DEGREE",
     "SPLINE_NODES",
-    "check_against_nt",
     "infinite_layer_ntk",
     "nt_layer_ntk",
     "nt_ntk",
-    "relative_frobenius_error",
+    "nt_relative_errors",
     "sphere_layer_kernels",
     "sphere_layer_ntk",
 ]
@@ -575,15 +575,7 @@ def nt_ntk(
     return jax.jit(kernel_fn, static_argnames=("get",))(x1, x2, get="ntk")
 
 
-def relative_frobenius_error(a: jax.Array, b: jax.Array) -> float:
-    """``‖a − b‖_F / ‖b‖_F`` in float64 (``‖a − b‖_F`` if ``b`` is zero)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    denom = np.linalg.norm(b)
-    diff = np.linalg.norm(a - b)
-    return float(diff / denom) if denom > 0 else float(diff)
-
-
-def check_against_nt(
+def nt_relative_errors(
     x1: Float[Array, "n1 d"],
     x2: Float[Array, "n2 d"] | None = None,
     *,
@@ -618,4 +610,7 @@ def check_against_nt(
     ref = nt_layer_ntk(
         x1, x2, network=network, nt_quadrature_degree=nt_quadrature_degree, numerical=numerical
     )
-    return {name: relative_frobenius_error(ours[name], ref[name]) for name in ours}
+    return {
+        name: float(relative_frobenius(np.asarray(ours[name], np.float64), ref[name], axis=None))
+        for name in ours
+    }

@@ -41,6 +41,8 @@ __all__ = [
     "MLPApply",
     "MLPSpec",
     "Network",
+    "check_declared_params",
+    "declared_input_dim",
     "dense_apply",
     "init_mlp",
     "init_mlp_seeds",
@@ -280,6 +282,47 @@ class MLPApply:
 
     def __call__(self, params: Params, x: Float[Array, "n d"]) -> Float[Array, " n"]:
         return _jit_apply(self.spec, params, x)
+
+    @property
+    def input_dim(self) -> int:
+        """The size ``d`` of one example (the apply-function protocol: ``declared_input_dim``)."""
+        return self.spec.in_dim
+
+    def check_params(self, params: Any) -> None:
+        """An ``init_mlp`` network needs ``{"layer_0": {...}, …, "layer_{L-1}": {...}}`` (the apply-function
+        protocol: ``check_declared_params``).
+
+        Raises:
+          TypeError: ``params`` is not a dict of per-layer subtrees.
+          ValueError: its layers are not those of the network.
+        """
+        if not isinstance(params, Mapping) or not all(
+            isinstance(v, Mapping) for v in params.values()
+        ):
+            raise TypeError(
+                "params of an init_mlp network must be a dict of per-layer subtrees "
+                f"{{'layer_0': {{...}}, ...}}, got {type(params).__name__}"
+            )
+        expected = {layer_name(i) for i in range(self.spec.depth)}
+        if set(params) != expected:
+            raise ValueError(
+                f"params has layers {sorted(params)} but the network has depth {self.spec.depth} "
+                f"(expected layer_0 … layer_{self.spec.depth - 1})"
+            )
+
+
+def declared_input_dim(apply_fn: Any) -> int | None:
+    """The example size ``d`` an apply function declares through an ``input_dim`` attribute (``MLPApply``
+    does), or ``None``: the engine checks inputs against it where present, for any model."""
+    dim = getattr(apply_fn, "input_dim", None)
+    return dim if isinstance(dim, int) else None
+
+
+def check_declared_params(apply_fn: Any, params: Any) -> None:
+    """Runs the apply function's own ``check_params(params)`` where it has one (``MLPApply`` does)."""
+    check = getattr(apply_fn, "check_params", None)
+    if callable(check):
+        check(params)
 
 
 @functools.partial(jax.jit, static_argnums=0)

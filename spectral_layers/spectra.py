@@ -13,6 +13,8 @@ without bias (``price_gap``; ``docs/theory.md``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,9 +26,11 @@ from spectral_layers.models import Network
 
 __all__ = [
     "MERCER_RTOL",
+    "MercerSpectrum",
     "layer_kernels_at_one",
     "layer_mercer_eigenvalues",
     "layer_mercer_ratios",
+    "layer_mercer_spectrum",
     "price_gap",
 ]
 
@@ -77,6 +81,52 @@ def layer_mercer_eigenvalues(
         )
         for name, v in values.items()
     }
+
+
+class MercerSpectrum(NamedTuple):
+    """Every layer's Mercer eigenvalues with their resolution floor (``layer_mercer_spectrum``).
+
+    Attributes:
+      layers: the layer names, in layer order.
+      eigenvalues: ``μ_k^(ℓ)``, ``(L, K+1)`` float64.
+      kernel_at_one: ``κ^(ℓ)(1)``, ``(L,)``: the Mercer trace and ``sup |κ^(ℓ)|``.
+      multiplicity: ``N(d, k)``, ``(K+1,)`` float64.
+      floor: the quadrature's rounding floor ``32 ε κ^(ℓ)(1) / √N(d, k)`` of every eigenvalue, ``(L, K+1)``
+        (``docs/theory.md`` §5): an eigenvalue not above it is not resolved.
+    """
+
+    layers: tuple[str, ...]
+    eigenvalues: np.ndarray
+    kernel_at_one: np.ndarray
+    multiplicity: np.ndarray
+    floor: np.ndarray
+
+
+def layer_mercer_spectrum(
+    dim: int, max_degree: int, *, network: Network, **kwargs
+) -> MercerSpectrum:
+    """Every layer's Mercer eigenvalues ``μ_0 … μ_K`` on ``S^{dim-1}`` with ``κ^(ℓ)(1)`` and their rounding floor.
+
+    The one spectrum function for callers that need to know which eigenvalues are resolved: compute it once
+    and pass it on (the floor goes with the eigenvalues; ``contributions.layer_ratios``'s ``floor``).
+
+    Args:
+      dim, max_degree, network: as in ``layer_mercer_eigenvalues`` (``kwargs`` are passed on to it;
+        ``kernel_quadrature_degree`` also to ``layer_kernels_at_one``).
+    """
+    mu = layer_mercer_eigenvalues(dim, max_degree, network=network, **kwargs)
+    one = layer_kernels_at_one(dim, network=network, **{
+        k: v for k, v in kwargs.items() if k == "kernel_quadrature_degree"
+    })  # fmt: skip
+    names = tuple(mu)
+    eig = np.stack([np.asarray(mu[name], dtype=np.float64) for name in names])
+    at_one = np.array([one[name] for name in names], dtype=np.float64)
+    mult = np.array(
+        [float(gegenbauer.multiplicity(int(dim), k)) for k in range(int(max_degree) + 1)]
+    )
+    eps = float(np.finfo(np.float64).eps)
+    floor = 32 * eps * np.abs(at_one)[:, None] / np.sqrt(mult)[None, :]
+    return MercerSpectrum(names, eig, at_one, mult, floor)
 
 
 def layer_mercer_ratios(

@@ -113,7 +113,7 @@ def project_out_lower_degrees(x: Float[Array, "n d"], y: Float[Array, "*t n"], k
 
     On the sphere these polynomials span exactly the harmonics of degree ``< k``, so the result is orthogonal
     (in the empirical measure) to every lower degree: the finite-sample correction of the quadratic-form
-    ratio (see ``experiments.sphere``). ``k = 0`` returns ``y`` unchanged.
+    ratio (see ``experiments.protocols.sphere``). ``k = 0`` returns ``y`` unchanged.
 
     The orthonormal basis of the monomials ``B`` (``polynomial_features``, ``(n, p)``) is built with matrix
     products only (CholeskyQR2 with an eigendecomposition, so that the exact linear dependences of the

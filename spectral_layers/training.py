@@ -67,7 +67,7 @@ from spectral_layers._rows import map_rows
 from spectral_layers.contributions import layer_contributions
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.layers import Group, check_params, discover_layers, replace_leaves
-from spectral_layers.models import MLPApply
+from spectral_layers.models import declared_input_dim
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -266,7 +266,7 @@ def train_layers(
         ``batch_size > n``, non-finite inputs or targets, or a missing key.
     """
     leaves, treedef = check_params(params), jax.tree.structure(params)
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x = val.check_batch(x, "x", in_dim=in_dim)
     num_seeds = _check_stacked(params, stacked)
     layer_map = discover_layers(apply_fn, params, x, group=group, stacked=stacked)
@@ -661,7 +661,7 @@ def kernel_track(
       ``(*s, k, L)``, ``alignment`` ``(*s, L)``, ``ntk_alignment`` ``(*s,)``.
     """
     check_params(params)
-    in_dim = apply_fn.spec.in_dim if isinstance(apply_fn, MLPApply) else None
+    in_dim = declared_input_dim(apply_fn)
     x = val.check_batch(x, "x", in_dim=in_dim)
     n = x.shape[0]
     y = _check_targets(y, n)

@@ -5,7 +5,7 @@ import types
 
 import numpy as np
 
-from experiments import _framework as fw
+from experiments.framework import cli as fw
 
 
 def fake_module(name, error=None):
@@ -22,7 +22,7 @@ def fake_module(name, error=None):
         return {"x": np.arange(3.0) + cfg.seed}
 
     def plot(results, cfg):
-        from experiments.plotting import figure
+        from experiments.framework.plotting import figure
 
         fig, ax = figure()
         ax[0][0].plot(results["x"])

@@ -36,7 +36,7 @@ def nt_ntk(x1, x2=None, **kwargs):
 
 def check_nt(x1, x2=None, **kwargs):
     net, rest = split_network(kwargs)
-    return infinite.check_against_nt(x1, x2, network=net, **rest)
+    return infinite.nt_relative_errors(x1, x2, network=net, **rest)
 
 
 def mercer(dim, max_degree, **kwargs):

@@ -261,7 +261,7 @@ def test_call_order_not_name_order():
     assert list(c) == names
     for name in names:  # c_ℓ = yᵀ G^(ℓ) y (appendix §13)
         np.testing.assert_allclose(c[name], y @ g[name] @ y, rtol=1e-10)
-    assert list(sl.relative_contributions(c)) == names  # reference: the last layer in call order
+    assert list(sl.layer_ratios(c)) == names  # reference: the last layer in call order
     res = sl.train_layers(apply_fn, params, x, y, layers=-1, learning_rate=0.1, steps=2)
     assert res.layers == ("Dense_0",)
     for name in ("Conv_0", "Conv_1", "a", "b"):

@@ -28,7 +28,7 @@ def test_gradient_identity_equals_quadratic_form(stacked):
     """‖∇_{θ_ℓ}⟨y, f(X)⟩‖² = yᵀG^(ℓ)y with G from the Jacobian path (independent)."""
     f, p, x, y = _setup(stacked)
     grams = sl.layer_ntk(f, p, x, method="jacobian", stacked=stacked)
-    q = contrib.quadratic_forms(grams, y)
+    q = contrib.gram_forms(grams, y)
     c = contrib.layer_contributions(f, p, x, y, stacked=stacked)
     assert list(c) == list(grams)
     for name in c:
@@ -43,9 +43,9 @@ def test_gradient_identity_equals_quadratic_form(stacked):
 def test_quadratic_form_by_hand():
     g = {"layer_0": jnp.array([[2.0, 1.0], [1.0, 3.0]]), "layer_1": jnp.eye(2)}
     y = jnp.array([1.0, -2.0])
-    q = contrib.quadratic_forms(g, y)
+    q = contrib.gram_forms(g, y)
     assert float(q["layer_0"]) == pytest.approx(2 - 4 + 12)  # 2·1 + 2·1·(−2)·1 + 3·4
-    rel = contrib.relative_contributions(q)
+    rel = contrib.layer_ratios(q)
     assert rel["layer_0"] == pytest.approx(10 / 5)
     assert rel["layer_1"] == pytest.approx(1.0)
 
@@ -69,22 +69,68 @@ def test_bad_inputs():
         contrib.layer_contributions(f, p, x, y[:, :5])
     with pytest.raises(ValueError, match="NaN"):
         contrib.layer_contributions(f, p, x, y.at[0, 0].set(jnp.nan))
-    with pytest.raises(ValueError, match="reference"):
-        contrib.relative_contributions({"a": 1.0}, reference="b")
     with pytest.raises(ValueError, match="level"):
         contrib.t_interval(np.ones((3, 2)), level=1.5)
 
 
-def test_relative_contributions_rejects_zero_or_non_finite_reference():
-    c = {"layer_0": np.array([1.0, 2.0]), "layer_1": np.array([2.0, 4.0])}
-    np.testing.assert_array_equal(contrib.relative_contributions(c)["layer_0"], [0.5, 0.5])
-    with pytest.raises(ValueError, match="zero contribution"):
-        contrib.relative_contributions({**c, "layer_1": np.array([2.0, 0.0])})
-    with pytest.raises(ValueError, match="non-finite"):
-        contrib.relative_contributions({**c, "layer_1": np.array([np.nan, 1.0])})
-    with pytest.raises(ValueError, match="non-finite"):
-        contrib.relative_contributions(
-            {"layer_0": np.array([np.inf]), "layer_1": np.array([1.0])}, reference="layer_0"
-        )
-    with pytest.raises(ValueError, match="reference"):
-        contrib.relative_contributions(c, reference="layer_9")
+def test_layer_ratios_nan_policy():
+    """NaN exactly where the last layer's form is not above max(floor, rtol·Σ|form|); the quotient elsewhere."""
+    c = np.array([[1.0, 2.0], [3.0, 0.0], [1.0, -2.0], [np.nan, 4.0], [1.0, np.nan], [5.0, 1e-3]])
+    r, ok = contrib.layer_ratios(c, return_resolved=True)
+    np.testing.assert_array_equal(ok, [True, False, False, True, False, True])
+    np.testing.assert_array_equal(r[0], [0.5, 1.0])
+    assert np.isnan(r[1:3]).all() and np.isnan(r[4]).all()
+    assert np.isnan(r[3, 0]) and r[3, 1] == 1.0  # a NaN numerator over a resolved denominator
+    assert r[5, 0] == 5.0 / 1e-3
+    r_floor, ok_floor = contrib.layer_ratios(c, floor=1e-2, return_resolved=True)
+    assert not ok_floor[5] and np.isnan(r_floor[5]).all()  # below the caller's floor
+    r_rtol = contrib.layer_ratios(c, rtol=1e-3)  # 1e-3 ≤ 1e-3 · (5 + 1e-3): unresolved
+    assert np.isnan(r_rtol[5]).all() and r_rtol[0, 0] == 0.5
+    per_row_floor = contrib.layer_ratios(c[:1].repeat(2, 0), floor=np.array([1.0, 3.0]))
+    assert per_row_floor[0, 0] == 0.5 and np.isnan(per_row_floor[1]).all()
+
+
+def test_layer_ratios_axis_mapping_and_dtype():
+    c = np.arange(1.0, 13.0).reshape(3, 4)
+    np.testing.assert_array_equal(contrib.layer_ratios(c, axis=0), c / c[-1:])
+    d = contrib.layer_ratios({"a": np.array([1.0, 2.0]), "b": np.array([4.0, 0.0])})
+    assert list(d) == ["a", "b"]
+    np.testing.assert_array_equal(d["a"], [0.25, np.nan])
+    np.testing.assert_array_equal(d["b"], [1.0, np.nan])
+    assert contrib.layer_ratios(np.ones(3, np.float32)).dtype == np.float32
+    assert contrib.layer_ratios(np.array([1, 2])).dtype == np.float64
+
+
+def test_layer_ratios_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="at least one layer"):
+        contrib.layer_ratios({})
+    with pytest.raises(ValueError, match="at least one layer"):
+        contrib.layer_ratios(np.float64(1.0))
+    with pytest.raises(ValueError, match="floor"):
+        contrib.layer_ratios(np.ones(2), floor=-1.0)
+    with pytest.raises(ValueError, match="rtol"):
+        contrib.layer_ratios(np.ones(2), rtol=-1.0)
+
+
+def test_blocked_gram_forms_equal_the_full_gram():
+    from spectral_layers.infinite import infinite_layer_ntk
+    from spectral_layers.models import Network
+    from spectral_layers.targets import sample_sphere
+
+    # erf: a smooth kernel, so rounding differences of ⟨x_i, x_j⟩ between the blocked and the full
+    # matmul stay at rounding level (ReLU's arccos amplifies them to ~1e-8 near u = 1).
+    net = Network(depth=3, width=16, activation="erf", input_scaling="none")
+    x = np.asarray(sample_sphere(jax.random.key(3), 50, 4))
+    Y = np.random.default_rng(3).normal(size=(3, 50))
+    full = infinite_layer_ntk(x, network=net)
+    got = contrib.blocked_gram_forms(
+        lambda a, b: infinite_layer_ntk(a, b, network=net),
+        x,
+        Y,
+        block_size=16,
+        layers=["layer_0", "layer_2"],
+    )
+    assert list(got) == ["layer_0", "layer_2"]
+    for name in got:
+        want = np.einsum("tn,nm,tm->t", Y, np.asarray(full[name]), Y)
+        np.testing.assert_allclose(got[name], want, rtol=1e-12)

@@ -167,3 +167,20 @@ def test_bad_inputs():
         init_mlp(jax.random.key(0), 3, depth=0, width=4)
     with pytest.raises(ValueError, match="width"):
         init_mlp(jax.random.key(0), 3, depth=2, width=0)
+
+
+def test_relative_frobenius_by_hand():
+    from spectral_layers.empirical import relative_frobenius
+
+    b = np.array([[3.0, 0.0], [0.0, 4.0]])  # ‖b‖_F = 5
+    a = b + np.array([[0.0, 1.0], [1.0, 0.0]])  # ‖a − b‖_F = √2
+    assert float(relative_frobenius(a, b)) == pytest.approx(np.sqrt(2) / 5, rel=1e-15)
+    batch = relative_frobenius(np.stack([a, b]), np.stack([b, b]))
+    np.testing.assert_allclose(batch, [np.sqrt(2) / 5, 0.0], rtol=1e-15)
+    assert float(relative_frobenius(a.ravel(), b.ravel(), axis=None)) == pytest.approx(
+        np.sqrt(2) / 5
+    )
+    assert np.isnan(
+        relative_frobenius(a, np.zeros_like(b))
+    )  # undefined, not a silent absolute error
+    assert relative_frobenius(a.astype(np.float32), b.astype(np.float32)).dtype == np.float32

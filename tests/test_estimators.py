@@ -157,17 +157,17 @@ def test_single_target_and_shared_passes_agree():
 
 
 # --------------------------------------------------------------------------------------------------
-# gram_forms: the same estimators from per-layer Grams (exact traces)
+# gram_estimator_forms: the same estimators from per-layer Grams (exact traces)
 
 
 @pytest.mark.parametrize("stacked", [False, True])
 def test_gram_forms_equal_gram_free_forms(stacked):
-    """Several targets and one: ``gram_forms`` on the Grams equals the Gram-free ``estimator_forms``
+    """Several targets and one: ``gram_estimator_forms`` on the Grams equals the Gram-free ``estimator_forms``
     (exact traces) and the NumPy definitions ``_gram_forms``, for all three estimators."""
     f, p, x, y = _sphere_setup(stacked)
     degrees = (1, 2, 3)
     grams = sl.layer_ntk(f, p, x, stacked=stacked)
-    got = estimators.gram_forms(grams, x, y, degree=degrees)
+    got = estimators.gram_estimator_forms(grams, x, y, degree=degrees)
     free = estimators.estimator_forms(
         f, p, x, y, degree=degrees, stacked=stacked, trace_probes=None
     )
@@ -185,7 +185,7 @@ def test_gram_forms_equal_gram_free_forms(stacked):
                 val = np.asarray(got[e][name][s] if stacked else got[e][name])
                 np.testing.assert_allclose(val, ref[name], rtol=1e-10, err_msg=e + name)
     # one target (n,): forms of shape [s,], equal to the matching row of the several-target call
-    one = estimators.gram_forms(grams, x, y[1], degree=2)
+    one = estimators.gram_estimator_forms(grams, x, y[1], degree=2)
     one_free = estimators.estimator_forms(f, p, x, y[1], degree=2, stacked=stacked)
     for e in estimators.ESTIMATORS:
         for name in grams:
@@ -193,7 +193,9 @@ def test_gram_forms_equal_gram_free_forms(stacked):
             np.testing.assert_allclose(one[e][name], one_free[e][name], rtol=1e-10)
             np.testing.assert_allclose(one[e][name], got[e][name][..., 1], rtol=1e-12)
     # a subset of the estimators, in the order asked
-    sub = estimators.gram_forms(grams, x, y, estimators=("debiased", "paper"), degree=degrees)
+    sub = estimators.gram_estimator_forms(
+        grams, x, y, estimators=("debiased", "paper"), degree=degrees
+    )
     assert list(sub) == ["debiased", "paper"]
     for e in sub:
         for name in grams:
@@ -206,19 +208,19 @@ def test_gram_forms_bad_arguments():
     name = "layer_0"
     short = {**grams, name: grams[name][:-1, :-1]}  # (n-1, n-1)
     with pytest.raises(ValueError, match=r"grams\['layer_0'\]"):
-        estimators.gram_forms(short, x, y, degree=(1, 2, 3))
+        estimators.gram_estimator_forms(short, x, y, degree=(1, 2, 3))
     with pytest.raises(ValueError, match="degree"):
-        estimators.gram_forms(grams, x, y)  # projected and debiased need the degrees
+        estimators.gram_estimator_forms(grams, x, y)  # projected and debiased need the degrees
     with pytest.raises(ValueError, match="degree"):
-        estimators.gram_forms(grams, x, y, degree=(1, 2))  # one per target
+        estimators.gram_estimator_forms(grams, x, y, degree=(1, 2))  # one per target
     with pytest.raises(ValueError, match="y must"):
-        estimators.gram_forms(grams, x, y[:, :-1], degree=(1, 2, 3))
+        estimators.gram_estimator_forms(grams, x, y[:, :-1], degree=(1, 2, 3))
     with pytest.raises(ValueError, match="sphere"):
-        estimators.gram_forms(grams, 2 * x, y, degree=(1, 2, 3))
+        estimators.gram_estimator_forms(grams, 2 * x, y, degree=(1, 2, 3))
     with pytest.raises(ValueError, match="estimators"):
-        estimators.gram_forms(grams, x, y, estimators=("nope",), degree=(1, 2, 3))
+        estimators.gram_estimator_forms(grams, x, y, estimators=("nope",), degree=(1, 2, 3))
     # the paper's estimator alone needs no degree and no sphere
-    paper = estimators.gram_forms(grams, 2 * x, y, estimators=("paper",))
+    paper = estimators.gram_estimator_forms(grams, 2 * x, y, estimators=("paper",))
     np.testing.assert_allclose(
         paper["paper"][name], np.einsum("tn,nm,tm->t", y, grams[name], y), rtol=1e-12
     )
@@ -412,3 +414,19 @@ MESH_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_mesh_equals_mesh_less_on_four_devices():
     run_on_four_cpu_devices(MESH_SCRIPT, "MESH-OK")
+
+
+def test_loglog_slope_recovers_a_power_law_and_skips_unusable_points():
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    y = 3.0 * x**-0.5
+    slope, intercept = estimators.loglog_slope(x, y)
+    assert slope == pytest.approx(-0.5, abs=1e-12) and intercept == pytest.approx(
+        np.log(3.0), abs=1e-12
+    )
+    y_bad = y.copy()
+    y_bad[[1, 3]] = [np.nan, 0.0]  # left out: not finite, not > 0
+    np.testing.assert_allclose(estimators.loglog_slope(x, y_bad), (slope, intercept), atol=1e-12)
+    assert np.isnan(estimators.loglog_slope(x[:1], y[:1])).all()
+    assert np.isnan(estimators.loglog_slope(np.array([1.0, -1.0]), np.array([1.0, 1.0]))).all()
+    with pytest.raises(ValueError, match="1-D"):
+        estimators.loglog_slope(x, y[:3])

@@ -388,8 +388,8 @@ def test_infinite_width_with_outputs_is_the_limit_of_wide_logits():
     an O(1) error.
     """
     width, classes, seeds = 1024, 3, 4
-    spec = sl.MLPSpec(in_dim=4, widths=(width, width, classes))
-    model = sl.MLP(spec, param_dtype=jnp.float64)
+    spec = sl.models.MLPSpec(in_dim=4, widths=(width, width, classes))
+    model = sl.models.MLP(spec, param_dtype=jnp.float64)
     x = jax.random.normal(jax.random.key(0), (6, 4))
     keys = jax.random.split(jax.random.key(1), seeds)
     params = jax.vmap(lambda k: model.init(k, x)["params"])(keys)

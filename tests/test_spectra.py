@@ -56,3 +56,22 @@ def test_price_gap_is_rounding_without_bias():
     assert (
         spectra.price_gap(3, network=Network(depth=4, input_scaling="none", use_bias=True)) > 1e-3
     )
+
+
+def test_layer_mercer_spectrum_carries_the_floor_that_separates_parity_zeros():
+    """erf without bias is odd: every even-degree eigenvalue vanishes exactly (docs/theory.md §9.1) and lies
+    below the spectrum's floor; every odd-degree one lies far above it."""
+    net = Network(depth=3, width=16, activation="erf", input_scaling="none")
+    spec = spectra.layer_mercer_spectrum(10, 7, network=net)
+    mu = spectra.layer_mercer_eigenvalues(10, 7, network=net)
+    one = spectra.layer_kernels_at_one(10, network=net)
+    assert spec.layers == tuple(mu)
+    np.testing.assert_array_equal(spec.eigenvalues, np.stack(list(mu.values())))
+    np.testing.assert_array_equal(spec.kernel_at_one, list(one.values()))
+    np.testing.assert_array_equal(
+        spec.multiplicity, [gegenbauer.multiplicity(10, k) for k in range(8)]
+    )
+    resolved = np.abs(spec.eigenvalues) > spec.floor
+    assert not resolved[:, 0::2].any()
+    assert resolved[:, 1::2].all()
+    assert np.all(np.abs(spec.eigenvalues[:, 1::2]) > 1e3 * spec.floor[:, 1::2])

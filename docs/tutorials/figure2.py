@@ -15,7 +15,7 @@
 # for degree-$k$ Gegenbauer-sum targets on $S^9$ ($d = 10$). The paper's claim: early layers' relative
 # contributions grow with $k$. `experiments.fig2_sphere_d10` runs the protocol (independent draws of points and
 # centres, initialisations nested in each draw), saves the numbers, plots them and writes verdicts under one
-# rule (`experiments.verdicts`). This page runs it at **smoke scale** (seconds on a CPU: width 16, n = 96,
+# rule (`experiments.framework.verdicts`). This page runs it at **smoke scale** (seconds on a CPU: width 16, n = 96,
 # 2 draws × 2 initialisations, k = 1…3) through the same entry point as the command line
 #
 # ```bash

@@ -13,8 +13,8 @@
 #
 # At infinite width (NTK parameterisation) each layer's Gram converges to a deterministic kernel
 # $\kappa^{(\ell)}$ (paper Eq. 1). `sl.infinite_layer_ntk` computes them in closed form (ReLU, erf) or by
-# quadrature; `sl.nt_layer_ntk` computes the same kernels from neural-tangents' `stax`, an independent
-# implementation, and `sl.check_against_nt` compares the two. This page (executed at build time on a CPU)
+# quadrature; `sl.infinite.nt_layer_ntk` computes the same kernels from neural-tangents' `stax`, an independent
+# implementation, and `sl.infinite.nt_relative_errors` compares the two. This page (executed at build time on a CPU)
 # checks the infinite-width kernels against neural-tangents, then watches the finite-width Grams converge.
 
 # %%
@@ -44,11 +44,11 @@ try:
 except sl.nt_compat.NeuralTangentsUnavailable as e:
     print(e)  # the reason, and how to install it
 else:
-    errors = sl.check_against_nt(x, network=net)
+    errors = sl.infinite.nt_relative_errors(x, network=net)
     for name, err in errors.items():
         print(f"{name}: relative Frobenius error vs neural-tangents {err:.1e}")
     tanh = net.replace(activation="tanh")  # no closed form here: quadrature on both sides
-    print({k: f"{v:.1e}" for k, v in sl.check_against_nt(x, network=tanh).items()})
+    print({k: f"{v:.1e}" for k, v in sl.infinite.nt_relative_errors(x, network=tanh).items()})
 
 # %% [markdown]
 # ## Finite widths converge to $\kappa^{(\ell)}$

@@ -97,7 +97,7 @@ for name in grams:
 labels = jnp.argmax(x.mean(axis=(1, 2)), axis=-1) % 10
 y = jax.nn.one_hot(labels, 10)
 c = sl.layer_contributions(apply_fn, params, x, y)
-print({k: round(float(v), 4) for k, v in sl.relative_contributions(c).items()})
+print({k: round(float(v), 4) for k, v in sl.layer_ratios(c).items()})
 
 
 # %% [markdown]

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from experiments import sphere_large_n as mod
+from experiments import sphere_large_n as mod_reg
+from experiments.protocols import sphere_large_n as mod
 
 TINY = {
     "num_draws": 2,
@@ -17,7 +18,7 @@ TINY = {
 
 @pytest.mark.slow
 def test_run_is_reproducible_and_draws_do_not_depend_on_their_number():
-    cfg = mod.EXPERIMENT.config("smoke", **TINY)
+    cfg = mod_reg.EXPERIMENT.config("smoke", **TINY)
     a = mod.run(cfg)
     b = mod.run(cfg)
     for k in a:
@@ -26,7 +27,7 @@ def test_run_is_reproducible_and_draws_do_not_depend_on_their_number():
     assert a["tanh_ratios"].shape == (2, 1, 3, 1, 2, 3)
     # k = 2 has a NaN Mercer ratio (parity)
     np.testing.assert_array_equal(a["tanh_degrees"], [1, 3])
-    one = mod.run(mod.EXPERIMENT.config("smoke", **{**TINY, "num_draws": 1}))
+    one = mod.run(mod_reg.EXPERIMENT.config("smoke", **{**TINY, "num_draws": 1}))
     np.testing.assert_array_equal(one["tanh_ratios"][0], a["tanh_ratios"][0])
 
 
@@ -56,6 +57,6 @@ def test_claims_and_rule_flip_with_the_data():
 
 def test_bad_config():
     with pytest.raises(ValueError, match="num_points"):
-        mod.EXPERIMENT.config("default", num_points=(100, 1000))  # ≤ C(13, 3) = 286
+        mod_reg.EXPERIMENT.config("default", num_points=(100, 1000))  # ≤ C(13, 3) = 286
     with pytest.raises(ValueError, match="agreement"):
-        mod.EXPERIMENT.config("default", agreement=0.4)
+        mod_reg.EXPERIMENT.config("default", agreement=0.4)

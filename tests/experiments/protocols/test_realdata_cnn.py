@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from experiments import cnn_cifar_pc as cnn
-from experiments import realdata
+from experiments.protocols import realdata
 from spectral_layers.empirical import layer_ntk
 
 
 @pytest.fixture(scope="module")
 def tiny():
     cfg = cnn.EXPERIMENT.config("smoke", num_seeds=2, num_points=20, channels=(3, 2))
-    return cfg, cnn.run(cfg)
+    return cfg, realdata.run_cnn(cfg)
 
 
 def test_contributions_match_jacobian_grams(tiny):
@@ -24,7 +24,7 @@ def test_contributions_match_jacobian_grams(tiny):
     x, indices = realdata.draw_points(cfg, images_all, k_pick)
     np.testing.assert_array_equal(indices, res["indices"][0])
     images = x.reshape(x.shape[0], 32, 32, 3)
-    model = cnn.CNN(cfg.channels, cfg.kernel_size, cfg.stride)
+    model = realdata.CNN(cfg.channels, cfg.kernel_size, cfg.stride)
     params = model.init(jax.random.fold_in(k_init, 1), images[:1])["params"]
     params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
     grams = layer_ntk(lambda p, z: model.apply({"params": p}, z), params, images, method="jacobian")
@@ -40,8 +40,8 @@ def test_contributions_match_jacobian_grams(tiny):
 
 def test_bad_config():
     with pytest.raises(ValueError, match="target"):
-        cnn.Config(target="eigvec")
+        realdata.CNNConfig(target="eigvec")
     with pytest.raises(ValueError, match="channels"):
-        cnn.Config(channels=(0,))
+        realdata.CNNConfig(channels=(0,))
     with pytest.raises(ValueError, match="dataset"):
-        cnn.Config(dataset="mnist")
+        realdata.CNNConfig(dataset="mnist")

@@ -26,7 +26,7 @@ distributed runtime (``spectral_layers.distributed.initialize``: the cluster is 
 ``jax.distributed.initialize`` does, or given by ``--coordinator/--num-processes/--process-id``) and implies
 ``--mesh`` over the devices of all processes; every process runs the experiment, only process 0 writes
 results, checkpoints and figures (a multi-process run does not resume from a checkpoint).
-``python -m experiments.launch`` starts such a run as local processes on one machine.
+``python -m experiments.framework.launch`` starts such a run as local processes on one machine.
 
 Errors: an expected error (a dataset missing, corrupt or failing its checksum, ``DatasetError``; an invalid
 config or argument, ``ValueError`` / ``TypeError``; ``--plot-only`` without saved results) prints one line
@@ -128,6 +128,11 @@ class Experiment:
     caption: str = ""  # one or two sentences for README / REPORT.md: what the figure shows
     summarize: Callable[[Mapping[str, np.ndarray], Any], list[dict[str, Any]]] | None = None
     # ``summarize(results, cfg)`` -> rows {"check", "measured", "expected", "verdict"} for REPORT.md
+    panel_ratios: (
+        Callable[[Mapping[str, np.ndarray], Any], tuple[list[str], np.ndarray, np.ndarray]] | None
+    ) = None
+    # ``panel_ratios(results, cfg)`` -> (panel names, finite (P, D, K, L-1), ∞-width (P, D, K, L-1)): the
+    # per-draw ratios whose claims are judged (protocols with layer-ratio panels; ``protocol_sensitivity``)
 
     @property
     def uses_data(self) -> bool:
@@ -175,7 +180,23 @@ def define(
         x64_default=x64_default,
         caption=namespace.get("CAPTION", ""),
         summarize=namespace.get("summarize"),
+        panel_ratios=namespace.get("panel_ratios"),
     )
+
+
+def registered(name: str) -> Experiment:
+    """The ``Experiment`` registered as ``name`` (``experiments.<name>``'s ``EXPERIMENT``; the runner's lookup).
+
+    Raises:
+      ValueError: no experiment of that name is registered.
+    """
+    import importlib
+
+    import experiments
+
+    if name not in experiments.ALL:
+        raise ValueError(unknown_name_message("experiment", name, experiments.ALL))
+    return importlib.import_module(f"experiments.{name}").EXPERIMENT
 
 
 @dataclasses.dataclass
@@ -219,7 +240,7 @@ class RunContext:
         all seeds. With an ``out_dir``, finished chunks are saved to ``<name>.partial.npz`` (with a hash of
         ``cfg``); a restarted run with the same config resumes after the last saved seed.
         """
-        from experiments.results import load_npz, save_npz
+        from experiments.framework.results import load_npz, save_npz
 
         partial = None if self.out_dir is None else self.out_dir / f"{self.name}.partial.npz"
         key = config_hash(cfg)
@@ -279,7 +300,7 @@ def config_hash(cfg: Any) -> str:
 
 def code_hash() -> str:
     """A hash of the package and experiment sources: saved results are stale when it changes."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
     for pkg in ("spectral_layers", "experiments"):
         for f in sorted((root / pkg).rglob("*.py")):
@@ -689,8 +710,8 @@ def _join_runtime(args: argparse.Namespace) -> None:
 def _main(exp: Experiment, args: argparse.Namespace) -> dict[str, np.ndarray]:
     import jax
 
-    from experiments.plotting import save_figure
-    from experiments.results import environment_metadata, load_results, save_results
+    from experiments.framework.plotting import save_figure
+    from experiments.framework.results import environment_metadata, load_results, save_results
 
     out_dir: Path = args.out
     stem = out_dir / exp.name

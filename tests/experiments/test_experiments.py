@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import experiments
-from experiments import _framework as fw
+from experiments.framework import cli as fw
 from tests._net import assert_config_rejected
 
 
@@ -42,7 +42,8 @@ def test_same_seed_same_numbers_and_resume(tmp_path, monkeypatch):
     """A run killed during its second draw resumes from the checkpoint (draw 0 saved, only draw 1
     recomputed) and gives exactly the uninterrupted run's numbers."""
     from experiments import fig1_sphere_d2 as mod
-    from experiments import results, sphere
+    from experiments.framework import results
+    from experiments.protocols import sphere
 
     args = ["--scale", "smoke", "--no-progress", "--set", "num_points=48"]
     ref = mod.main([*args, "--out", str(tmp_path / "ref")])

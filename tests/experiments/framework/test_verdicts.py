@@ -4,7 +4,7 @@ constructed per-draw ratios whose answer is known."""
 import numpy as np
 import pytest
 
-from experiments import verdicts
+from experiments.framework import verdicts
 
 UP, DOWN = [1.0, 2.0, 3.0], [3.0, 2.0, 1.0]
 

@@ -4,12 +4,13 @@ invariance of the protocol (a bias-free ReLU network does not see a global input
 import numpy as np
 import pytest
 
-from experiments import protocol_sensitivity as ps
-from experiments import realdata
+from experiments import protocol_sensitivity as ps_reg
+from experiments.protocols import protocol_sensitivity as ps
+from experiments.protocols import realdata
 
 
 def test_units_apply_each_variant_to_its_figures():
-    cfg = ps.EXPERIMENT.config("default")
+    cfg = ps_reg.EXPERIMENT.config("default")
     units = ps.units(cfg)
     by_fig = {f: [v for g, v in units if g == f] for f in cfg.figures}
     for sphere_fig in ("fig2_sphere_d10", "fig8_sphere_tanh"):
@@ -24,7 +25,7 @@ def test_units_apply_each_variant_to_its_figures():
 
 
 def test_figure_config_changes_one_choice_and_shares_the_sizes():
-    cfg = ps.EXPERIMENT.config("default")
+    cfg = ps_reg.EXPERIMENT.config("default")
     _, base = ps.figure_config(cfg, "fig5_mnist_pc", "baseline")
     _, half = ps.figure_config(cfg, "fig5_mnist_pc", "n_half")
     _, std = ps.figure_config(cfg, "fig5_mnist_pc", "pixels_standardized")
@@ -54,14 +55,14 @@ def test_judge_codes_and_undefined_degrees():
 def test_bad_config_is_rejected():
     for bad in ({"figures": ("fig1_sphere_d2",)}, {"variants": ("nope",)}, {"num_draws": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            ps.EXPERIMENT.config("smoke", **bad)
+            ps_reg.EXPERIMENT.config("smoke", **bad)
 
 
 @pytest.mark.slow
 def test_global_input_scale_changes_nothing_for_bias_free_relu():
     """Without bias a ReLU network is positively homogeneous: the first layer's 1/√d scales every Gram by the
     same factor, so every ratio (finite and infinite width) and hence every verdict is unchanged."""
-    cfg = ps.EXPERIMENT.config("smoke", figures=("fig2_sphere_d10",))
+    cfg = ps_reg.EXPERIMENT.config("smoke", figures=("fig2_sphere_d10",))
     out = {}
     for variant in ("baseline", "input_fan_in"):
         exp, fig_cfg = ps.figure_config(cfg, "fig2_sphere_d10", variant)
@@ -75,7 +76,7 @@ def test_global_input_scale_changes_nothing_for_bias_free_relu():
 
 
 def test_smoke_scale_uses_synthetic_images():
-    assert ps.EXPERIMENT.config("smoke").data_dir == realdata.SYNTHETIC
+    assert ps_reg.EXPERIMENT.config("smoke").data_dir == realdata.SYNTHETIC
 
 
 def test_report_rows_name_the_change_and_compare_with_the_baseline():
@@ -87,7 +88,7 @@ def test_report_rows_name_the_change_and_compare_with_the_baseline():
         "fraction": np.where(codes == 1, 1.0, 0.0),
         "panel_names": np.array([["raw", "debiased", "", ""]] * 2),
     }
-    rows = ps.summarize(results, ps.EXPERIMENT.config("smoke"))
+    rows = ps.summarize(results, ps_reg.EXPERIMENT.config("smoke"))
     assert "'baseline' (the figure as shipped)" in rows[0]["check"]
     assert rows[0]["verdict"] == "baseline"
     assert "'n_half' (num_points=×½)" in rows[1]["check"]

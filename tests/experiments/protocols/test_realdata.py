@@ -23,8 +23,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import _framework as fw
-from experiments import realdata
+from experiments.framework import cli as fw
+from experiments.protocols import realdata
 from spectral_layers.data import DatasetUnavailableError, DatasetWarning
 from tests._fakes import assert_first_draw
 
@@ -297,7 +297,7 @@ PER_DRAW = ("indices", "contributions", "infinite", "eigenvalues", "eigenvalues_
 
 @pytest.mark.parametrize("name", ["fig3_mnist_radial", "fig6_mnist_eigvec"])
 def test_draws_resample_the_images_and_nest(name):
-    from experiments import verdicts
+    from experiments.framework import verdicts
 
     cfg = _module(name).EXPERIMENT.config("smoke", num_points=32)
     assert cfg.data_dir == realdata.SYNTHETIC and cfg.num_draws == 2

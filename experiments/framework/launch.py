@@ -2,10 +2,10 @@
 
 Command::
 
-    python -m experiments.launch [--processes N] [--devices-per-process K] [--timeout S]
+    python -m experiments.framework.launch [--processes N] [--devices-per-process K] [--timeout S]
                                  EXPERIMENT [experiment arguments ...]
 
-e.g. ``python -m experiments.launch --processes 2 fig6_mnist_eigvec --scale smoke --out /tmp/fig6``.
+e.g. ``python -m experiments.framework.launch --processes 2 fig6_mnist_eigvec --scale smoke --out /tmp/fig6``.
 Process ``i`` runs ``python -m experiments.EXPERIMENT [arguments] --distributed --coordinator
 127.0.0.1:<free port> --num-processes N --process-id i`` with ``K`` CPU devices: the experiment's Grams and
 contributions are sharded over the ``N·K`` devices of all processes, and process 0 writes the results (the
@@ -28,7 +28,7 @@ from spectral_layers import distributed
 def main(argv: list[str] | None = None) -> int:
     """Launches the processes; returns the exit status."""
     p = argparse.ArgumentParser(
-        prog="python -m experiments.launch", description=__doc__.splitlines()[0]
+        prog="python -m experiments.framework.launch", description=__doc__.splitlines()[0]
     )
     p.add_argument("--processes", type=int, default=2, help="number of local processes (default 2)")
     p.add_argument(

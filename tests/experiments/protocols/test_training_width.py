@@ -8,8 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import training_width as tw
-from experiments._framework import RunContext
+from experiments import training_width as tw_reg
+from experiments.framework.cli import RunContext
+from experiments.protocols import training_width as tw
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.models import init_mlp
 from spectral_layers.training import kernel_track, train_layers
@@ -225,8 +226,8 @@ def test_one_learning_rate_per_seed_equals_separate_runs():
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("tw")
-    res = tw.main(["--scale", "smoke", "--out", str(out), "--no-progress"])
-    return tw.EXPERIMENT.config("smoke"), res, out
+    res = tw_reg.main(["--scale", "smoke", "--out", str(out), "--no-progress"])
+    return tw_reg.EXPERIMENT.config("smoke"), res, out
 
 
 @pytest.mark.slow
@@ -315,12 +316,12 @@ def test_same_seed_same_numbers_and_draws_differ(smoke):
 def test_default_and_paper_scales_span_the_widths():
     # issue 23: >= 128x of width in octaves, up to >= 2048 (default) and >= 8192 (paper)
     for scale, widest in (("default", 2048), ("paper", 8192)):
-        cfg = tw.EXPERIMENT.config(scale)
+        cfg = tw_reg.EXPERIMENT.config(scale)
         w = np.asarray(cfg.widths)
         assert w[-1] >= widest and w[-1] >= 128 * w[0], scale
         np.testing.assert_array_equal(w[1:], 2 * w[:-1], err_msg=scale)  # octaves
         assert cfg.num_draws >= 8, scale
-    paper = tw.EXPERIMENT.config("paper")
+    paper = tw_reg.EXPERIMENT.config("paper")
     assert (paper.dim, paper.num_points, paper.network.depth) == (10, 500, 4)
 
 
@@ -379,4 +380,4 @@ BAD_CONFIGS = {  # --set override -> the field the error names
 
 @pytest.mark.parametrize("override", BAD_CONFIGS)
 def test_bad_config_fails_before_work(override, tmp_path, capsys):
-    assert_config_rejected(tw, override, BAD_CONFIGS[override], tmp_path, capsys)
+    assert_config_rejected(tw_reg, override, BAD_CONFIGS[override], tmp_path, capsys)

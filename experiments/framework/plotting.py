@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.verdicts import nanmedian
+from experiments.framework.verdicts import nanmedian
 
 SINGLE_COLUMN_IN = 3.4
 """Width of a single-column figure in inches (NeurIPS/ICML column width ≈ 3.25–3.4 in)."""
@@ -77,7 +77,7 @@ def draw_bands(
     ax, x, per_draw, per_seed, infinite, colors, *, band: tuple[float, float] = (10, 90)
 ) -> None:
     """Every layer but the last, against ``x`` ``(K,)``: the median over draws of the draws' ratios
-    ``per_draw`` ``(D, K, L)`` (line with markers, labelled ``layer ℓ``; ``experiments.verdicts``: the ratio
+    ``per_draw`` ``(D, K, L)`` (line with markers, labelled ``layer ℓ``; ``experiments.framework.verdicts``: the ratio
     of each draw's seed-mean contributions), a band between the ``band`` percentiles of the ``D·S`` per-seed
     ratios ``per_seed`` ``(D, S, K, L)``, and the median over draws of ``infinite`` ``(D, K, L)`` dashed with
     crosses in the same colour. Degrees where a curve is NaN (undefined ratios) are left out of it."""

@@ -12,7 +12,7 @@ import pytest
 
 import experiments
 from experiments import __main__ as runner
-from experiments import _framework as fw
+from experiments.framework import cli as fw
 
 EXPERIMENTS = {n: importlib.import_module(f"experiments.{n}").EXPERIMENT for n in experiments.ALL}
 

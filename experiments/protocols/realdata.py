@@ -10,7 +10,7 @@ appendix §13), with three families of targets (``spectral_layers.data_targets``
 Uncertainty covers every random choice: the protocol is repeated over ``num_draws`` independent
 subsets of ``n`` images (draw ``r``: ``fold_in(key(seed), r)``), with ``num_seeds`` initialisations
 nested in each draw. A draw's ratio is that of its seed-mean contributions; the figure shows the median over draws
-and the 10–90% band over draws and seeds, and verdicts follow the rule of ``experiments.verdicts``.
+and the 10–90% band over draws and seeds, and verdicts follow the rule of ``experiments.framework.verdicts``.
 Saved: ``contributions`` ``(D, S, P, K, L)`` (``P`` panels), ``infinite`` ``(D, P, K, L)``,
 ``indices`` ``(D, n)``, ``targets`` of draw 0 ``(P, K, n)``. Target families:
 
@@ -46,7 +46,7 @@ not depend on a global input scale (checked exactly in the tests), and ``input_s
 the inputs does change them (``protocol_sensitivity`` measures whether the verdicts do).
 
 Computation: the Grams ``G^(ℓ)`` come from ``layer_ntk`` (structured, no Jacobian) and ``c_ℓ`` from
-``quadratic_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
+``gram_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
 identity ``c_ℓ = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` (``contributions.layer_contributions``: one backward pass
 per target, ``O(T n m²)`` against ``O(n² m)``); ``contribution_method="gradient"`` selects it for
 fixed targets (the tests check that both give the same numbers).
@@ -64,22 +64,21 @@ import functools
 from collections.abc import Callable, Mapping
 from functools import partial
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import verdicts
-from experiments._framework import Experiment, RunContext, check_counts, define, summary_line
-from experiments.plotting import draw_bands, figure, layer_colors, legend_below
+from experiments.framework import keys, verdicts
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import draw_bands, figure, layer_colors, legend_below
+from experiments.framework.shared import SYNTHETIC
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.infinite import infinite_layer_ntk
 from spectral_layers.models import Network
-
-SYNTHETIC = "synthetic"
-"""``Config.data_dir`` value that generates random images in-process (smoke tests; not data)."""
 
 TARGETS = ("radial", "pc", "eigvec")
 CONTRIBUTION_METHODS = ("gram", "gradient")
@@ -120,7 +119,7 @@ class DataConfig:
     target_scale: str = "range"  # "range": k periods over the data; "raw": sin(k r), sin(k t)
     agreement: float = (
         verdicts.AGREEMENT
-    )  # fraction of draws a verdict needs (experiments.verdicts)
+    )  # fraction of draws a verdict needs (experiments.framework.verdicts)
 
     def __post_init__(self):
         if self.dataset not in _IMAGE_SHAPES:
@@ -232,7 +231,7 @@ def _load_dataset(dataset: str, split: str, data_dir: str | None, min_points: in
 
 def draw_keys(cfg: DataConfig, draw: int) -> tuple[jax.Array, jax.Array]:
     """``(subset, init)`` keys of draw ``draw``; seed ``s`` of the draw is ``fold_in(init, s)``."""
-    k_pick, k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), draw))
+    k_pick, k_init = keys.draw_keys(cfg.seed, draw, "subset", "init")
     return k_pick, k_init
 
 
@@ -362,7 +361,7 @@ def one_draw(
             sum(kernels.values()), ranks, return_eigenvalues=True
         )
         y_inf = v_inf.T  # (K, n)
-        q_inf = contrib.stack_layers(contrib.quadratic_forms(kernels, y_inf))  # (K, L)
+        q_inf = contrib.stack_layers(contrib.gram_forms(kernels, y_inf))  # (K, L)
         parts = []
         for seed_indices in seed_chunks(cfg):
             _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
@@ -373,11 +372,11 @@ def one_draw(
                 v, lam = dt.kernel_eigenvectors(full[s], ranks, return_eigenvalues=True)
                 own.append(
                     contrib.stack_layers(
-                        contrib.quadratic_forms({n: g[s] for n, g in grams.items()}, v.T)
+                        contrib.gram_forms({n: g[s] for n, g in grams.items()}, v.T)
                     )
                 )
                 lams.append(np.asarray(lam))
-            fixed = contrib.stack_layers(contrib.quadratic_forms(grams, y_inf))  # (s, K, L)
+            fixed = contrib.stack_layers(contrib.gram_forms(grams, y_inf))  # (s, K, L)
             parts.append(
                 {
                     "contributions": np.stack([np.stack(own), fixed], axis=1),
@@ -393,12 +392,12 @@ def one_draw(
     y = fixed_targets(cfg, x)  # (P, K, n)
     num_p, num_k = y.shape[:2]
     y_flat = y.reshape(num_p * num_k, -1)
-    q_inf = contrib.stack_layers(contrib.quadratic_forms(kernels, y_flat))
+    q_inf = contrib.stack_layers(contrib.gram_forms(kernels, y_flat))
     parts = []
     for seed_indices in seed_chunks(cfg):
         _, params = cfg.network.init_seeds(k_init, 0, in_dim, seed_indices=seed_indices)
         if cfg.contribution_method == "gram":
-            c = contrib.quadratic_forms(
+            c = contrib.gram_forms(
                 ctx.gather(layer_ntk(apply_fn, params, x, stacked=True, mesh=ctx.mesh)), y_flat
             )
         else:
@@ -416,16 +415,19 @@ def one_draw(
     }
 
 
-def relative(c: np.ndarray) -> np.ndarray:
-    """Contributions relative to the last layer (last axis = layers)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return c / c[..., -1:]
-
-
 def draw_ratios(c: np.ndarray) -> np.ndarray:
     """Each draw's ratios of its seed-mean contributions ``c`` ``(D, S, …, L)`` to the last layer's:
-    ``(D, …, L)`` (``experiments.verdicts``: why not the mean of per-seed ratios)."""
-    return relative(verdicts.draw_means(c))
+    ``(D, …, L)`` (``experiments.framework.verdicts``: why not the mean of per-seed ratios)."""
+    return contrib.layer_ratios(verdicts.draw_means(c))
+
+
+def panel_ratios(results, cfg: Config) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(panel names, finite (P, D, K, L-1), ∞-width (P, D, K, L-1))``: the per-draw ratios of every panel
+    (``Experiment.panel_ratios``)."""
+    labels = [t for row in panel_labels(cfg, tex=False) for t in row]
+    rel = draw_ratios(results["contributions"])[..., :-1]  # (D, P, K, L-1)
+    inf = contrib.layer_ratios(results["infinite"])[..., :-1]
+    return labels, np.moveaxis(rel, 1, 0), np.moveaxis(inf, 1, 0)
 
 
 def preprocessing_label(cfg: Config) -> str:
@@ -449,9 +451,9 @@ def plot(results, cfg: Config):
     nrows, ncols = len(labels), len(labels[0])
     fig, axes = figure(ncols, nrows, aspect=0.9, sharey=True, sharex=True)
     degrees = results["degrees"]
-    rel_all = relative(results["contributions"])  # (D, S, P, K, L)
+    rel_all = contrib.layer_ratios(results["contributions"])  # (D, S, P, K, L)
     per_draw = draw_ratios(results["contributions"])  # (D, P, K, L)
-    inf_all = relative(results["infinite"])  # (D, P, K, L)
+    inf_all = contrib.layer_ratios(results["infinite"])  # (D, P, K, L)
     num_layers = rel_all.shape[-1]
     colors = layer_colors(num_layers)
     log_x = degrees.max() / degrees.min() >= 20
@@ -493,12 +495,12 @@ def plot(results, cfg: Config):
 
 
 def summarize(results, cfg: Config) -> list[dict]:
-    """REPORT rows: the paper's claims per panel under ``experiments.verdicts``' rule (with the
+    """REPORT rows: the paper's claims per panel under ``experiments.framework.verdicts``' rule (with the
     infinite-width verdict on the same draws), and the finite- vs infinite-width match."""
     rows = []
     labels = [t for row in panel_labels(cfg, tex=False) for t in row]
     rel = draw_ratios(results["contributions"])[..., :-1]  # (D, P, K, L-1)
-    inf = relative(results["infinite"])[..., :-1]  # (D, P, K, L-1)
+    inf = contrib.layer_ratios(results["infinite"])[..., :-1]  # (D, P, K, L-1)
     for p, label in enumerate(labels):
         has_inf = not np.isnan(inf[:, p]).all()  # no infinite-width kernel for a CNN
         rows += verdicts.claim_rows(
@@ -539,12 +541,167 @@ PAPER = {"num_draws": 8, "num_seeds": 20, "network.width": 784}
 """Paper-scale overrides shared by the real-data experiments (paper App. 14: width 784, 20 seeds)."""
 
 
-def experiment(name: str, doc: str, setting: dict, *, smoke: dict | None = None) -> Experiment:
+# ------------------------------------------------------------------------------------------------
+# model="cnn": Figure 7's protocol with a small convolutional network
+
+
+CNN_DOC = """Beyond the paper: Figure 7's protocol (CIFAR-10, sin/cos along PC 1) with a small convolutional network.
+
+Question: does the layer-wise spectral bias of the MLPs (early layers contribute relatively more to
+high-frequency targets) hold in a convolutional network? Protocol of ``fig7_cifar_pc``
+(``experiments.protocols.realdata``: n CIFAR-10 images, pixels ÷ 255, targets ``sin(k t̃)`` / ``cos(k t̃)`` along the
+first principal component of the sample, with and without their sample mean), on a linen CNN written as a
+user would write it: ``len(channels)`` convolutions ``kernel_size × kernel_size`` with stride ``stride``,
+SAME padding and ReLU, then a dense readout of the flattened features; no bias; Flax's default
+initialisation (LeCun normal, the standard parameterisation). The per-layer Grams ``G^(ℓ)`` come from
+``layer_ntk`` on the images ``(n, 32, 32, 3)`` (the structured engine: patch identity or per-example
+gradients for each convolution, no Jacobian), the layers in call order ``Conv_0 … Dense_0``; contributions
+``c_ℓ = yᵀ G^(ℓ) y`` relative to the readout, over ``num_draws`` independent subsets of images with
+``num_seeds`` initialisations nested in each (median over draws, 10–90% band; verdicts by the rule of
+``experiments.framework.verdicts``).
+
+No infinite-width curve: the package has no infinite-width CNN kernels (neural-tangents has them, but no
+core path depends on it); the saved ``infinite`` array is NaN.
+
+Precision: float32 by default (``--x64`` for float64). XLA's CPU convolutions in float64 are far slower
+(measured: the four Grams at n = 200 took 22 s in float64 against 0.10 s in float32) and, vmapped over seeds,
+needed over 100 GB at n = 1000; relative contributions need no more than float32's 7 digits. Seeds go one at
+a time (``seed_chunk = 1``) for the same memory reason.
+
+Runtime: default (n = 1000, channels 32, 32, 32, 8 draws × 4 seeds): about a minute on 2 CPU cores.
+"""
+
+CNN_CAPTION = (
+    "Relative contribution c_ℓ/c_(L-1) of each layer of a small CNN (three 3×3 stride-2 convolutions and a "
+    "dense readout) for sin/cos targets along the first principal component of CIFAR-10 images (median over "
+    "independent image subsets, 10–90% band over subsets and initialisations); left the paper's targets, "
+    "right with their sample mean removed. "
+    "No infinite-width curve (no infinite-width CNN kernels in the package)."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNConfig(DataConfig):
+    """CNN configuration (``model="cnn"``): the data and targets of ``DataConfig`` (Figure 7) and the CNN."""
+
+    seed_chunk: int = 1  # seeds per call (one: bounded memory, see the module docstring)
+    dataset: str = "cifar10"  # images (n, H, W, C); CIFAR-10 as in Figure 7
+    target: str = "pc"  # "pc" (Fig. 7) or "radial"; "eigvec" is not offered here
+    channels: tuple[int, ...] = (32, 32, 32)  # output channels of the convolutions, in call order
+    kernel_size: int = 3  # convolution window (kernel_size × kernel_size)
+    stride: int = 2  # stride of every convolution (SAME padding)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.target == "eigvec":
+            raise ValueError(
+                "target must be 'pc' or 'radial' for the CNN (no infinite-width kernel)"
+            )
+        if self.dataset != "cifar10":
+            raise ValueError(
+                f"dataset must be 'cifar10' (images with channels), got {self.dataset!r}"
+            )
+        if not self.channels or min(self.channels) < 1:
+            raise ValueError(f"channels must be positive integers, got {self.channels}")
+        check_counts(self, "kernel_size", "stride")
+
+    def model_label(self) -> str:
+        """The network, for figure titles and REPORT rows."""
+        k, s = self.kernel_size, self.stride
+        return (
+            f"CNN: {len(self.channels)} conv {k}×{k}/{s} ({', '.join(map(str, self.channels))} "
+            "channels) + dense readout, ReLU, no bias, Flax default init"
+        )
+
+
+class CNN(nn.Module):
+    """Convolutions with ReLU, then a dense readout to one output (the module docstring's network)."""
+
+    channels: tuple[int, ...]
+    kernel_size: int
+    stride: int
+
+    @nn.compact
+    def __call__(self, x):
+        k = (self.kernel_size, self.kernel_size)
+        for c in self.channels:
+            x = nn.relu(nn.Conv(c, k, strides=self.stride, padding="SAME", use_bias=False)(x))
+        return nn.Dense(1, use_bias=False)(x.reshape(x.shape[0], -1))[:, 0]
+
+
+def run_cnn(cfg: CNNConfig, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
+    """Contributions of every layer of the CNN over draws and initialisations (``CNN_DOC``)."""
+    ctx = ctx or RunContext("cnn_cifar_pc", progress=False)
+    model = CNN(tuple(cfg.channels), cfg.kernel_size, cfg.stride)
+
+    def apply_fn(params, inputs):
+        return model.apply({"params": params}, inputs)
+
+    def one_draw(x: jax.Array, k_init: jax.Array) -> dict[str, np.ndarray]:
+        images = x.reshape(x.shape[0], *_IMAGE_SHAPES[cfg.dataset])  # x: (n, 3072)
+        y = fixed_targets(cfg, x)  # (P, K, n), unit norm
+        num_p, num_k = y.shape[:2]
+        y_flat = y.reshape(num_p * num_k, -1)
+        init = jax.jit(jax.vmap(lambda s: model.init(jax.random.fold_in(k_init, s), images[:1])))
+        parts = []
+        for seed_indices in seed_chunks(cfg):
+            params = init(jnp.asarray(seed_indices))["params"]
+            grams = ctx.gather(layer_ntk(apply_fn, params, images, stacked=True, mesh=ctx.mesh))
+            c = contrib.stack_layers(contrib.gram_forms(grams, y_flat))  # (s, P·K, L)
+            parts.append({"contributions": c.reshape(len(seed_indices), num_p, num_k, -1)})
+        finite = stack_chunks(parts)
+        num_layers = finite["contributions"].shape[-1]
+        # no infinite-width CNN kernel here: NaN (the figure and REPORT leave it out)
+        return {**finite, "infinite": np.full((num_p, num_k, num_layers), np.nan), "targets": y}
+
+    return {"degrees": np.asarray(cfg.degrees), **draw_loop(cfg, ctx, one_draw)}
+
+
+CNN_SCALES = {
+    "default": {},
+    "smoke": {
+        "data_dir": SYNTHETIC,
+        "num_draws": 2,
+        "num_seeds": 2,
+        "seed_chunk": 1,
+        "num_points": 48,
+        "channels": (4, 4),
+        "degrees": (1, 2, 3),
+    },
+    "paper": {"num_draws": 8, "num_seeds": 20},
+}
+"""Scales of the CNN protocol (``experiment(..., model="cnn")``)."""
+
+MODELS = ("mlp", "cnn")
+
+
+def experiment(
+    name: str, doc: str, setting: dict, *, smoke: dict | None = None, model: str = "mlp"
+) -> Experiment:
     """The ``Experiment`` of a real-data figure.
 
     ``setting`` (e.g. ``{"dataset": "mnist", "target": "pc"}``) applies at every scale, on top of the shared
-    ``SMOKE`` (``smoke`` adds to it) and ``PAPER`` overrides.
+    ``SMOKE`` (``smoke`` adds to it) and ``PAPER`` overrides. ``model="cnn"`` runs the protocol on the
+    convolutional network of ``CNN_DOC`` (``CNNConfig``, ``run_cnn``, scales ``CNN_SCALES`` with ``setting``
+    on top; float32 by default); ``"mlp"`` on the MLP of ``Config``.
     """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if model == "cnn":
+        namespace = {
+            "Config": CNNConfig,
+            "run": run_cnn,
+            "plot": plot,
+            "summarize": summarize,
+            "CAPTION": CNN_CAPTION,
+        }
+        return define(
+            name,
+            namespace,
+            scales={k: {**v, **setting} for k, v in CNN_SCALES.items()},
+            x64_default=False,
+            description=summary_line(doc),
+        )
     return define(
         name,
         globals(),

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from experiments import fig1_sphere_d2 as fig1
-from experiments import sphere, verdicts
+from experiments.framework import verdicts
+from experiments.protocols import sphere
 from tests._fakes import assert_first_draw
 
 VERDICTS = {"holds", "fails", "unresolved"}

@@ -4,14 +4,15 @@ The smoke runs of every experiment (files, ``--plot-only``) are in ``tests/test_
 """
 
 import dataclasses
+import importlib
 import math
 
 import numpy as np
 import pytest
 
-from experiments import theory_concentration as conc
-from experiments import theory_hermite as herm
-from experiments import theory_spectra as spec
+from experiments.protocols import theory_concentration as conc
+from experiments.protocols import theory_hermite as herm
+from experiments.protocols import theory_spectra as spec
 from spectral_layers import estimators, targets
 from spectral_layers import gegenbauer as gb
 from spectral_layers.models import Network
@@ -242,27 +243,6 @@ def test_paper_estimator_mixed_target_matches_quadrature():
         np.testing.assert_allclose(got, mu[layer][list(degrees)] @ parts(theta_i), rtol=1e-10)
 
 
-def test_blocked_gram_forms_equal_the_full_gram():
-    import jax
-
-    from spectral_layers.infinite import infinite_layer_ntk
-    from spectral_layers.targets import sample_sphere
-
-    # erf: a smooth kernel, so rounding differences of ⟨x_i, x_j⟩ between the blocked and the full
-    # matmul stay at rounding level (ReLU's arccos amplifies them to ~1e-8 near u = 1).
-    cfg = conc.Config(
-        dim=4, network=NET.replace(depth=3, activation="erf"), block_size=16, num_points=(8, 50),
-        degree=2, mixed_degrees=(1, 2),
-    )  # fmt: skip
-    x = np.asarray(sample_sphere(jax.random.key(3), 50, 4))
-    Y = np.random.default_rng(3).normal(size=(3, 50))
-    full = infinite_layer_ntk(x, network=NET.replace(depth=3, activation="erf"))
-    want = np.stack(
-        [np.einsum("tn,nm,tm->t", Y, np.asarray(full[f"layer_{l}"]), Y) for l in (0, 2)]
-    )
-    np.testing.assert_allclose(conc.gram_quadratic_forms(cfg, x, Y), want, rtol=1e-12)
-
-
 def test_gram_form_expectation_has_the_diagonal_term():
     # E[yᵀGy] = n(n−1) μ_k ‖g‖² + n κ(1) E[g²] (module docstring), by Monte Carlo over samples of
     # n points, for the two-layer ReLU NNGP kernel (arc-cosine, closed form) on S² and a degree-2 g.
@@ -394,7 +374,8 @@ def test_concentration_redraws_centres_and_points_per_draw():
     ],
 )
 def test_bad_config_fails_before_work(module, override, match, tmp_path, capsys):
-    assert_config_rejected(module, override, match, tmp_path, capsys)
+    registration = importlib.import_module(f"experiments.{module.__name__.rsplit('.', 1)[1]}")
+    assert_config_rejected(registration, override, match, tmp_path, capsys)
 
 
 def test_concentration_rejects_a_vanishing_eigenvalue_before_sampling():

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import experiments
-from experiments.results import atomic_write_bytes
-from experiments.verdicts import CLAIMS, rule_text
+from experiments.framework.results import atomic_write_bytes
+from experiments.framework.verdicts import CLAIMS, rule_text
 
 
 def write_report(out_dir: str | Path) -> Path:
@@ -28,7 +28,7 @@ def write_report(out_dir: str | Path) -> Path:
         "independent draws of the data (points and centres on the sphere, image subsets) with "
         "initialisations nested in each draw. A claim about the layer ratios is judged per draw (on the "
         "ratios of the draw's seed-mean contributions, c̄_ℓ/c̄_(L-1)) and across draws "
-        f"by one rule: {rule_text()} (`experiments.verdicts`). Claims: "
+        f"by one rule: {rule_text()} (`experiments.framework.verdicts`). Claims: "
         + "; ".join(f"({c}) {text}" for c, text in CLAIMS.items())
         + ". Degrees where a ratio is undefined (a vanishing Mercer eigenvalue) are left out and named.",
         "",

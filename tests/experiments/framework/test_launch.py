@@ -2,7 +2,7 @@
 
 Expected errors (a truncated dataset file, an invalid config, misused flags) give one ``error: …`` line on
 stderr and exit status 2, from an experiment module and from the runner; ``--debug`` gives the traceback.
-A two-process launch (``python -m experiments.launch``) saves the same numbers as a one-process run.
+A two-process launch (``python -m experiments.framework.launch``) saves the same numbers as a one-process run.
 """
 
 import os
@@ -16,11 +16,12 @@ import pytest
 
 import experiments
 from experiments import __main__ as runner
-from experiments import fig6_mnist_eigvec, launch
+from experiments import fig6_mnist_eigvec
+from experiments.framework import launch
 from spectral_layers import data
 from tests._fakes import fake_module
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _idx(arr: np.ndarray) -> bytes:
@@ -130,7 +131,7 @@ def test_two_process_launch_saves_the_one_process_numbers(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     fig6_mnist_eigvec.main([*SMALL, "--out", str(one)])
     out = subprocess.run(
-        [sys.executable, "-m", "experiments.launch", "--processes", "2", "--timeout", "240",
+        [sys.executable, "-m", "experiments.framework.launch", "--processes", "2", "--timeout", "240",
          "fig6_mnist_eigvec", *SMALL, "--out", str(two)],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -7,16 +7,17 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import fig4_layer_training as fig4
-from experiments import verdicts
-from experiments._framework import RunContext
+from experiments import fig4_layer_training as fig4_reg
+from experiments.framework import verdicts
+from experiments.framework.cli import RunContext
+from experiments.protocols import layer_training as fig4
 from spectral_layers.gegenbauer import gegenbauer_polynomial
 from tests._net import assert_config_rejected
 
 
 @pytest.fixture(scope="module")
 def smoke():
-    cfg = fig4.EXPERIMENT.config("smoke")
+    cfg = fig4_reg.EXPERIMENT.config("smoke")
     return cfg, fig4.run(cfg, RunContext("fig4_layer_training", progress=False))
 
 
@@ -29,7 +30,7 @@ def test_log_schedule_by_hand():
 
 
 def test_components_orthogonal_and_free_of_lower_degrees():
-    cfg = fig4.EXPERIMENT.config("smoke")
+    cfg = fig4_reg.EXPERIMENT.config("smoke")
     x, Y = fig4.target_components(cfg, jax.random.key(3))
     x, Y = np.asarray(x), np.asarray(Y)
     n = cfg.num_points
@@ -91,7 +92,7 @@ def test_learning_rate_normalises_each_draws_infinite_kernel(smoke):
 
 
 def test_two_draws_have_different_points_and_targets():
-    cfg = fig4.EXPERIMENT.config("smoke")
+    cfg = fig4_reg.EXPERIMENT.config("smoke")
     (x0, y0), (x1, y1) = fig4.draw_data(cfg, 0), fig4.draw_data(cfg, 1)
     assert x0.shape == x1.shape == (cfg.num_points, cfg.dim)
     assert np.abs(np.asarray(x0) - np.asarray(x1)).min() > 0  # every point resampled
@@ -198,4 +199,4 @@ def test_summary_rows(smoke):
     ],
 )
 def test_bad_config_fails_before_work(override, match, tmp_path, capsys):
-    assert_config_rejected(fig4, override, match, tmp_path, capsys)
+    assert_config_rejected(fig4_reg, override, match, tmp_path, capsys)

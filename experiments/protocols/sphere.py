@@ -10,7 +10,7 @@ appendix §13).
 for ``sampling="equispaced"``) and the Gegenbauer centres, and ``num_seeds`` initialisations are nested in
 it (``fold_in`` of the draw's key). A draw's ratio is that of its seed-mean contributions (``draw_ratios``);
 the figure shows the median over draws (line) and the 10–90% band of the per-seed ratios over every draw and
-seed; verdicts follow ``experiments.verdicts``.
+seed; verdicts follow ``experiments.framework.verdicts``.
 
 Three estimators of the ratio (``spectral_layers.estimators``, Gram-free), one panel each:
 
@@ -21,7 +21,7 @@ Three estimators of the ratio (``spectral_layers.estimators``, Gram-free), one p
 * ``debiased``: projected, minus the self-pairs' ``O(κ(1)/(n μ_k))`` bias (``docs/theory.md`` §9.2): the
   consistent estimator of the Mercer ratio.
 
-All three come from the per-layer Grams (``layer_ntk``, structured) through ``estimators.gram_forms``
+All three come from the per-layer Grams (``layer_ntk``, structured) through ``estimators.gram_estimator_forms``
 (exact traces; at ``n ≈ 10³`` this is faster than the Gram-free route, which ``sphere_large_n`` uses up
 to ``n = 10⁵``). Overlaid: the infinite-width value of each estimator on the same points (dashed, median
 over draws; ``sphere_layer_ntk``), and the ratio of Mercer eigenvalues
@@ -47,9 +47,15 @@ import math
 import jax
 import numpy as np
 
-from experiments import verdicts
-from experiments._framework import Experiment, RunContext, check_counts, define, summary_line
-from experiments.plotting import draw_bands, figure, layer_colors, legend_below, undefined_note
+from experiments.framework import keys, verdicts
+from experiments.framework.cli import Experiment, RunContext, check_counts, define, summary_line
+from experiments.framework.plotting import (
+    draw_bands,
+    figure,
+    layer_colors,
+    legend_below,
+    undefined_note,
+)
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
 from spectral_layers.empirical import layer_ntk
@@ -95,7 +101,7 @@ class Config:
     # paper §5.4: 4 bias-free layers, NTK parameterisation, pre-activation wᵀx (unit variance on the sphere)
     agreement: float = (
         verdicts.AGREEMENT
-    )  # fraction of draws a verdict needs (experiments.verdicts)
+    )  # fraction of draws a verdict needs (experiments.framework.verdicts)
 
     def __post_init__(self):
         if self.network.width is None:
@@ -133,7 +139,7 @@ class Config:
 
 def sample_points_and_targets(cfg: Config, key: jax.Array):
     """One draw: points ``x`` ``(n, d)`` and the degree-``k`` targets ``Y`` ``(K, n)``, unit norm."""
-    k_points, k_centers = jax.random.split(key)
+    k_points, k_centers = keys.split_keys(key, "points", "centres")
     if cfg.sampling == "equispaced":
         offset = float(jax.random.uniform(k_points)) * 2 * math.pi / cfg.num_points
         x = targets.equispaced_circle(cfg.num_points, offset=offset)
@@ -146,7 +152,7 @@ def sample_points_and_targets(cfg: Config, key: jax.Array):
 
 def draw_keys(cfg: Config, draw: int) -> tuple[jax.Array, jax.Array]:
     """``(data, init)`` keys of draw ``draw``; seed ``s`` of the draw is ``fold_in(init, s)``."""
-    k_data, k_init = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), draw))
+    k_data, k_init = keys.draw_keys(cfg.seed, draw, "data", "init")
     return k_data, k_init
 
 
@@ -163,8 +169,8 @@ def finite_forms(cfg: Config, x, y, k_init, ctx: RunContext) -> dict[str, np.nda
 
 
 def forms_by_kind(grams, x, y, degrees) -> dict[str, np.ndarray]:
-    """``{kind: ([S,] K, L)}`` from per-layer Grams (``estimators.gram_forms``, exact traces)."""
-    forms = estimators.gram_forms(grams, x, y, degree=degrees)
+    """``{kind: ([S,] K, L)}`` from per-layer Grams (``estimators.gram_estimator_forms``, exact traces)."""
+    forms = estimators.gram_estimator_forms(grams, x, y, degree=degrees)
     return {k: contrib.stack_layers(forms[_ESTIMATOR[k]]) for k in KINDS}
 
 
@@ -208,16 +214,12 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
 
 
 def relative(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarray:
-    """``c_ℓ / c_{L-1}`` (last axis = layers) of ``c`` ``(…, K, L)``; NaN where undefined.
-
-    NaN where the last layer's form is not positive (a debiased estimate can be negative at small ``n``)
-    and, given ``mercer_ratio`` ``(L-1, K)``, wherever it is NaN (a vanishing eigenvalue: the ratio of two
-    vanishing quantities). The last column is 1 where the last layer's form is positive, NaN elsewhere.
+    """``c_ℓ / c_{L-1}`` (last axis = layers) of ``c`` ``(…, K, L)`` by the one ratio rule
+    (``contributions.layer_ratios``: NaN where the last layer's form is not positive), and, given
+    ``mercer_ratio`` ``(L-1, K)``, NaN wherever it is NaN (an undefined degree: a vanishing eigenvalue, the ratio
+    of two vanishing quantities). The last column is 1 where the last layer's form is positive, NaN elsewhere.
     """
-    c = np.asarray(c, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        last = c[..., -1:]
-        rel = c / np.where(last > 0, last, np.nan)
+    rel = contrib.layer_ratios(c)
     if mercer_ratio is not None:
         rel[..., :-1] = np.where(np.isnan(mercer_ratio).T, np.nan, rel[..., :-1])
     return rel
@@ -225,8 +227,20 @@ def relative(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarra
 
 def draw_ratios(c: np.ndarray, mercer_ratio: np.ndarray | None = None) -> np.ndarray:
     """Each draw's ratios ``c̄_ℓ/c̄_{L-1}`` of its seed-mean contributions ``c`` ``(D, S, K, L)``:
-    ``(D, K, L)``, NaN as in ``relative`` (``experiments.verdicts``: why not the mean of per-seed ratios)."""
+    ``(D, K, L)``, NaN as in ``relative`` (``experiments.framework.verdicts``: why not the mean of per-seed ratios)."""
     return relative(verdicts.draw_means(c), mercer_ratio)
+
+
+def panel_ratios(results, cfg: Config) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(panel names, finite (P, D, K, L-1), ∞-width (P, D, K, L-1))``: the per-draw ratios of the judged
+    panels (raw and debiased; ``Experiment.panel_ratios``)."""
+    ratio = results["mercer_ratio"]
+    names, fin, inf = [], [], []
+    for kind in ("raw", "debiased"):
+        fin.append(draw_ratios(results[f"contributions_{kind}"], ratio)[..., :-1])
+        inf.append(relative(results[f"infinite_{kind}"], ratio)[..., :-1])
+        names.append(kind)
+    return names, np.stack(fin), np.stack(inf)
 
 
 def plot(results, cfg: Config):
@@ -274,7 +288,7 @@ def plot(results, cfg: Config):
 
 
 def summarize(results, cfg: Config) -> list[dict]:
-    """REPORT rows: the paper's claims per estimator under ``experiments.verdicts``' rule; the bias."""
+    """REPORT rows: the paper's claims per estimator under ``experiments.framework.verdicts``' rule; the bias."""
     degrees = results["degrees"]
     ratio = results["mercer_ratio"]
     defined = ~np.isnan(ratio).all(axis=0)
