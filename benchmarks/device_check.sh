@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# One GPU check of spectral-layers, at most ~8 minutes: install, tests, benchmarks, paper-scale figures.
+# One GPU check of spectral-layers, at most ~9.5 minutes: install, tests, the paper-scale training across
+# widths and large-n runs (issue 23), then benchmarks and paper-scale figures while the budget lasts.
 #
 # Usage (from the repository root, on the GPU machine):
 #
 #     bash benchmarks/device_check.sh [OUTDIR]        # default: $OUT, else device_check_out/
 #
-# Steps, each under its own time limit (skipped once the 8-minute budget is spent):
+# Steps, in priority order, each under its own time limit (skipped once the budget is spent):
 #   install      pip install -e ".[cuda]" (jax[cuda12]); if that fails, whatever jax is there is used
-#   devices      the backend and devices JAX sees
+#   devices      the backend and devices JAX sees (the smoke check)
 #   tests        the tests whose code runs on the accelerator (Grams, infinite width, contributions,
 #                training, sharding), float64 as in CI
+#   training_width   python -m experiments.training_width --scale paper (widths 64 … 8192, n = 500,
+#                2000 steps, float32 training); checkpointed per width × draw: a rerun of the script
+#                resumes where a time limit stopped it (no --force)
+#   sphere_large_n   python -m experiments.sphere_large_n --scale paper (n up to 10⁶); resumes likewise
 #   ntk_n*       benchmarks/bench_layer_ntk.py --n 1000 / 5000 / 20000 --skip-slow (MNIST network)
 #   any_model    benchmarks/bench_any_model.py, if present
 #   infinite     benchmarks/bench_infinite.py --n 1000 5000
@@ -17,11 +22,14 @@
 #   fig1/fig2/fig6  the experiments at --scale paper (fig6 on MNIST from $DATA_DIR, default shared/data;
 #                synthetic images, marked so, when it is absent)
 # Writes OUTDIR/device_check.md (one table: step, status, wall time, headline) and OUTDIR/logs/*.log;
-# figures and results in OUTDIR/figures/. Environment: PYTHON (default python3), DATA_DIR, BUDGET_S (480).
+# figures and results in OUTDIR/figures/. Environment: PYTHON (default python3), DATA_DIR, BUDGET_S (570),
+# TW_LIMIT_S (240), LARGE_N_LIMIT_S (150).
 set -u
 OUTDIR="${1:-${OUT:-device_check_out}}"
 PYTHON="${PYTHON:-python3}"
-BUDGET_S="${BUDGET_S:-480}"
+BUDGET_S="${BUDGET_S:-570}"
+TW_LIMIT_S="${TW_LIMIT_S:-240}"
+LARGE_N_LIMIT_S="${LARGE_N_LIMIT_S:-150}"
 DATA_DIR="${DATA_DIR:-shared/data}"
 mkdir -p "$OUTDIR/logs" "$OUTDIR/figures"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -63,8 +71,14 @@ step install 150 "Successfully installed|already satisfied|ERROR" \
   "$PYTHON" -m pip install --quiet --progress-bar off -e ".[cuda]"
 step devices 60 "backend" "$PYTHON" -c \
   "import jax; print('jax', jax.__version__, 'backend', jax.default_backend(), jax.devices())"
-step tests 150 "passed|failed|error" "$PYTHON" -m pytest -q -x -p no:cacheprovider \
+step tests 90 "passed|failed|error" "$PYTHON" -m pytest -q -x -p no:cacheprovider \
   tests/test_empirical.py tests/test_infinite.py tests/test_contributions.py tests/test_training.py
+# issue 23: the widths that reach the 1/m regime, and n = 10⁶ (resumable: no --force)
+RESUME=(--scale paper --out "$OUTDIR/figures" --no-progress)
+step training_width "$TW_LIMIT_S" "scale in|error|Error" \
+  "$PYTHON" -m experiments.training_width "${RESUME[@]}"
+step sphere_large_n "$LARGE_N_LIMIT_S" "scale in|error|Error" \
+  "$PYTHON" -m experiments.sphere_large_n "${RESUME[@]}"
 for n in 1000 5000 20000; do
   step "ntk_n$n" 90 "^structured|^floor" "$PYTHON" benchmarks/bench_layer_ntk.py --n "$n" --skip-slow \
     --repeats 3

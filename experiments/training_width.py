@@ -7,9 +7,11 @@ Command::
 Runtime: seconds at smoke scale, minutes at default scale on a CPU; the paper scale is meant for a GPU
 (the measured wall times are in ``figures/REPORT.md``).
 
-Expected picture: the kernel's relative movement during training and the error of the kernel prediction
-shrink as the width grows (slopes near −1/2 and −1 on log-log axes); the layer-wise ratios keep their order
-across widths, while the large-learning-rate contrast moves the kernel by O(1).
+Expected picture: each layer's relative kernel movement during training falls with the width, its local
+slope per octave steepening toward −1 (the 1/m change of the NTK during training, ``docs/theory.md`` §10)
+at the widest widths (16 … 2048 at default scale, 64 … 8192 at paper scale); the width at which each layer's
+movement falls below 0.1 is measured and predicted from the fit; the verdict on the early layers' bias is
+stated per width and per regime (narrow, wide).
 
 What is computed and plotted: ``experiments.protocols.training_width``.
 """

@@ -20,6 +20,10 @@ r"""Estimators of layer-wise ratios from finite samples, and the statistics of t
 * ``paper_estimate``: the paper's §5.3 estimator of ``λ^(ℓ1)/λ^(ℓ2)`` from per-point values.
 * ``fitted_slope``: the rate ``err ∝ n^slope`` of an estimator's error, with a bootstrap interval.
 * ``theorem1_bounds``: the paper's Theorem 1 bound as printed and the corrected one (``docs/theory.md``).
+* ``loglog_slope`` / ``octave_slopes``: power-law fits ``y ∝ x^slope`` over all points and between
+  consecutive points (local rates, e.g. per octave of width); ``level_crossing`` /
+  ``power_law_crossing``: where a decaying quantity falls below a level, measured (interpolated) and
+  from a fit (``docs/theory.md`` §10).
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ __all__ = [
     "gram_estimator_forms",
     "layer_forms",
     "layer_ratios",
+    "level_crossing",
     "loglog_slope",
+    "octave_slopes",
     "paper_estimate",
+    "power_law_crossing",
     "ratios_from_forms",
     "theorem1_bounds",
 ]
@@ -682,3 +689,97 @@ def theorem1_bounds(
     )
     corrected = np.sqrt(32 * log_term / n) * max(a1 * c**2 / l1, a2 * c**2 / l2)
     return {"printed_abs": printed, "corrected_rel": corrected}
+
+
+# ------------------------------------------------------------------------------------------------
+# power-law rates per octave and level crossings (the slope rule: ``loglog_slope``)
+
+
+def _positive_log(a: np.ndarray) -> np.ndarray:
+    """``log a`` where ``a`` is finite and ``> 0``, NaN elsewhere (no warnings)."""
+    a = np.asarray(a, dtype=float)
+    ok = np.isfinite(a) & (a > 0)
+    return np.where(ok, np.log(np.where(ok, a, 1.0)), np.nan)
+
+
+def octave_slopes(
+    x: Float[np.ndarray, " m"], y: Float[np.ndarray, "*batch m"]
+) -> Float[np.ndarray, "*batch m-1"]:
+    """Local power-law rates between consecutive points: ``Δ log y / Δ log x`` along the last axis.
+
+    With ``x`` in octaves (``x_{j+1} = 2 x_j``) entry ``j`` is the rate over octave ``[x_j, x_{j+1}]``;
+    it is ``loglog_slope`` of the two points ``j, j + 1``.
+
+    Args:
+      x: strictly increasing positive abscissae ``(m,)``, ``m >= 2``.
+      y: values ``(*batch, m)``.
+
+    Returns:
+      Slopes ``(*batch, m − 1)``; NaN where either end point is not finite and ``> 0``.
+
+    Raises:
+      ValueError: ``x`` not 1-D, strictly increasing and positive with ``m >= 2``, or ``y``'s last axis
+        not of length ``m``.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or len(x) < 2 or not np.all(x > 0) or not np.all(np.diff(x) > 0):
+        raise ValueError(f"x must be >= 2 strictly increasing positive numbers, got {x}")
+    y = np.asarray(y, dtype=float)
+    if y.ndim < 1 or y.shape[-1] != len(x):
+        raise ValueError(
+            f"y's last axis must have length {len(x)} (that of x), got shape {y.shape}"
+        )
+    return np.diff(_positive_log(y), axis=-1) / np.diff(np.log(x))
+
+
+def level_crossing(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"], level: float) -> float:
+    """Where ``y`` falls below ``level`` for good, interpolated linearly in ``(log x, log y)``.
+
+    The crossing is taken between the last point with ``y >= level`` and the next one, provided every
+    later point is below ``level`` (a curve that dips below and comes back has not crossed yet).
+
+    Args:
+      x: strictly increasing positive abscissae ``(m,)``.
+      y: values ``(m,)``; a non-finite or non-positive value makes the answer NaN.
+      level: the level ``> 0``.
+
+    Returns:
+      The interpolated ``x`` of the crossing; ``inf`` if the last point is still ``>= level`` (not
+      reached within ``x``); NaN if every point is already below ``level`` (crossed before ``x_0``) or
+      some value is not finite and positive.
+
+    Raises:
+      ValueError: bad ``x`` / ``y`` shapes (``octave_slopes``) or ``level <= 0``.
+    """
+    if not (isinstance(level, int | float) and level > 0):
+        raise ValueError(f"level must be a positive number, got {level!r}")
+    octave_slopes(x, y)  # validates the shapes
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if y.ndim != 1 or not np.all(np.isfinite(y) & (y > 0)):
+        return np.nan
+    above = np.flatnonzero(y >= level)
+    if len(above) == 0:
+        return np.nan
+    j = int(above[-1])
+    if j == len(y) - 1:
+        return np.inf
+    lx, ly = np.log(x[j : j + 2]), np.log(y[j : j + 2])
+    frac = (math.log(level) - ly[0]) / (ly[1] - ly[0])
+    return float(np.exp(lx[0] + frac * (lx[1] - lx[0])))
+
+
+def power_law_crossing(slope: float, intercept: float, level: float) -> float:
+    """``x`` at which the fit ``y = exp(intercept) · x^slope`` equals ``level``.
+
+    Returns:
+      ``exp((log level − intercept) / slope)``; NaN if the fit is undefined or ``slope >= 0`` (the fit
+      does not decay).
+
+    Raises:
+      ValueError: ``level <= 0``.
+    """
+    if not (isinstance(level, int | float) and level > 0):
+        raise ValueError(f"level must be a positive number, got {level!r}")
+    if not (np.isfinite(slope) and np.isfinite(intercept)) or slope >= 0:
+        return np.nan
+    return float(np.exp((math.log(level) - intercept) / slope))

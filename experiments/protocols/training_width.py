@@ -4,10 +4,18 @@ Command::
 
     python -m experiments.training_width [--scale smoke|default|paper] [--out figures/]
 
-Runtime (float64, the default): smoke (depth 2, two widths) ~30 s of CPU time, nearly all
-compilation; default (widths 16 … 256, n = 200, degrees 1–3, 200 steps, 8 data draws × 2
-initialisations) 92–134 s on 2 idle CPU cores; paper (widths
-64 … 2048, n = 500, degrees 1–4, 2000 steps, 8 draws × 4 initialisations) is meant for a GPU.
+Scales: smoke (depth 2, three widths) is nearly all compilation; default (widths 16 … 2048 in
+octaves, n = 200, degrees 1–3, 200 steps, 8 data draws × 1 initialisation, training in float32;
+the single-layer runs and the contrast only at widths ≤ 256) is sized for ≤ 10 min on 2 CPU cores;
+paper (widths 64 … 8192, n = 500, degrees 1–4, 2000 steps, 8 draws × 1 initialisation) is meant
+for a GPU (``benchmarks/device_check.sh``). Measured runtimes are in the README.
+
+Cost. Full-batch gradient descent is the cost: ``O(steps · n · m²)`` per network, so the widest
+width dominates (width 2048 costs 4× width 1024). Kernel tracking forms every layer's ``n × n``
+Gram at the ``num_logs + 1`` logged steps only (``training.train_layers(track=True)``), which at
+``n = 200`` is a few per cent of the descent (profiled). Training runs in ``dtype`` (default
+float32): the movement, contributions and ratios compared here are ≥ 10⁻² in relative size, far
+above float32 rounding (the analysis after training is float64).
 
 What is computed. Figure 4's protocol (``experiments.fig4_layer_training``: a 4-layer bias-free
 ReLU network in NTK parameterisation on ``n`` points uniform on S⁹, target ``y* = Σ_i y_i*`` of
@@ -33,8 +41,10 @@ from ``fold_in(fold_in(k_d, 1), s)`` (``init_mlp_seeds``), the same at every wid
 Measured (``training.train_layers(track=True)`` and ``training.kernel_track``):
 
 * ``kernel_movement`` ``(W, draws, seeds, L)``: ``‖G_ℓ(T) − G_ℓ(0)‖_F / ‖G_ℓ(0)‖_F`` of every
-  layer's Gram at the end of the all-layers run. The lazy theory (Jacot et al. 2018; Lee et al.
-  2019, Theorem 2.1) gives ``O(m^{-1/2})``. ``movement`` ``(W, draws, seeds, runs, L)`` holds it
+  layer's Gram at the end of the all-layers run. Lee et al. (2019, Theorem 2.1) bound it by
+  ``O(m^{-1/2})``; the change of the NTK during training itself scales as ``1/m`` (Dyer & Gur-Ari
+  2019; Huang & Yau 2020; ``docs/theory.md`` §10), and this is the rate expected in the widest
+  octaves. ``movement`` ``(W, draws, seeds, runs, L)`` holds it
   for every run (training layer ℓ alone also moves the kernels of the other layers), and
   ``movement_trajectory`` ``(W, draws, seeds, T, L)`` the all-layers run at every logged step.
 * ``prediction_error`` ``(W, draws, seeds, runs)``: the relative error of the kernel-at-
@@ -57,7 +67,19 @@ Measured (``training.train_layers(track=True)`` and ``training.kernel_track``):
 * ``learning_rates`` and ``stability`` ``(W, draws, seeds, runs)`` (``η`` and ``η λ_max(G(0))/n``
   of the empirical Gram at initialisation), ``losses`` ``(W, draws, seeds, runs, T)``, ``movement_slopes`` ``(L,)`` and
   ``prediction_error_slopes`` ``(runs,)``: least-squares slopes of ``log median`` (over draws and
-  seeds) against ``log m``.
+  seeds) against ``log m`` (``estimators.loglog_slope``).
+* Per-octave rates: ``octave_slopes`` ``(W−1, L)``, the local slope of the median movement between
+  consecutive widths (``estimators.octave_slopes``), and ``octave_slopes_networks``
+  ``(W−1, draws·seeds, L)``, the same for each network index (draw, seed) followed from one width to
+  the next (the figure's band: its interquartile range, over data draws and initialisations).
+* ``tail_fit`` ``(L, 2)``: ``(slope, intercept)`` of the median movement over the widest
+  ``tail_octaves`` octaves; ``crossing_measured`` ``(L,)``: the width at which the median movement
+  falls below ``level`` for good (``estimators.level_crossing``, log-log interpolation; inf: not
+  within the widths; NaN: below at every width), and ``crossing_fit`` ``(L,)`` the same from the tail
+  fit (``estimators.power_law_crossing``).
+
+The single-layer runs and the contrast are made only at widths ``<= all_runs_max_width`` (their
+arrays are NaN at wider widths; their slopes are fitted over the widths where they exist).
 
 Runs (``run_names``): ``layer_0 … layer_{L−1}`` alone, ``all``, ``all_large_lr`` (the contrast).
 
@@ -65,33 +87,25 @@ Verdict rule (``summarize``) for "does training keep early layers' bias toward h
 in one draw, layer 0 has the bias if its ratio ``c̄_0/c̄_{L−1}`` (of the contributions averaged over
 the draw's seeds, ``draw_ratios``) increases strictly from each degree to the next. The bias holds at
 a width if it holds for the median over draws (of the per-draw ratios) and in at least 80% of the
-draws; training keeps it if it holds at initialisation and still holds at the end of training.
+draws; training keeps it if it holds at initialisation and still holds at the end of training. Per
+width regime: *wide* are the widths of the widest ``tail_octaves`` octaves (where the movement
+rates are fitted), *narrow* the others; a regime's verdict is the common per-width verdict, or
+"mixed" with the per-width list.
 
-Figure: (a) kernel movement of every layer against width (all layers trained; median and
-interquartile range over draws × seeds; dashed: the contrast), log-log with fitted slopes and a
-``m^{-1/2}`` guide; (b) prediction error of each run against width; (c, d) ``c_ℓ/c_{L−1}`` per
+Figure: (a) median kernel movement of every layer against width (all layers trained; band:
+interquartile range over draws × seeds), with the ``1/m`` theory line of each layer through its
+median at the widest width (dotted, in the layer's colour), a grey ``m^{-1/2}`` guide, the level
+``level`` and the fitted crossings; (b) the per-octave slopes (median and IQR over draws × seeds;
+references −1/2 and −1); (c) prediction error of each run against width; (d, e) ``c_ℓ/c_{L−1}`` per
 degree at initialisation (solid) and after training (dashed; dotted: contrast) at the smallest and
-largest width.
-
-What the default run shows (8 draws × 2 seeds; widths 16 … 256). No width here is lazy: when all
-layers train, the kernels move by ×6.5 (layer 0), ×4.5, ×1.2 and ×0.27 (last layer) of their
-initial norm at width 256 (medians), and the movement falls with fitted slopes −0.27, −0.15,
-−0.33, −0.46, shallower than the lazy −1/2 except for the last layer. The kernel-at-initialisation
-prediction errs by 0.21 / 0.17 / 0.14 (layers 0, 1, 2 alone) and 0.37 (all layers) at width 256,
-with slopes −0.30, −0.28, −0.18, −0.21; the last layer alone is exact (1e-14). Training does not
-keep layer 0's bias toward high frequencies: at initialisation ``c̄_0/c̄_{L−1}`` rises with degree
-(width 256: 1.08, 2.65, 6.81; all 8 draws at widths 32–256, 6 of 8 at width 16), after training it
-falls (width 256: 4.70, 2.87, 1.12; no draw increasing at widths 32–256, one at width 16); layers 1
-and 2 behave alike. The large
-learning rate (``η λ_max/n = 3``) diverges at widths 16–32 and at 64–256 moves the kernels *less*
-than the base rate (layer 0: 2.9 vs 6.5 at width 256), so at these widths it is no non-lazy
-contrast; whether the bias survives in the lazy regime needs the paper scale (widths ≥ 1024).
+largest width; (f) the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import types
 import warnings
 
 import jax
@@ -115,6 +129,7 @@ from experiments.framework.shared import (
     target_components,
 )
 from spectral_layers import contributions as contrib
+from spectral_layers import estimators
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.estimators import loglog_slope
@@ -123,11 +138,13 @@ from spectral_layers.models import Network
 
 CAPTION = (
     "Training across widths (Figure 4's protocol): (a) relative movement ‖G_ℓ(T) − G_ℓ(0)‖_F/‖G_ℓ(0)‖_F "
-    "of each layer's kernel when all layers train, (b) relative error of the kernel-at-initialisation "
-    "prediction of the residual, against width (median and interquartile range over data draws × "
-    "initialisations; fitted log-log slopes; grey: the lazy theory's m^{-1/2}; dashed: a learning rate "
-    "above the stability bound). (c, d) layer contributions relative to the last layer per degree, "
-    "at initialisation (solid) and after training (dashed; dotted: large learning rate)."
+    "of each layer's kernel when all layers train, against width (median and interquartile range over "
+    "data draws × initialisations; dotted: the 1/m rate of the change of the NTK during training, "
+    "through each layer's widest point; grey: m^{-1/2}; x: where the fit over the widest octaves "
+    "crosses the level), (b) the local slope per octave (median, IQR), (c) relative error of the "
+    "kernel-at-initialisation prediction of the residual (dashed in a: a learning rate above the "
+    "stability bound). (d, e) layer contributions relative to the last layer per degree, at "
+    "initialisation (solid) and after training (dashed; dotted: large learning rate)."
 )
 
 ALL_LAYERS = "all"
@@ -140,8 +157,8 @@ class Config:
 
     seed: int = 0  # master seed: draw d uses fold_in(key(seed), d) (module docstring)
     num_draws: int = 8  # independent data draws (points and centres)
-    num_seeds: int = 2  # initialisations per draw (nested inside each draw)
-    widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # hidden widths m (>= 4, spanning >= 16x)
+    num_seeds: int = 1  # initialisations per draw (nested inside each draw)
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048)  # hidden widths m (octaves)
     dim: int = 10  # input dimension d: points on S^{d-1} (paper: 10)
     num_points: int = 200  # training points n
     degrees: tuple[int, ...] = (1, 2, 3)  # degrees i of the target components (increasing)
@@ -155,6 +172,10 @@ class Config:
     contrast_lr_factor: float = 3.0  # the non-lazy contrast: all layers, η = this · n / λ_max
     steps: int = 200  # gradient-descent steps of every run
     num_logs: int = 10  # logged steps besides step 0 (every steps // num_logs steps, and the last)
+    dtype: str = "float32"  # dtype of the training and tracking ("float32" or "float64")
+    all_runs_max_width: int = 256  # single-layer runs and the contrast only at widths <= this
+    tail_octaves: int = 2  # the widest octaves: the "wide" regime and the fit of the crossings
+    level: float = 0.1  # movement level whose crossing width is reported (measured and fitted)
 
     def __post_init__(self):
         for w in self.widths:
@@ -187,6 +208,22 @@ class Config:
             raise ValueError(
                 f"contrast_lr_factor must be a positive number, got {self.contrast_lr_factor!r}"
             )
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if not (
+            isinstance(self.all_runs_max_width, int) and self.all_runs_max_width >= self.widths[0]
+        ):
+            raise ValueError(
+                f"all_runs_max_width must be an integer >= the smallest width {self.widths[0]}, "
+                f"got {self.all_runs_max_width!r}"
+            )
+        if not (isinstance(self.tail_octaves, int) and 1 <= self.tail_octaves < len(self.widths)):
+            raise ValueError(
+                f"tail_octaves must be an integer in [1, {len(self.widths) - 1}] (fewer than the "
+                f"widths), got {self.tail_octaves!r}"
+            )
+        if not (isinstance(self.level, int | float) and self.level > 0):
+            raise ValueError(f"level must be a positive number, got {self.level!r}")
 
 
 def run_names(layers: list[str] | tuple[str, ...]) -> list[str]:
@@ -219,9 +256,13 @@ def _unit(cfg: Config, width: int, draw: int) -> dict[str, np.ndarray]:
     steps = tr.logged_steps(cfg.steps, every)
 
     apply_fn, params = cfg.network.replace(width=width).init_seeds(k_init, cfg.num_seeds, cfg.dim)
+    dtype = jnp.dtype(cfg.dtype)
+    params = jax.tree.map(lambda a: a.astype(dtype), params)
+    x, y_comps, y_star = x.astype(dtype), y_comps.astype(dtype), y_star.astype(dtype)
     grams = layer_ntk(apply_fn, params, x, stacked=True)  # G(0) per layer, (s, n, n)
     layers = list(grams)
     names = run_names(layers)
+    made = names if width <= cfg.all_runs_max_width else [ALL_LAYERS]
     kappa = (
         infinite_layer_ntk(x, network=cfg.network.replace(width=width))
         if cfg.lr_reference == "infinite"
@@ -232,6 +273,25 @@ def _unit(cfg: Config, width: int, draw: int) -> dict[str, np.ndarray]:
     }
     tracked = {}
     for name in names:
+        if name not in made:  # NaN placeholders of the runs not made at this width
+            s, L, T = cfg.num_seeds, len(layers), len(steps)
+            for k, shape in (
+                ("movement", (s, L)),
+                ("prediction_error", (s,)),
+                ("stability", (s,)),
+                ("losses", (s, T)),
+                ("learning_rates", (s,)),
+            ):
+                out[k].append(np.full(shape, np.nan))
+            if name == CONTRAST:
+                k = len(y_comps)
+                tracked[name] = types.SimpleNamespace(
+                    movement=np.full((s, T, L), np.nan),
+                    contributions=np.full((s, T, k, L), np.nan),
+                    alignment=np.full((s, T, L), np.nan),
+                    ntk_alignment=np.full((s, T), np.nan),
+                )
+            continue
         selection = None if name in (ALL_LAYERS, CONTRAST) else name
         factor = cfg.contrast_lr_factor if name == CONTRAST else cfg.lr_factor
         g0 = tr.trained_gram(grams, selection)  # (s, n, n)
@@ -271,11 +331,12 @@ def _unit(cfg: Config, width: int, draw: int) -> dict[str, np.ndarray]:
         out["stability"].append(lr * lam_emp / n)
         out["losses"].append(np.asarray(res.losses))
         out["learning_rates"].append(lr)
-    result = {k: np.stack(v, axis=1) for k, v in out.items()}  # (s, runs, ...)
+    # (s, runs, ...), float64 for the analysis whatever the training dtype
+    result = {k: np.stack([np.asarray(a, np.float64) for a in v], axis=1) for k, v in out.items()}
     both = [tracked[ALL_LAYERS], tracked[CONTRAST]]
     for field in ("contributions", "alignment", "ntk_alignment"):
-        result[field] = np.stack([np.asarray(getattr(t, field)) for t in both], axis=1)
-    result["movement_trajectory"] = np.asarray(tracked[ALL_LAYERS].movement)
+        result[field] = np.stack([np.asarray(getattr(t, field), np.float64) for t in both], axis=1)
+    result["movement_trajectory"] = np.asarray(tracked[ALL_LAYERS].movement, np.float64)
     result["steps"] = steps
     result["run_names"] = np.asarray(names)
     return result
@@ -286,7 +347,9 @@ SCALES = {
     "smoke": {
         "num_draws": 2,
         "num_seeds": 2,
-        "widths": (8, 32),
+        "widths": (8, 16, 32),
+        "all_runs_max_width": 16,  # the widest width runs only all layers (NaN elsewhere)
+        "tail_octaves": 1,
         "network.depth": 2,  # fewer runs, fewer compilations (smoke time is nearly all compilation)
         "num_points": 80,
         "steps": 6,
@@ -294,8 +357,9 @@ SCALES = {
     },
     "paper": {
         "num_draws": 8,
-        "num_seeds": 4,
-        "widths": (64, 256, 1024, 2048),
+        "num_seeds": 1,
+        "widths": (64, 128, 256, 512, 1024, 2048, 4096, 8192),
+        "all_runs_max_width": 1024,
         "num_points": 500,
         "degrees": (1, 2, 3, 4),
         "steps": 2000,
@@ -336,6 +400,7 @@ def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     }
     results["movement_slopes"] = fitted_slopes(widths, results["kernel_movement"])
     results["prediction_error_slopes"] = fitted_slopes(widths, res["prediction_error"])
+    results.update(movement_rates(widths, results["kernel_movement"], cfg.tail_octaves, cfg.level))
     return results
 
 
@@ -349,6 +414,34 @@ def fitted_slopes(widths: np.ndarray, values: np.ndarray) -> np.ndarray:
     flat = med.reshape(len(widths), -1)
     out = np.array([loglog_slope(widths, flat[:, j])[0] for j in range(flat.shape[1])])
     return out.reshape(med.shape[1:])
+
+
+def movement_rates(
+    widths: np.ndarray, movement: np.ndarray, tail_octaves: int, level: float
+) -> dict[str, np.ndarray]:
+    """Per-octave slopes, the tail fit and the level crossings of ``movement`` ``(W, D, S, L)``.
+
+    Returns (module docstring): ``octave_slopes`` ``(W−1, L)`` of the median over draws and seeds;
+    ``octave_slopes_networks`` ``(W−1, D·S, L)`` per network index; ``tail_fit`` ``(L, 2)``;
+    ``crossing_measured`` and ``crossing_fit`` ``(L,)``.
+    """
+    widths = np.asarray(widths, dtype=float)
+    mv = np.asarray(movement, dtype=float)
+    med = np.median(mv, axis=(1, 2))  # (W, L)
+    per_net = mv.reshape(mv.shape[0], -1, mv.shape[-1])  # (W, D·S, L)
+    tail = slice(len(widths) - tail_octaves - 1, None)
+    fits = np.array([loglog_slope(widths[tail], med[tail, i]) for i in range(med.shape[1])])
+    return {
+        "octave_slopes": estimators.octave_slopes(widths, med.T).T,
+        "octave_slopes_networks": np.moveaxis(
+            estimators.octave_slopes(widths, np.moveaxis(per_net, 0, -1)), -1, 0
+        ),
+        "tail_fit": fits,
+        "crossing_measured": np.array(
+            [estimators.level_crossing(widths, med[:, i], level) for i in range(med.shape[1])]
+        ),
+        "crossing_fit": np.array([estimators.power_law_crossing(a, b, level) for a, b in fits]),
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -394,13 +487,43 @@ def summarize(results, cfg: Config) -> list[dict]:
     ms = np.asarray(results["movement_slopes"])
     rows.append(
         {
-            "check": "slope of log median ‖G_ℓ(T) − G_ℓ(0)‖_F/‖G_ℓ(0)‖_F vs log width "
-            "(all layers trained)",
+            "check": "slope of log median ‖G_ℓ(T) − G_ℓ(0)‖_F/‖G_ℓ(0)‖_F vs log width over all "
+            f"widths {widths[0]}–{widths[-1]} (all layers trained)",
             "measured": ", ".join(f"layer {i}: {v:.2f}" for i, v in enumerate(ms)),
-            "expected": "−1/2 (lazy limit, Lee et al. 2019); rule: |slope + 1/2| ≤ 0.15",
-            "verdict": "agrees"
-            if np.all(np.abs(ms + 0.5) <= 0.15)
-            else "differs for some layer (see measured)",
+            "expected": "between −1/2 (bound, Lee et al. 2019) and −1 (Dyer & Gur-Ari 2019): "
+            "one slope mixes regimes, see the per-octave rows",
+            "verdict": "informative only",
+        }
+    )
+    oct_s = np.asarray(results["octave_slopes"])  # (W-1, L)
+    for i in range(oct_s.shape[1]):
+        rows.append(
+            {
+                "check": f"layer {i}: local slope of the median movement per octave",
+                "measured": ", ".join(
+                    f"{widths[j]}→{widths[j + 1]}: {v:.2f}" for j, v in enumerate(oct_s[:, i])
+                ),
+                "expected": "→ −1 at large width (change of the NTK during training, "
+                "docs/theory.md §10)",
+                "verdict": "steepening toward −1"
+                if oct_s[-1, i] < oct_s[0, i] and abs(oct_s[-1, i] + 1) <= 0.25
+                else "not (yet) at −1 in the widest octave (rule: |slope + 1| ≤ 0.25)",
+            }
+        )
+    tail = np.asarray(results["tail_fit"])
+    meas, fit = np.asarray(results["crossing_measured"]), np.asarray(results["crossing_fit"])
+    lo = widths[len(widths) - cfg.tail_octaves - 1]
+    rows.append(
+        {
+            "check": f"width at which the median movement falls below {cfg.level:g}: measured "
+            f"(log-log interpolation) vs the fit over widths {lo}–{widths[-1]}",
+            "measured": "; ".join(
+                f"layer {i}: {_width(meas[i], widths)} vs {_width(fit[i], widths)} "
+                f"(fit slope {tail[i, 0]:.2f})"
+                for i in range(len(meas))
+            ),
+            "expected": "the fit's crossing at the measured one where both are within the widths",
+            "verdict": _crossing_verdict(meas, fit),
         }
     )
     ps = np.asarray(results["prediction_error_slopes"])
@@ -419,7 +542,8 @@ def summarize(results, cfg: Config) -> list[dict]:
     a = names.index(ALL_LAYERS)
     rows.append(
         {
-            "check": "median prediction error, all layers trained, per width",
+            "check": "median prediction error, all layers trained, per width (single-layer runs "
+            f"and the contrast at widths ≤ {cfg.all_runs_max_width} only)",
             "measured": ", ".join(f"m={m}: {v:.3g}" for m, v in zip(widths, err[:, a])),
             "expected": "→ 0 as m grows (kernel regime)",
             "verdict": "decreases with width"
@@ -429,15 +553,16 @@ def summarize(results, cfg: Config) -> list[dict]:
     )
     mv = np.median(results["movement"][..., names.index(CONTRAST), :], axis=(1, 2))  # (W, L)
     lazy_mv = np.median(results["kernel_movement"], axis=(1, 2))
+    jc = int(np.flatnonzero(np.isfinite(mv[:, 0]))[-1]) if np.isfinite(mv[:, 0]).any() else -1
     rows.append(
         {
             "check": f"contrast (η = {cfg.contrast_lr_factor:g}·n/λ_max): median layer-0 movement "
-            "at the largest width vs the lazy run",
-            "measured": f"{mv[-1, 0]:.3g} vs {lazy_mv[-1, 0]:.3g} (slope "
+            f"at the largest width where it is run ({widths[jc]}) vs the lazy run",
+            "measured": f"{mv[jc, 0]:.3g} vs {lazy_mv[jc, 0]:.3g} (slope "
             f"{fitted_slopes(widths, results['movement'][..., names.index(CONTRAST), :])[0]:.2f})",
             "expected": "O(1), not decaying with width (catapult phase, Lewkowycz et al. 2020)",
             "verdict": "non-lazy"
-            if mv[-1, 0] > 3 * lazy_mv[-1, 0]
+            if mv[jc, 0] > 3 * lazy_mv[jc, 0]
             else "no clear contrast at these widths",
         }
     )
@@ -446,6 +571,7 @@ def summarize(results, cfg: Config) -> list[dict]:
     end, end_vals = bias_verdicts(draw_ratios(results, "ratios_end"))
     con, con_vals = bias_verdicts(draw_ratios(results, "contrast_ratios_end"))
     deg = ", ".join(str(int(k)) for k in results["degrees"])
+    kept_per_width = []
     for j, m in enumerate(widths):
         (v0, f0), (v1, f1), (vc, fc) = init[j], end[j], con[j]
         kept = (
@@ -453,6 +579,7 @@ def summarize(results, cfg: Config) -> list[dict]:
             if v0 == "holds" and v1 == "holds"
             else ("lost" if v0 == "holds" else "absent at initialisation")
         )
+        kept_per_width.append(kept)
         rows.append(
             {
                 "check": f"width {m}: {question} (c_0/c_(L−1) at degrees {deg}, median over draws) — "
@@ -460,19 +587,59 @@ def summarize(results, cfg: Config) -> list[dict]:
                 "measured": (
                     f"init {_fmt(init_vals[j])} ({f0:.0%} of draws increasing); "
                     f"end {_fmt(end_vals[j])} ({f1:.0%}); "
-                    f"large lr end {_fmt(con_vals[j])} ({fc:.0%})"
+                    + (
+                        f"large lr end {_fmt(con_vals[j])} ({fc:.0%})"
+                        if m <= cfg.all_runs_max_width
+                        else "large lr: not run at this width"
+                    )
                 ),
                 "expected": "holds before and after training",
-                "verdict": f"{kept} (init: {v0}; end: {v1}; large lr end: {vc})",
+                "verdict": f"{kept} (init: {v0}; end: {v1}"
+                + (f"; large lr end: {vc})" if m <= cfg.all_runs_max_width else ")"),
             }
         )
-    stab = np.max(results["stability"][..., [i for i, nm in enumerate(names) if nm != CONTRAST]])
+    wide = len(widths) - cfg.tail_octaves - 1
+    for regime, sel in (("narrow", slice(0, wide)), ("wide", slice(wide, None))):
+        ws, ks = widths[sel], kept_per_width[sel]
+        common = ks[0] if len(set(ks)) == 1 else "mixed"
+        lm = lazy_mv[sel, 0]
+        rows.append(
+            {
+                "check": f"{regime} widths {ws[0]}–{ws[-1]}: {question} (layer 0; per-width "
+                "verdicts above, same rule)",
+                "measured": ", ".join(f"m={m}: {k}" for m, k in zip(ws, ks))
+                + f"; median layer-0 movement {lm.max():.3g} … {lm.min():.3g}",
+                "expected": "kept where the kernel barely moves (lazy regime)",
+                "verdict": common,
+            }
+        )
+    with np.errstate(invalid="ignore"):
+        stab_runs = results["stability"][..., [i for i, nm in enumerate(names) if nm != CONTRAST]]
+    stab = np.nanmax(stab_runs)
     rows.append(
         stability_row(
             float(stab), "max η λ_max(G_emp(0))/n over the lazy runs", "unstable for some width"
         )
     )
     return rows
+
+
+def _width(w: float, widths: np.ndarray) -> str:
+    if np.isposinf(w):
+        return f"> {int(widths[-1])}"
+    if np.isnan(w):
+        return f"< {int(widths[0])} or n/a"
+    return f"{w:.0f}"
+
+
+def _crossing_verdict(measured: np.ndarray, fitted: np.ndarray) -> str:
+    """Rule: within a factor 1.5 where both crossings are finite; else says which are out of range."""
+    both = np.isfinite(measured) & np.isfinite(fitted)
+    if not both.any():
+        return "no layer crosses within the widths (fit extrapolates)"
+    ok = np.abs(np.log(fitted[both] / measured[both])) <= np.log(1.5)
+    tag = "fit agrees within ×1.5" if ok.all() else "fit off by more than ×1.5 for some layer"
+    return tag + f" ({int(both.sum())} of {len(both)} layers cross within the widths)"
 
 
 def _fmt(values: np.ndarray) -> str:
@@ -482,7 +649,7 @@ def _fmt(values: np.ndarray) -> str:
 def _median_band(values: np.ndarray):
     """Median and ``plotting.BAND`` percentiles over draws of each draw's seed mean, per width.
 
-    ``values`` ``(W, D, S)``; returns three ``(W,)`` arrays (NaN draws left out).
+    ``values`` ``(W, D, S)``; returns three ``(W,)`` arrays (NaN draws left out: runs not made there).
     """
     v = np.asarray(values, dtype=float)
     with warnings.catch_warnings():
@@ -493,8 +660,8 @@ def _median_band(values: np.ndarray):
 
 
 def plot(results, cfg: Config):
-    """(a) movement, (b) prediction error vs width; (c, d) ratios before/after at two widths."""
-    from matplotlib.legend_handler import HandlerTuple
+    """(a) movement vs width with the 1/m lines, (b) per-octave slopes, (c) prediction error;
+    (d, e) ratios before/after at the smallest and largest width; (f) the key."""
     from matplotlib.lines import Line2D
 
     widths = np.asarray(results["widths"], dtype=float)
@@ -502,53 +669,71 @@ def plot(results, cfg: Config):
     names = [str(s) for s in results["run_names"]]
     num_layers = results["kernel_movement"].shape[-1]
     lcol = layer_colors(num_layers)
-    fig = new_figure(2, 6.2)
-    axes = fig.subplots(2, 2)
-    (ax_mv, ax_err), (ax_lo, ax_hi) = axes
-    guide = widths**-0.5
+    fig = new_figure(2, 5.6)
+    axes = fig.subplots(2, 3)
+    (ax_mv, ax_oct, ax_err), (ax_lo, ax_hi, ax_key) = axes
+    ax_key.axis("off")
+    level = float(cfg.level)
 
     con = names.index(CONTRAST)
+    fit = np.asarray(results["tail_fit"])
+    cross = np.asarray(results["crossing_fit"])
     for i in range(num_layers):
-        slope = results["movement_slopes"][i]
         med, lo, hi = _median_band(results["kernel_movement"][..., i])
-        ax_mv.plot(widths, med, marker="o", color=lcol[i], label=f"layer {i} ({slope:.2f})")
+        ax_mv.plot(widths, med, marker="o", ms=3, color=lcol[i])
         ax_mv.fill_between(widths, lo, hi, color=lcol[i], alpha=0.2, lw=0)
+        near = widths[widths >= widths[-1] / 8]  # the 1/m line over the widest three octaves
+        ax_mv.plot(near, med[-1] * widths[-1] / near, ls=":", color=lcol[i], lw=1)
         med_c, _, _ = _median_band(results["movement"][..., con, i])
-        ax_mv.plot(widths, med_c, ls="--", marker="x", color=lcol[i], lw=0.8)
+        ax_mv.plot(widths, med_c, ls="--", marker="x", ms=3, color=lcol[i], lw=0.8)
+        if np.isfinite(cross[i]) and cross[i] <= 2 * widths[-1]:  # beyond: in the key only
+            ax_mv.plot([cross[i]], [level], marker="X", ms=6, color=lcol[i], mec="k", mew=0.5)
     top = np.nanmedian(results["kernel_movement"][0])
-    ax_mv.plot(widths, top * guide / guide[0], color="0.5", lw=2, alpha=0.5, label="$m^{-1/2}$")
-    ax_mv.set_title("(a) relative kernel movement,\nall layers trained")
-    ax_mv.set_ylabel(r"$\|G_\ell(T)-G_\ell(0)\|_F/\|G_\ell(0)\|_F$")
+    ax_mv.plot(widths, top * np.sqrt(widths[0] / widths), color="0.5", lw=2, alpha=0.5)
+    ax_mv.axhline(level, color="0.3", lw=0.6, ls="-.")
+    ax_mv.set_title(r"(a) $\|G_\ell(T)-G_\ell(0)\|_F/\|G_\ell(0)\|_F$")
+    ax_mv.set_ylabel("relative kernel movement")
+
+    mid = np.sqrt(widths[1:] * widths[:-1])
+    per_net = np.asarray(results["octave_slopes_networks"], dtype=float)  # (W-1, N, L)
+    for i in range(num_layers):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanpercentile(per_net[..., i], BAND, axis=1)
+        ax_oct.plot(mid, results["octave_slopes"][:, i], marker="o", ms=3, color=lcol[i])
+        ax_oct.fill_between(mid, lo, hi, color=lcol[i], alpha=0.2, lw=0)
+    for ref, ls in ((-0.5, "--"), (-1.0, ":")):
+        ax_oct.axhline(ref, color="0.3", lw=0.8, ls=ls)
+    ax_oct.set_title("(b) local slope per octave")
+    ax_oct.set_ylabel(r"$\Delta\log$ movement $/ \Delta\log m$")
 
     rcol = [*lcol, ALL_LAYERS_COLOR, ALL_LAYERS_COLOR]
     err = np.asarray(results["prediction_error"], dtype=float)
     for r, name in enumerate(names):
         if r == num_layers - 1 or name == CONTRAST:
             continue  # last layer alone: exact up to rounding; contrast: diverges (docstring)
-        slope = results["prediction_error_slopes"][r]
         med, lo, hi = _median_band(err[..., r])
-        label = "all layers" if name == ALL_LAYERS else name.replace("_", " ") + " alone"
-        ax_err.plot(widths, med, marker="o", color=rcol[r], label=f"{label} ({slope:.2f})")
+        ax_err.plot(
+            widths, med, marker="o", ms=3, color=rcol[r], ls="-" if r < num_layers else "-."
+        )
         ax_err.fill_between(widths, lo, hi, color=rcol[r], alpha=0.15, lw=0)
-    all_med = np.nanmedian(err[0, ..., names.index(ALL_LAYERS)])
-    ax_err.plot(
-        widths, all_med * guide / guide[0], color="0.5", lw=2, alpha=0.5, label="$m^{-1/2}$"
-    )
-    ax_err.set_title("(b) error of the kernel-at-init\nprediction")
-    ax_err.set_ylabel(r"$\max_t\|\hat e(t)-e(t)\|/\|e(0)\|$")
-    for ax in (ax_mv, ax_err):
+    ax_err.set_title(r"(c) $\max_t\|\hat e(t)-e(t)\|/\|e(0)\|$, kernel at init")
+    ax_err.set_ylabel("prediction error")
+    ax_err.set_yscale("log")
+    for ax in (ax_mv, ax_oct, ax_err):
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("width $m$ (fitted slopes in the legend)")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2)
+        ax.set_xlabel("width $m$")
+    ax_mv.set_yscale("log")
 
-    for ax, j, tag in ((ax_lo, 0, "(c)"), (ax_hi, len(widths) - 1, "(d)")):
+    for ax, j, tag in ((ax_lo, 0, "(d)"), (ax_hi, len(widths) - 1, "(e)")):
         for key, ls, mk in (
             ("ratios_init", "-", "o"),
             ("ratios_end", "--", "s"),
             ("contrast_ratios_end", ":", "x"),
         ):
             per_draw = draw_ratios(results, key)[j]  # (D, K, L)
+            if not np.isfinite(per_draw).any():
+                continue  # run not made at this width
             for i in range(num_layers - 1):
                 med = np.median(per_draw[..., i], axis=0)
                 lo, hi = np.percentile(per_draw[..., i], BAND, axis=0)
@@ -562,30 +747,50 @@ def plot(results, cfg: Config):
     ax_lo.set_ylabel(r"$c_\ell / c_{L-1}$")
     for ax in (ax_err, ax_lo, ax_hi):
         plain_log_y([ax])
-    handles = [Line2D([], [], color=lcol[i], lw=1.5) for i in range(num_layers - 1)]
+
+    slopes = np.asarray(results["octave_slopes"])
+    handles = [Line2D([], [], color=lcol[i], marker="o", ms=3) for i in range(num_layers)]
+    measured = np.asarray(results["crossing_measured"])
+    labels = [
+        f"layer {i}: {slopes[-1, i]:.2f} / {fit[i, 0]:.2f}; "
+        f"{_width(measured[i], widths)} ({_width(cross[i], widths)})"
+        for i in range(num_layers)
+    ]
     handles += [
-        tuple(Line2D([], [], color=lcol[i], ls=s, marker=m, ms=3) for i in range(num_layers - 1))
-        for s, m in (("-", "o"), ("--", "s"), (":", "x"))
+        Line2D([], [], color="gray", ls=":"),
+        Line2D([], [], color="0.5", lw=2, alpha=0.5),
+        Line2D([], [], color="gray", ls="--", marker="x", ms=3),
+        Line2D([], [], color="gray", marker="X", ls="none", mec="k", mew=0.5),
+        Line2D([], [], color="k", ls="-."),
+        Line2D([], [], color="gray", ls="-", marker="o", ms=3),
+        Line2D([], [], color="gray", ls="--", marker="s", ms=3),
+        Line2D([], [], color="gray", ls=":", marker="x", ms=3),
     ]
-    labels = [f"layer {i}" for i in range(num_layers - 1)] + [
-        f"init ({BAND[0]}–{BAND[1]}% band)",
-        "end",
-        "end, large η",
+    labels += [
+        "(a) 1/m theory line; (b) −1",
+        r"(a) $m^{-1/2}$ guide; (b) dashed: −1/2",
+        f"(a) large η = {cfg.contrast_lr_factor:g}·n/λ_max",
+        f"(a) fit reaches {level:g} (drawn if ≤ 2·max m)",
+        "(c) all layers (colour: layer alone)",
+        f"(d, e) at init (band: {BAND[0]}–{BAND[1]}%)",
+        "(d, e) after training",
+        "(d, e) after training, large η",
     ]
-    fig.legend(
+    ax_key.legend(
         handles,
         labels,
-        loc="outside lower center",
-        ncol=len(labels),
-        handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
+        loc="center",
+        frameon=False,
+        title=f"slope last octave / fit over widest {cfg.tail_octaves};\n"
+        f"width where movement < {level:g}: measured (fit)",
     )
     d, s = results["kernel_movement"].shape[1:3]
     suptitle(
         fig,
-        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, {cfg.steps} GD steps, "
-        f"η = {cfg.lr_factor:g}·n/λ_max (dashed in a: {cfg.contrast_lr_factor:g}·n/λ_max); line: median "
-        f"over {d} draws (each the mean of its {s} seeds), band: {BAND[0]}–{BAND[1]}% of the same draw "
-        "values. Last layer alone: exact (not drawn); large η: its kernel prediction diverges (not drawn "
-        "in b)",
+        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
+        f"{cfg.steps} GD steps ({cfg.dtype}), η = {cfg.lr_factor:g}·n/λ_max; {d} draws × {s} "
+        f"seed{'s' * (s > 1)} (line: median over draws of each draw's seed mean, band: {BAND[0]}–{BAND[1]}% "
+        f"of the same draw values; (b): over networks); single-layer runs and large η at m ≤ "
+        f"{cfg.all_runs_max_width}",
     )
     return fig
