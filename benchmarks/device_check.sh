@@ -64,7 +64,7 @@ step install 150 "Successfully installed|already satisfied|ERROR" \
 step devices 60 "backend" "$PYTHON" -c \
   "import jax; print('jax', jax.__version__, 'backend', jax.default_backend(), jax.devices())"
 step tests 150 "passed|failed|error" "$PYTHON" -m pytest -q -x -p no:cacheprovider \
-  tests/test_empirical.py tests/test_infinite.py tests/test_contributions.py tests/test_training.py
+  tests/spectral_layers/test_empirical.py tests/spectral_layers/test_infinite.py tests/spectral_layers/test_contributions.py tests/spectral_layers/test_training.py
 for n in 1000 5000 20000; do
   step "ntk_n$n" 90 "^structured|^floor" "$PYTHON" benchmarks/bench_layer_ntk.py --n "$n" --skip-slow \
     --repeats 3

@@ -15,7 +15,7 @@ import pytest
 
 from spectral_layers import distributed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIN_RESULTS = {"full": 24, "short": 9, "estimators": 18}
 """Fewest sharded arrays a run of each level saves (layers × cases × meshes)."""
 

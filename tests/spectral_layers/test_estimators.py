@@ -338,7 +338,7 @@ def test_automatic_target_chunk_bounds_memory():
 
 # --------------------------------------------------------------------------------------------------
 # mesh: the Gram-free terms sharded over 4 forced host devices equal the mesh-less call (x64). XLA's
-# device count is fixed at start-up, so the check runs in a subprocess (as tests/test_sharding.py).
+# device count is fixed at start-up, so the check runs in a subprocess (as tests/spectral_layers/test_sharding.py).
 
 MESH_SCRIPT = textwrap.dedent(
     """
