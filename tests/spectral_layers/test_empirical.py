@@ -136,7 +136,8 @@ def test_generic_model_jacobian_path():
     np.testing.assert_allclose(g["layer_1"], h @ h.T, rtol=1e-12)
     j = sl.layer_ntk(apply_fn, params, x1, method="jacobian")
     assert list(g) == list(j) == ["layer_0", "layer_1"]
-    for name in g:  # the structured engine covers any model (tests/spectral_layers/test_empirical_any_model.py)
+    # the structured engine covers any model (tests/spectral_layers/test_empirical_any_model.py)
+    for name in g:
         np.testing.assert_allclose(g[name], j[name], rtol=1e-12, atol=1e-14)
 
 
