@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from spectral_layers import _validation as val
 
@@ -82,7 +82,7 @@ def _rescale(
 
 
 def radial_sinusoid(
-    x: Float[Array, "n d"],
+    x: Float[ArrayLike, "n d"],
     k: int,
     *,
     center: bool = True,
@@ -114,7 +114,7 @@ def radial_sinusoid(
     return jnp.sin(k * r)
 
 
-def first_principal_component(x: Float[Array, "n d"]) -> Float[Array, " d"]:
+def first_principal_component(x: Float[ArrayLike, "n d"]) -> Float[Array, " d"]:
     """Unit first principal component of ``x``: the top right-singular vector of the centred data.
 
     Sign convention (the sign of a PC is otherwise arbitrary): see ``SIGN_CONVENTION``.
@@ -153,7 +153,7 @@ def _fix_sign(v: jax.Array) -> jax.Array:
 
 
 def principal_component_projection(
-    x: Float[Array, "n d"], *, pc: Float[Array, " d"] | None = None, center: bool = True
+    x: Float[ArrayLike, "n d"], *, pc: Float[ArrayLike, " d"] | None = None, center: bool = True
 ) -> Float[Array, " n"]:
     """``t = (x − x̄)·v``, ``v`` the unit first principal component (or ``pc``, normalised)."""
     x = val.check_inputs(x, "x")
@@ -172,11 +172,11 @@ def principal_component_projection(
 
 
 def principal_component_sinusoid(
-    x: Float[Array, "n d"],
+    x: Float[ArrayLike, "n d"],
     k: int,
     *,
     kind: str = "sin",
-    pc: Float[Array, " d"] | None = None,
+    pc: Float[ArrayLike, " d"] | None = None,
     center: bool = True,
     scale: str = "range",
     proj_range: tuple[float, float] | None = None,
@@ -209,7 +209,7 @@ def principal_component_sinusoid(
 
 
 def kernel_eigenvectors(
-    K_nn: Float[Array, "n n"],
+    K_nn: Float[ArrayLike, "n n"],
     ranks: int | Sequence[int],
     *,
     return_eigenvalues: bool = False,

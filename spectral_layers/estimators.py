@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from spectral_layers import _validation as val
 from spectral_layers import sharding, targets
@@ -107,8 +107,8 @@ def _check_sphere(x: jax.Array) -> None:
 def layer_forms(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimator: str,
     **kwargs: Any,
@@ -128,8 +128,8 @@ def layer_forms(
 def estimator_forms(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimators: Sequence[str] = ESTIMATORS,
     degree: int | Sequence[int] | None = None,
@@ -271,9 +271,9 @@ def estimator_forms(
 
 
 def gram_forms(
-    grams: Mapping[str, Float[Array, "*s n n"]],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    grams: Mapping[str, Float[ArrayLike, "*s n n"]],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimators: Sequence[str] = ESTIMATORS,
     degree: int | Sequence[int] | None = None,
@@ -378,8 +378,8 @@ def ratios_from_forms(
 def layer_ratios(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimator: str,
     degree: int | Sequence[int] | None = None,
@@ -436,7 +436,7 @@ def layer_ratios(
 
 
 def paper_estimate(
-    g: Float[np.ndarray, " n"], t_g1: Float[np.ndarray, " n"], t_g2: Float[np.ndarray, " n"]
+    g: Float[ArrayLike, " n"], t_g1: Float[ArrayLike, " n"], t_g2: Float[ArrayLike, " n"]
 ) -> float:
     """The paper's §5.3 estimator ``Σ_i φ_1(x_i) / Σ_i φ_2(x_i)`` with ``φ_ℓ = g · T_ℓ g`` at ``x_i``.
 
@@ -448,7 +448,7 @@ def paper_estimate(
 
 
 def fitted_slope(
-    n: Float[np.ndarray, " m"], err: Float[np.ndarray, "s m"], *, num_boot: int = 400
+    n: Float[ArrayLike, " m"], err: Float[ArrayLike, "s m"], *, num_boot: int = 400
 ) -> tuple[float, float, float]:
     """Least-squares slope of ``log mean_s |err|`` against ``log n``, with a 95% bootstrap interval.
 
@@ -478,7 +478,7 @@ def fitted_slope(
 
 
 def theorem1_bounds(
-    n: Float[np.ndarray, " m"],
+    n: Float[ArrayLike, " m"],
     *,
     kernel_sup: tuple[float, float],
     eigenvalue_sums: tuple[float, float],

@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from spectral_layers import _validation as val
 from spectral_layers._rows import map_rows
@@ -168,7 +168,7 @@ def resolve_layers(names: Iterable[str], layers: Layers = None) -> tuple[str, ..
 
 
 def trained_gram(
-    grams: Mapping[str, Float[Array, "*s n n"]], layers: Layers = None
+    grams: Mapping[str, Float[ArrayLike, "*s n n"]], layers: Layers = None
 ) -> Float[Array, "*s n n"]:
     """Kernel that drives the training of ``layers``: ``Σ_{ℓ∈layers} G^(ℓ)``.
 
@@ -194,8 +194,8 @@ def trained_gram(
 def train_layers(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, " n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, " n"],
     *,
     layers: Layers = None,
     optimizer: str | optax.GradientTransformation = "gd",
@@ -208,7 +208,7 @@ def train_layers(
     progress: bool = False,
     group: Group | None = None,
     track: bool = False,
-    track_components: Float[Array, "k n"] | None = None,
+    track_components: Float[ArrayLike, "k n"] | None = None,
     track_block_size: int | None = None,
 ) -> TrainResult:
     """Trains only the parameters of ``layers`` on the squared loss, the rest frozen (paper §5.7).
@@ -629,11 +629,11 @@ def _run_with_progress(
 def kernel_track(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Any,
-    x: Float[Array, "n ..."],
-    y: Float[Array, " n"],
-    reference: Mapping[str, Float[Array, "*s n n"]],
+    x: Float[ArrayLike, "n ..."],
+    y: Float[ArrayLike, " n"],
+    reference: Mapping[str, Float[ArrayLike, "*s n n"]],
     *,
-    components: Float[Array, "k n"] | None = None,
+    components: Float[ArrayLike, "k n"] | None = None,
     block_size: int | None = None,
     stacked: bool = False,
 ) -> KernelTrack:
@@ -760,7 +760,7 @@ def _gram_sq_norms(apply_fn, params, x, grams0, block_size):
 
 
 def project_residual(
-    e: Float[Array, "*b n"], y_components: Float[Array, "k n"]
+    e: Float[ArrayLike, "*b n"], y_components: Float[ArrayLike, "k n"]
 ) -> Float[Array, "*b k"]:
     """Squared projections ``r_i = (eᵀ y_i*)² / ‖y_i*‖²`` of residuals ``e`` (appendix §12).
 
@@ -789,7 +789,7 @@ def _project(e, comps):
 
 
 def residual_components(
-    outputs: Float[Array, "*b n"], y_components: Float[Array, "k n"]
+    outputs: Float[ArrayLike, "*b n"], y_components: Float[ArrayLike, "k n"]
 ) -> Float[Array, "*b k"]:
     """Residual components ``r_i = ((y − y*)ᵀ y_i*)² / ‖y_i*‖²``, ``y* = Σ_i y_i*`` (appendix §12).
 
@@ -830,10 +830,10 @@ def _check_components(y_components: Any) -> jax.Array:
 
 
 def predict_residuals(
-    G: Float[Array, "*s n n"],
-    e0: Float[Array, "*s n"],
+    G: Float[ArrayLike, "*s n n"],
+    e0: Float[ArrayLike, "*s n"],
     learning_rate: float,
-    steps: Int[Array, " t"] | Iterable[int] | int,
+    steps: Int[ArrayLike, " t"] | Iterable[int] | int,
     *,
     n: int | None = None,
     discrete: bool = True,
@@ -900,8 +900,8 @@ def _predict(G, e0, rate, t, discrete):
 
 
 def halving_time(
-    r: Float[Array, "*b t k"],
-    steps: Int[Array, " t"] | Iterable[int],
+    r: Float[ArrayLike, "*b t k"],
+    steps: Int[ArrayLike, " t"] | Iterable[int],
     *,
     fraction: float = 0.5,
 ) -> Float[Array, "*b k"]:

@@ -7,6 +7,7 @@ import pytest
 
 from spectral_layers.layers import layer_names
 from spectral_layers.models import init_mlp, init_mlp_seeds
+from tests._typecheck import unchecked
 
 
 def test_layout_and_shapes():
@@ -86,7 +87,7 @@ def test_callable_activation_and_dtype():
 def test_bad_arguments():
     with pytest.raises(TypeError, match="activation"):
         init_mlp(jax.random.key(0), 2, depth=2, width=3, activation=3)
-    with pytest.raises(ValueError, match="parameterization"):
+    with pytest.raises(ValueError, match="parameterization"), unchecked():
         init_mlp(jax.random.key(0), 2, depth=2, width=3, parameterization="mup")
     with pytest.raises(ValueError, match="width"):
         init_mlp(jax.random.key(0), 2, depth=3, width=(3,))
