@@ -88,3 +88,33 @@ def test_relative_contributions_rejects_zero_or_non_finite_reference():
         )
     with pytest.raises(ValueError, match="reference"):
         contrib.relative_contributions(c, reference="layer_9")
+
+
+def test_blocked_quadratic_forms_equal_the_full_kernel_forms():
+    """Blocks on and right of the diagonal (the right ones counted twice) give ``y K^(ℓ) yᵀ`` of the full
+    kernel; ``n = 10`` rows in blocks of 3 (not a divisor), a chosen subset of layers in the asked order."""
+    net = sl.Network(depth=3, activation="relu", use_bias=True)
+    x = jax.random.normal(jax.random.key(5), (10, 4))
+    y = np.asarray(jax.random.normal(jax.random.key(6), (2, 10)))
+
+    def kernel_fn(a, b):
+        return sl.infinite_layer_ntk(a, b, network=net)
+
+    full = kernel_fn(x, x)
+    got = contrib.blocked_quadratic_forms(
+        kernel_fn, x, y, block_size=3, layers=["layer_2", "layer_0"]
+    )
+    assert list(got) == ["layer_2", "layer_0"]
+    for name in got:
+        ref = np.einsum("ti,ij,tj->t", y, np.asarray(full[name]), y)
+        np.testing.assert_allclose(got[name], ref, rtol=1e-12)
+    every = contrib.blocked_quadratic_forms(kernel_fn, x, y, block_size=10)
+    assert list(every) == list(full)
+
+
+def test_stack_layers_puts_the_layer_axis_last():
+    c = {"layer_0": np.arange(6.0).reshape(2, 3), "layer_1": -np.arange(6.0).reshape(2, 3)}
+    s = contrib.stack_layers(c)
+    assert s.shape == (2, 3, 2)
+    for i, v in enumerate(c.values()):
+        np.testing.assert_array_equal(s[..., i], v)
