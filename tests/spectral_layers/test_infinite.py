@@ -12,6 +12,7 @@ from spectral_layers import infinite as inf
 from spectral_layers import nt_compat
 from spectral_layers.models import init_mlp_seeds
 from tests._net import check_nt, inf_ntk, sphere_kernels
+from tests._typecheck import unchecked
 
 NT_AVAILABLE = nt_compat.nt_available()
 needs_nt = pytest.mark.skipif(
@@ -343,33 +344,35 @@ def test_symmetric_psd():
     ],
 )
 def test_bad_settings_raise(kwargs, exc, match):
-    x1, _ = _data()
-    with pytest.raises(exc, match=match):
-        inf_ntk(x1, **kwargs)
+    with unchecked():  # the package's own messages (tests/conftest.py)
+        x1, _ = _data()
+        with pytest.raises(exc, match=match):
+            inf_ntk(x1, **kwargs)
 
 
 def test_bad_inputs_raise():
-    x1, x2 = _data()
-    with pytest.raises(ValueError, match="x2"):
-        inf_ntk(x1, x2[:, :3], depth=2)
-    with pytest.raises(ValueError, match="x1"):
-        inf_ntk(x1.at[0, 0].set(jnp.nan), depth=2)
-    with pytest.raises(ValueError, match="x2"):
-        inf_ntk(x1, x2.at[1, 1].set(jnp.inf), depth=2)
-    with pytest.raises(ValueError, match="x1"):
-        inf_ntk(x1[0], depth=2)
-    with pytest.raises(ValueError, match="x1"):
-        inf_ntk(jnp.zeros((0, 4)), depth=2)
-    with pytest.raises(TypeError, match="x1"):
-        inf_ntk(None, depth=2)
-    with pytest.raises(ValueError, match="u must lie"):
-        sphere_kernels(jnp.array([0.5, 1.1]), dim=3, depth=2)
-    with pytest.raises(ValueError, match="u contains"):
-        sphere_kernels(jnp.array([jnp.nan]), dim=3, depth=2)
-    with pytest.raises(ValueError, match="dim"):
-        sphere_kernels(0.5, dim=0, depth=2)
-    with pytest.raises(TypeError, match="u must"):
-        sphere_kernels(None, dim=3, depth=2)
+    with unchecked():  # the package's own messages (tests/conftest.py)
+        x1, x2 = _data()
+        with pytest.raises(ValueError, match="x2"):
+            inf_ntk(x1, x2[:, :3], depth=2)
+        with pytest.raises(ValueError, match="x1"):
+            inf_ntk(x1.at[0, 0].set(jnp.nan), depth=2)
+        with pytest.raises(ValueError, match="x2"):
+            inf_ntk(x1, x2.at[1, 1].set(jnp.inf), depth=2)
+        with pytest.raises(ValueError, match="x1"):
+            inf_ntk(x1[0], depth=2)
+        with pytest.raises(ValueError, match="x1"):
+            inf_ntk(jnp.zeros((0, 4)), depth=2)
+        with pytest.raises(TypeError, match="x1"):
+            inf_ntk(None, depth=2)
+        with pytest.raises(ValueError, match="u must lie"):
+            sphere_kernels(jnp.array([0.5, 1.1]), dim=3, depth=2)
+        with pytest.raises(ValueError, match="u contains"):
+            sphere_kernels(jnp.array([jnp.nan]), dim=3, depth=2)
+        with pytest.raises(ValueError, match="dim"):
+            sphere_kernels(0.5, dim=0, depth=2)
+        with pytest.raises(TypeError, match="u must"):
+            sphere_kernels(None, dim=3, depth=2)
 
 
 # --------------------------------------------------------------------------------------------------
