@@ -168,3 +168,18 @@ def test_bad_inputs():
         init_mlp(jax.random.key(0), 3, depth=0, width=4)
     with pytest.raises(ValueError, match="width"):
         init_mlp(jax.random.key(0), 3, depth=2, width=0)
+
+
+def test_mlp_layer_features_give_the_jacobian_layer_grams():
+    """``mlp_layer_features``' ``(H_ℓ, Δ_ℓ)`` rebuild each layer's weight Gram
+    ``G^(ℓ) = s_ℓ² (H_ℓ H_ℓᵀ) ∘ (Δ_ℓ Δ_ℓᵀ)`` (``∂f/∂W_ℓ = s_ℓ H_ℓᵀ Δ_ℓ``) of ``layer_ntk(method="jacobian")``
+    (per-layer Jacobians by ``jax.jacrev``: a second route); ``H_0 = x``, ``Δ_{L-1} = 1``."""
+    f, p = init_mlp(jax.random.key(3), 3, depth=3, width=(6, 5), activation="tanh")
+    x = jax.random.normal(jax.random.key(4), (7, 3))
+    hs, deltas = sl.empirical.mlp_layer_features(f.spec, p, x)
+    np.testing.assert_array_equal(hs[0], x)
+    np.testing.assert_array_equal(deltas[-1], np.ones((7, 1)))
+    ref = sl.layer_ntk(f, p, x, method="jacobian")
+    for i, name in enumerate(ref):
+        g = f.spec.weight_scale(i) ** 2 * (hs[i] @ hs[i].T) * (deltas[i] @ deltas[i].T)
+        np.testing.assert_allclose(g, ref[name], rtol=1e-12, atol=1e-14)
