@@ -183,3 +183,18 @@ def test_mlp_layer_features_give_the_jacobian_layer_grams():
     for i, name in enumerate(ref):
         g = f.spec.weight_scale(i) ** 2 * (hs[i] @ hs[i].T) * (deltas[i] @ deltas[i].T)
         np.testing.assert_allclose(g, ref[name], rtol=1e-12, atol=1e-14)
+
+
+def test_check_output_reads_the_per_example_output_shape():
+    """``check_output`` / ``output_shape``: ``(n, *out)`` gives ``out``; a tuple of outputs, a value that
+    is not per example, or integer outputs are rejected naming what was returned."""
+    f, p = init_mlp(jax.random.key(0), 3, depth=2, width=4)
+    x = jnp.ones((5, 3))
+    assert sl.empirical.check_output(f, p, x) == ()
+    assert sl.empirical.check_output(lambda q, z: jnp.stack([f(q, z)] * 3, -1), p, x) == (3,)
+    with pytest.raises(ValueError, match="2 outputs"):
+        sl.empirical.check_output(lambda q, z: (f(q, z), f(q, z)), p, x)
+    with pytest.raises(ValueError, match="one value per example"):
+        sl.empirical.check_output(lambda q, z: jnp.sum(f(q, z)), p, x)
+    with pytest.raises(ValueError, match="floats"):
+        sl.empirical.check_output(lambda q, z: f(q, z).astype(jnp.int32), p, x)
