@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from spectral_layers import _validation as val
 from spectral_layers import sharding, targets
@@ -264,7 +264,8 @@ def estimator_forms(
             high_t = jnp.stack([high[k] for k in degrees], axis=-1)  # (*s, t)
             low_t = trace_g[..., None] / n - high_t  # κ̂^{<k}
             self_pairs = diag[name] @ yp_sq.T  # Σ_i G_ii y_{p,i}², (*s, t)
-            out["debiased"][name] = proj[name] - self_pairs + low_t * jnp.sum(yp_sq, axis=-1)
+            y_sq = jnp.broadcast_to(jnp.sum(yp_sq, axis=-1), low_t.shape)  # ‖y_p‖², (*s, t)
+            out["debiased"][name] = proj[name] - self_pairs + low_t * y_sq
     if single:
         out = {e: {name: v[..., 0] for name, v in f.items()} for e, f in out.items()}
     return {e: out[e] for e in estimators}
@@ -335,11 +336,13 @@ def gram_forms(
                 high = {}
                 for k, q in bases.items():
                     q = jnp.asarray(q, dtype=g.dtype)
-                    trace_pgp = trace_g - jnp.sum(q * (g @ q), axis=(-2, -1))
+                    gq = g @ q  # (*s, n, r)
+                    trace_pgp = trace_g - jnp.sum(jnp.broadcast_to(q, gq.shape) * gq, axis=(-2, -1))
                     high[k] = trace_pgp / (n - q.shape[1])
                 low_t = trace_g[..., None] / n - jnp.stack([high[k] for k in degrees], axis=-1)
                 self_pairs = diag @ (Yp**2).T  # (*s, t)
-                out["debiased"][name] = proj[name] - self_pairs + low_t * jnp.sum(Yp**2, axis=-1)
+                y_sq = jnp.broadcast_to(jnp.sum(Yp**2, axis=-1), low_t.shape)  # ‖y_p‖², (*s, t)
+                out["debiased"][name] = proj[name] - self_pairs + low_t * y_sq
     if single:
         out = {e: {name: v[..., 0] for name, v in f.items()} for e, f in out.items()}
     return {e: out[e] for e in estimators}
@@ -448,7 +451,7 @@ def paper_estimate(
 
 
 def fitted_slope(
-    n: Float[ArrayLike, " m"], err: Float[ArrayLike, "s m"], *, num_boot: int = 400
+    n: Real[ArrayLike, " m"], err: Float[ArrayLike, "s m"], *, num_boot: int = 400
 ) -> tuple[float, float, float]:
     """Least-squares slope of ``log mean_s |err|`` against ``log n``, with a 95% bootstrap interval.
 
@@ -478,7 +481,7 @@ def fitted_slope(
 
 
 def theorem1_bounds(
-    n: Float[ArrayLike, " m"],
+    n: Real[ArrayLike, " m"],
     *,
     kernel_sup: tuple[float, float],
     eigenvalue_sums: tuple[float, float],
