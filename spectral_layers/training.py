@@ -338,7 +338,7 @@ def train_layers(
     outputs, train, stats = run(
         static, train, frozen, keys, lr_arr, x, y, comps, log_every, num_full, remainder
     )
-    losses = 0.5 * jnp.mean((outputs - y) ** 2, axis=-1)
+    losses = 0.5 * jnp.mean((outputs - jnp.broadcast_to(y, outputs.shape)) ** 2, axis=-1)
     final = jax.tree.unflatten(treedef, replace_leaves(leaves, train_idx, train))
     return TrainResult(
         outputs=outputs,

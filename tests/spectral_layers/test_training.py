@@ -10,6 +10,8 @@ import scipy.linalg
 from spectral_layers.empirical import full_ntk, layer_ntk
 from spectral_layers.models import init_mlp
 from spectral_layers.training import (
+    KernelTrack,
+    TrainResult,
     halving_time,
     logged_steps,
     predict_residuals,
@@ -551,3 +553,39 @@ def test_analysis_functions_reject_bad_inputs():
         halving_time(np.ones((2, 2)), [1, 0])
     with pytest.raises(ValueError, match="layers"):
         trained_gram({"layer_0": G}, "layer_1")
+
+
+def test_kernel_track_against_layer_grams_at_the_end():
+    """``track=True``: a ``KernelTrack`` whose last logged step equals the statistics computed here from
+    ``layer_ntk`` of the returned parameters (``movement = ‖G(t) − G(0)‖_F / ‖G(0)‖_F``, alignment
+    ``yᵀGy / (‖G‖_F ‖y‖²)``, contributions ``y_iᵀ G y_i``); step 0 has not moved."""
+    x, y = _data()
+    apply_fn, params = _tiny_net()
+    comps = jnp.stack([y, jnp.ones_like(y)])
+    res = train_layers(
+        apply_fn,
+        params,
+        x,
+        y,
+        learning_rate=0.1,
+        steps=6,
+        log_every=3,
+        track=True,
+        track_components=comps,
+    )
+    assert isinstance(res, TrainResult) and isinstance(res.track, KernelTrack)
+    tr = res.track
+    g0, g1 = layer_ntk(apply_fn, params, x), layer_ntk(apply_fn, res.params, x)
+    assert tr.layers == tuple(g0)
+    np.testing.assert_array_equal(tr.movement[0], 0.0)
+    for i, name in enumerate(tr.layers):
+        a, b = np.asarray(g0[name]), np.asarray(g1[name])
+        np.testing.assert_allclose(
+            tr.movement[-1, i], np.linalg.norm(b - a) / np.linalg.norm(a), rtol=1e-9
+        )
+        yy = np.asarray(y)
+        np.testing.assert_allclose(
+            tr.alignment[-1, i], yy @ b @ yy / (np.linalg.norm(b) * yy @ yy), rtol=1e-9
+        )
+        c = np.einsum("kn,nm,km->k", np.asarray(comps), b, np.asarray(comps))
+        np.testing.assert_allclose(tr.contributions[-1, :, i], c, rtol=1e-9)
