@@ -72,7 +72,7 @@ from spectral_layers.models import MLPApply
 OPTIMIZERS = ("gd", "sgd", "adam")
 _HIGHEST = jax.lax.Precision.HIGHEST
 
-Layers = None | str | int | Iterable[str | int]
+Layers = None | str | int | np.integer | Iterable[str | int | np.integer]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -785,7 +785,7 @@ def project_residual(
 @jax.jit
 def _project(e, comps):
     proj = jnp.einsum("...n,kn->...k", e, comps, precision=_HIGHEST)
-    return proj**2 / jnp.sum(comps**2, axis=1)
+    return proj**2 / jnp.broadcast_to(jnp.sum(comps**2, axis=1), proj.shape)
 
 
 def residual_components(
@@ -810,7 +810,7 @@ def residual_components(
             f"outputs must have shape (..., n) with n = {comps.shape[1]} (from y_components), "
             f"got {outputs.shape}"
         )
-    return _project(outputs - jnp.sum(comps, axis=0), comps)
+    return _project(outputs - jnp.broadcast_to(jnp.sum(comps, axis=0), outputs.shape), comps)
 
 
 def _check_components(y_components: Any) -> jax.Array:
@@ -887,12 +887,13 @@ def _predict(G, e0, rate, t, discrete):
     G = 0.5 * (G + jnp.swapaxes(G, -1, -2))
     lam, V = jnp.linalg.eigh(G)  # (..., n), (..., n, n)
     c0 = jnp.einsum("...ji,...j->...i", V, e0, precision=_HIGHEST)  # Vᵀ e0
-    t_ = t.astype(dtype)[:, None]  # (t, 1)
     lam = lam[..., None, :]  # (..., 1, n)
+    steps_shape = (1,) * (lam.ndim - 2) + (-1, 1)  # (1, …, 1, t, 1): the rank of lam
+    t_ = t.astype(dtype).reshape(steps_shape)
     if discrete:
         base = 1.0 - rate * lam
         # (1 − ηλ/n)^t with a possibly negative base and integer t: |base|^t · sign^t.
-        odd = (t % 2 == 1)[:, None]
+        odd = (t % 2 == 1).reshape(steps_shape)
         factor = jnp.abs(base) ** t_ * jnp.where(odd, jnp.sign(base), 1.0)
     else:
         factor = jnp.exp(-rate * t_ * lam)

@@ -310,7 +310,7 @@ def test_last_layer_training_is_exactly_the_kernel_prediction():
     res = train_layers(apply_fn, params, x, y, layers=-1, learning_rate=lr, steps=30, log_every=5)
     pred = predict_residuals(G, res.outputs[0] - y, lr, res.steps)
     assert res.losses[-1] < 0.8 * res.losses[0]
-    np.testing.assert_allclose(pred, res.outputs - y, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(pred, res.outputs - y[None, :], rtol=0, atol=1e-12)
 
 
 def _wide_run(width, layers, lr=2.0, steps=40):
@@ -323,7 +323,7 @@ def _wide_run(width, layers, lr=2.0, steps=40):
         apply_fn, params, x, y, layers=layers, learning_rate=lr, steps=steps, log_every=10
     )
     assert res.losses[-1] < 0.5 * res.losses[0]  # training moved the residual substantially
-    return res, grams, res.outputs - y, lr
+    return res, grams, res.outputs - y[None, :], lr
 
 
 @pytest.mark.slow  # ~11 s of CPU: two widths, one of 1024
