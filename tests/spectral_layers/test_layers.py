@@ -28,6 +28,7 @@ def test_discover_layers_follows_call_order_not_key_order():
     paths = L.leaf_paths(params)
     assert paths == ["early/w", "late/b", "late/w"]  # jax.tree.leaves order (sorted keys)
     lm = L.discover_layers(_apply, params, jnp.ones((2, 3)))
+    assert isinstance(lm, L.LayerMap)
     assert lm.names == ("late", "early")
     assert lm.paths == tuple(paths)
     assert lm.indices("late") == (1, 2) and lm.indices("early") == (0,)
