@@ -71,8 +71,9 @@ step install 150 "Successfully installed|already satisfied|ERROR" \
   "$PYTHON" -m pip install --quiet --progress-bar off -e ".[cuda]"
 step devices 60 "backend" "$PYTHON" -c \
   "import jax; print('jax', jax.__version__, 'backend', jax.default_backend(), jax.devices())"
-step tests 90 "passed|failed|error" "$PYTHON" -m pytest -q -x -p no:cacheprovider \
-  tests/test_empirical.py tests/test_infinite.py tests/test_contributions.py tests/test_training.py
+step tests 150 "passed|failed|error" "$PYTHON" -m pytest -q -x -p no:cacheprovider \
+  tests/spectral_layers/test_empirical.py tests/spectral_layers/test_infinite.py \
+  tests/spectral_layers/test_contributions.py tests/spectral_layers/test_training.py
 # issue 23: the widths that reach the 1/m regime, and n = 10⁶ (resumable: no --force)
 RESUME=(--scale paper --out "$OUTDIR/figures" --no-progress)
 step training_width "$TW_LIMIT_S" "scale in|error|Error" \

@@ -268,13 +268,15 @@ def quadrature_dual(phi, c, q1, q2, degree: int, rule: str = "trapezoid", d_phi=
     s2 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(q2, 0)), shape)[..., None]
     rho_c = jnp.sqrt(jnp.maximum(1 - rho * rho, 0))[..., None]
     s2_rho, s2_rho_c = s2 * rho[..., None], s2 * rho_c
+    nodes_b = nodes.reshape((1,) * len(shape) + nodes.shape)  # (1, …, 1, b): the b axis of v_b
+    weights_b = weights.reshape(nodes_b.shape)
 
     def outer_node(acc, node):  # one ξ_a at a time: memory O(|S| · degree), not O(|S| · degree²)
         xi_a, w_a = node
-        v_b = s2_rho * xi_a + s2_rho_c * nodes  # (..., b)
+        v_b = s2_rho * xi_a + s2_rho_c * nodes_b  # (..., b)
         u = s1 * xi_a
-        k = acc[0] + w_a * phi(u) * jnp.sum(weights * phi(v_b), axis=-1)
-        k_dot = acc[1] + w_a * d_phi(u) * jnp.sum(weights * d_phi(v_b), axis=-1)
+        k = acc[0] + w_a * phi(u) * jnp.sum(weights_b * phi(v_b), axis=-1)
+        k_dot = acc[1] + w_a * d_phi(u) * jnp.sum(weights_b * d_phi(v_b), axis=-1)
         return (k, k_dot), None
 
     zero = jnp.zeros(shape, dtype)

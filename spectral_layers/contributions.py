@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from spectral_layers import _validation as val
 from spectral_layers.layers import (
@@ -49,7 +49,7 @@ __all__ = [
 
 
 def gram_forms(
-    grams: Mapping[str, Float[Array, "*s n n"]], y: Float[Array, "*t n"]
+    grams: Mapping[str, Float[ArrayLike, "*s n n"]], y: Float[ArrayLike, "*t n"]
 ) -> dict[str, Float[Array, "*s *t"]]:
     """``c_ℓ = yᵀ G^(ℓ) y`` for every layer (paper appendix §13).
 
@@ -74,8 +74,8 @@ def gram_forms(
 
 def blocked_gram_forms(
     kernel_fn: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]],
-    x: Float[np.ndarray, "n d"],
-    y: Float[np.ndarray, "t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "t n"],
     *,
     block_size: int,
     layers: Sequence[str] | None = None,
@@ -120,7 +120,7 @@ def layer_contributions(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Any,
     x: Any,
-    y: Float[Array, "*t n *out"],
+    y: Float[ArrayLike, "*t n *out"],
     *,
     stacked: bool = False,
     group: Group | None = None,
@@ -343,7 +343,7 @@ def _sharded_diagonals_fn(apply_fn, treedef, groups, stacked, chunk):
 
 
 def layer_ratios(
-    forms: Float[np.ndarray, "..."] | Mapping[str, Any],
+    forms: Float[ArrayLike, "..."] | Mapping[str, Any],
     *,
     axis: int = -1,
     floor: float | np.ndarray = 0.0,

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from spectral_layers import _validation as val
 
@@ -82,7 +82,7 @@ def _rescale(
 
 
 def radial_sinusoid(
-    x: Float[Array, "n d"],
+    x: Float[ArrayLike, "n d"],
     k: int,
     *,
     center: bool = True,
@@ -107,14 +107,14 @@ def radial_sinusoid(
     k = val.check_positive_int(k, "k")
     val.check_choice(scale, "scale", SCALES)
     x = val.check_inputs(x, "x")
-    xc = x - x.mean(axis=0) if center else x
+    xc = x - x.mean(axis=0, keepdims=True) if center else x
     r = jnp.linalg.norm(xc, axis=1)
     if scale == "range":
         r = _rescale(r, radius_range, 0.0, 2 * jnp.pi, "radius")
     return jnp.sin(k * r)
 
 
-def first_principal_component(x: Float[Array, "n d"]) -> Float[Array, " d"]:
+def first_principal_component(x: Float[ArrayLike, "n d"]) -> Float[Array, " d"]:
     """Unit first principal component of ``x``: the top right-singular vector of the centred data.
 
     Sign convention (the sign of a PC is otherwise arbitrary): see ``SIGN_CONVENTION``.
@@ -125,7 +125,7 @@ def first_principal_component(x: Float[Array, "n d"]) -> Float[Array, " d"]:
     x = val.check_inputs(x, "x")
     if x.shape[0] < 2:
         raise ValueError(f"x needs at least 2 points for a principal component, got {x.shape[0]}")
-    xc = x - x.mean(axis=0)
+    xc = x - x.mean(axis=0, keepdims=True)
     _, s, vt = jnp.linalg.svd(xc, full_matrices=False)
     if val.is_concrete(s) and not float(s[0]) > 0:
         raise ValueError("x has zero variance: its principal component is undefined")
@@ -146,14 +146,15 @@ not.
 def _fix_sign(v: jax.Array) -> jax.Array:
     """``v`` (or each column of ``v``) with the sign fixed by ``SIGN_CONVENTION``."""
     mag = jnp.abs(v)
-    near_max = mag >= (1 - 1e-6) * jnp.max(mag, axis=0)
+    near_max = mag >= (1 - 1e-6) * jnp.max(mag, axis=0, keepdims=True)
     idx = jnp.argmax(near_max, axis=0)  # first True
-    pivot = jnp.take_along_axis(v, jnp.expand_dims(idx, 0), axis=0)[0] if v.ndim == 2 else v[idx]
+    # (1, r): one pivot per column, broadcast over the rows; a scalar for a vector
+    pivot = jnp.take_along_axis(v, jnp.expand_dims(idx, 0), axis=0) if v.ndim == 2 else v[idx]
     return v * jnp.where(pivot < 0, -1, 1).astype(v.dtype)
 
 
 def principal_component_projection(
-    x: Float[Array, "n d"], *, pc: Float[Array, " d"] | None = None, center: bool = True
+    x: Float[ArrayLike, "n d"], *, pc: Float[ArrayLike, " d"] | None = None, center: bool = True
 ) -> Float[Array, " n"]:
     """``t = (x − x̄)·v``, ``v`` the unit first principal component (or ``pc``, normalised)."""
     x = val.check_inputs(x, "x")
@@ -167,16 +168,16 @@ def principal_component_projection(
         if val.is_concrete(norm) and not (np.isfinite(float(norm)) and float(norm) > 0):
             raise ValueError("pc must be a finite, non-zero vector")
         v = v / norm
-    xc = x - x.mean(axis=0) if center else x
+    xc = x - x.mean(axis=0, keepdims=True) if center else x
     return xc @ v
 
 
 def principal_component_sinusoid(
-    x: Float[Array, "n d"],
+    x: Float[ArrayLike, "n d"],
     k: int,
     *,
     kind: str = "sin",
-    pc: Float[Array, " d"] | None = None,
+    pc: Float[ArrayLike, " d"] | None = None,
     center: bool = True,
     scale: str = "range",
     proj_range: tuple[float, float] | None = None,
@@ -209,7 +210,7 @@ def principal_component_sinusoid(
 
 
 def kernel_eigenvectors(
-    K_nn: Float[Array, "n n"],
+    K_nn: Float[ArrayLike, "n n"],
     ranks: int | Sequence[int],
     *,
     return_eigenvalues: bool = False,

@@ -30,7 +30,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from spectral_layers import _jaxpr, _structured, nt_compat, sharding
 from spectral_layers import _validation as val
@@ -574,7 +574,7 @@ def _self_check(apply_fn, params, program, layers, axes, leaves, x1, x2, grams, 
 
 
 def mlp_layer_features(
-    spec: MLPSpec, params: Mapping[str, Any], x: Float[Array, "n d"]
+    spec: MLPSpec, params: Mapping[str, Any], x: Float[ArrayLike, "n d"]
 ) -> tuple[list[jax.Array], list[jax.Array]]:
     """Inputs ``H_ℓ`` and output gradients ``Δ_ℓ`` of every layer, from one forward and one backward pass.
 
@@ -603,8 +603,8 @@ def mlp_layer_features(
 def mlp_grams(
     spec: MLPSpec,
     params: Mapping[str, Any],
-    x1: Float[Array, "n1 d"],
-    x2: Float[Array, "n2 d"] | None = None,
+    x1: Float[ArrayLike, "n1 d"],
+    x2: Float[ArrayLike, "n2 d"] | None = None,
     block_size: int | None = None,
 ) -> dict[str, Float[Array, "n1 n2"]]:
     """Per-layer Grams of an ``init_mlp`` network from ``mlp_layer_features`` (the dedicated MLP path).
@@ -726,8 +726,8 @@ def full_ntk(
 
 
 def relative_frobenius(
-    a: Float[np.ndarray, "..."],
-    b: Float[np.ndarray, "..."],
+    a: Float[ArrayLike, "..."],
+    b: Float[ArrayLike, "..."],
     *,
     axis: tuple[int, ...] | None = (-2, -1),
 ) -> np.ndarray:

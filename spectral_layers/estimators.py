@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from spectral_layers import _validation as val
 from spectral_layers import contributions, sharding, targets
@@ -119,8 +119,8 @@ def _check_sphere(x: jax.Array) -> None:
 def layer_forms(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimator: str,
     **kwargs: Any,
@@ -140,8 +140,8 @@ def layer_forms(
 def estimator_forms(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimators: Sequence[str] = ESTIMATORS,
     degree: int | Sequence[int] | None = None,
@@ -276,16 +276,17 @@ def estimator_forms(
             high_t = jnp.stack([high[k] for k in degrees], axis=-1)  # (*s, t)
             low_t = trace_g[..., None] / n - high_t  # κ̂^{<k}
             self_pairs = diag[name] @ yp_sq.T  # Σ_i G_ii y_{p,i}², (*s, t)
-            out["debiased"][name] = proj[name] - self_pairs + low_t * jnp.sum(yp_sq, axis=-1)
+            y_sq = jnp.broadcast_to(jnp.sum(yp_sq, axis=-1), low_t.shape)  # ‖y_p‖², (*s, t)
+            out["debiased"][name] = proj[name] - self_pairs + low_t * y_sq
     if single:
         out = {e: {name: v[..., 0] for name, v in f.items()} for e, f in out.items()}
     return {e: out[e] for e in estimators}
 
 
 def gram_estimator_forms(
-    grams: Mapping[str, Float[Array, "*s n n"]],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    grams: Mapping[str, Float[ArrayLike, "*s n n"]],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimators: Sequence[str] = ESTIMATORS,
     degree: int | Sequence[int] | None = None,
@@ -347,11 +348,13 @@ def gram_estimator_forms(
                 high = {}
                 for k, q in bases.items():
                     q = jnp.asarray(q, dtype=g.dtype)
-                    trace_pgp = trace_g - jnp.sum(q * (g @ q), axis=(-2, -1))
+                    gq = g @ q  # (*s, n, r)
+                    trace_pgp = trace_g - jnp.sum(jnp.broadcast_to(q, gq.shape) * gq, axis=(-2, -1))
                     high[k] = trace_pgp / (n - q.shape[1])
                 low_t = trace_g[..., None] / n - jnp.stack([high[k] for k in degrees], axis=-1)
                 self_pairs = diag @ (Yp**2).T  # (*s, t)
-                out["debiased"][name] = proj[name] - self_pairs + low_t * jnp.sum(Yp**2, axis=-1)
+                y_sq = jnp.broadcast_to(jnp.sum(Yp**2, axis=-1), low_t.shape)  # ‖y_p‖², (*s, t)
+                out["debiased"][name] = proj[name] - self_pairs + low_t * y_sq
     if single:
         out = {e: {name: v[..., 0] for name, v in f.items()} for e, f in out.items()}
     return {e: out[e] for e in estimators}
@@ -413,8 +416,8 @@ def _degree_blocks(x: np.ndarray) -> list[np.ndarray]:
 def debiased_ratio_se(
     forms: Mapping[str, Any],
     diagonals: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     degree: int | Sequence[int],
     rtol: float = 1e-10,
@@ -513,8 +516,8 @@ def debiased_ratio_se(
 def layer_ratios(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, "*t n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, "*t n"],
     *,
     estimator: str,
     degree: int | Sequence[int] | None = None,
@@ -591,7 +594,7 @@ def layer_ratios(
 
 
 def paper_estimate(
-    g: Float[np.ndarray, " n"], t_g1: Float[np.ndarray, " n"], t_g2: Float[np.ndarray, " n"]
+    g: Float[ArrayLike, " n"], t_g1: Float[ArrayLike, " n"], t_g2: Float[ArrayLike, " n"]
 ) -> float:
     """The paper's §5.3 estimator ``Σ_i φ_1(x_i) / Σ_i φ_2(x_i)`` with ``φ_ℓ = g · T_ℓ g`` at ``x_i``.
 
@@ -602,7 +605,7 @@ def paper_estimate(
     return float(np.sum(g * t_g1) / np.sum(g * t_g2))
 
 
-def loglog_slope(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"]) -> tuple[float, float]:
+def loglog_slope(x: Real[ArrayLike, " m"], y: Real[ArrayLike, " m"]) -> tuple[float, float]:
     """``(slope, intercept)`` of the least-squares line ``log y ≈ slope · log x + intercept``.
 
     The one slope fit (convergence rates against ``n`` or the width): over the points where both ``x`` and
@@ -623,7 +626,7 @@ def loglog_slope(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"]) -> tupl
 
 
 def fitted_slope(
-    n: Float[np.ndarray, " m"], err: Float[np.ndarray, "s m"], *, num_boot: int = 400
+    n: Real[ArrayLike, " m"], err: Float[ArrayLike, "s m"], *, num_boot: int = 400
 ) -> tuple[float, float, float]:
     """Least-squares slope of ``log mean_s |err|`` against ``log n``, with a 95% bootstrap interval.
 
@@ -653,7 +656,7 @@ def fitted_slope(
 
 
 def theorem1_bounds(
-    n: Float[np.ndarray, " m"],
+    n: Real[ArrayLike, " m"],
     *,
     kernel_sup: tuple[float, float],
     eigenvalue_sums: tuple[float, float],
@@ -703,7 +706,7 @@ def _positive_log(a: np.ndarray) -> np.ndarray:
 
 
 def octave_slopes(
-    x: Float[np.ndarray, " m"], y: Float[np.ndarray, "*batch m"]
+    x: Real[ArrayLike, " m"], y: Real[ArrayLike, "*batch m"]
 ) -> Float[np.ndarray, "*batch m-1"]:
     """Local power-law rates between consecutive points: ``Δ log y / Δ log x`` along the last axis.
 
@@ -732,7 +735,7 @@ def octave_slopes(
     return np.diff(_positive_log(y), axis=-1) / np.diff(np.log(x))
 
 
-def level_crossing(x: Float[np.ndarray, " m"], y: Float[np.ndarray, " m"], level: float) -> float:
+def level_crossing(x: Real[ArrayLike, " m"], y: Real[ArrayLike, " m"], level: float) -> float:
     """Where ``y`` falls below ``level`` for good, interpolated linearly in ``(log x, log y)``.
 
     The crossing is taken between the last point with ``y >= level`` and the next one, provided every

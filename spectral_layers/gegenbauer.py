@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import ArrayLike, Float
 from scipy import special
 
 from spectral_layers import _validation as val
@@ -102,7 +102,7 @@ def multiplicity(dim: int, k: int) -> int:
 
 
 def gegenbauer_polynomials(
-    max_degree: int, dim: int, t: Float[np.ndarray, "..."]
+    max_degree: int, dim: int, t: Float[ArrayLike, "..."]
 ) -> Float[np.ndarray, "k1 ..."]:
     r"""Table ``P_0(t) … P_K(t)``: Legendre polynomials of dimension ``d``, ``P_k(1) = 1``.
 
@@ -136,9 +136,7 @@ def gegenbauer_polynomials(
     return P
 
 
-def gegenbauer_polynomial(
-    k: int, dim: int, t: Float[np.ndarray, "..."]
-) -> Float[np.ndarray, "..."]:
+def gegenbauer_polynomial(k: int, dim: int, t: Float[ArrayLike, "..."]) -> Float[np.ndarray, "..."]:
     """``P_k(t)``: the degree-``k`` Legendre polynomial of dimension ``d`` with ``P_k(1) = 1``.
 
     See ``gegenbauer_polynomials`` (same recurrence). Returns a float64 array of ``t``'s shape.

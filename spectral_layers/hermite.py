@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import ArrayLike, Float
 from scipy import special
 
 from spectral_layers import _validation as val
@@ -76,7 +76,7 @@ _PANEL_NODES, _PANEL_WEIGHTS = np.polynomial.legendre.leggauss(32)
 
 
 def hermite_polynomials(
-    max_degree: int, x: Float[np.ndarray, "..."], *, normalized: bool = True
+    max_degree: int, x: Float[ArrayLike, "..."], *, normalized: bool = True
 ) -> Float[np.ndarray, "k1 ..."]:
     r"""Table of ``h_0(x) … h_K(x)`` (``normalized=True``) or ``He_0(x) … He_K(x)``.
 
@@ -346,7 +346,7 @@ def _pair_expectations(
 
 
 def two_layer_kernels(
-    activation: Activation, u: Float[np.ndarray, "..."] | float, *, method: str = "auto"
+    activation: Activation, u: Float[ArrayLike, "..."] | float, *, method: str = "auto"
 ) -> tuple[Float[np.ndarray, "..."], Float[np.ndarray, "..."]]:
     r"""Two-layer NTK contributions ``κ^(0)(u) = u E[σ'(x)σ'(y)]``, ``κ^(1)(u) = E[σ(x)σ(y)]``.
 
@@ -376,7 +376,9 @@ def two_layer_kernels(
         )
     if method != "quadrature" and name in _CLOSED_FORMS:
         dd, k1 = _CLOSED_FORMS[name](u_arr)
-        return u_arr * dd, np.asarray(k1, dtype=np.float64)
+        return np.asarray(u_arr * dd), np.asarray(
+            k1, dtype=np.float64
+        )  # arrays also for a scalar u
     fns = [numpy_derivative(activation), numpy_activation(activation)]
     dd, k1 = _pair_expectations(fns, u_arr.reshape(-1))
     return (u_arr.reshape(-1) * dd).reshape(u_arr.shape), k1.reshape(u_arr.shape)

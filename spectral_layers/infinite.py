@@ -50,7 +50,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 from scipy.interpolate import CubicSpline
 
 from spectral_layers import _validation as val
@@ -138,7 +138,7 @@ def _dual_with_variances(dual, closed: bool, cov, var1, var2):
 # the recursion
 
 
-def _coefficients(spec: MLPSpec) -> dict[str, np.ndarray]:
+def _coefficients(spec: MLPSpec) -> dict[str, np.float64 | np.ndarray]:
     """The numbers of the recursion (module docstring), passed to the jitted code as values so that
     changing ``σ_w``, ``σ_b``, ``d`` or the widths does not recompile.
 
@@ -220,8 +220,8 @@ def _quadrature(degree, rule) -> _Quadrature:
 
 
 def infinite_layer_ntk(
-    x1: Float[Array, "n1 d"],
-    x2: Float[Array, "n2 d"] | None = None,
+    x1: Float[ArrayLike, "n1 d"],
+    x2: Float[ArrayLike, "n2 d"] | None = None,
     *,
     network: Network,
     quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,
@@ -370,7 +370,7 @@ def _infinite_rows(x1, idx1, x2, same, coef, activation, depth, quad, block_size
 
 
 def sphere_layer_kernels(
-    u: Float[Array, "..."],
+    u: Float[ArrayLike, "..."],
     *,
     dim: int,
     network: Network,
@@ -429,8 +429,8 @@ SPLINE_NODES = 4097
 
 
 def sphere_layer_ntk(
-    x1: Float[Array, "n1 d"],
-    x2: Float[Array, "n2 d"] | None = None,
+    x1: Float[ArrayLike, "n1 d"],
+    x2: Float[ArrayLike, "n2 d"] | None = None,
     *,
     network: Network,
     spline_nodes: int = SPLINE_NODES,
@@ -512,8 +512,8 @@ def _nt_setup(x1, x2, network, nt_quadrature_degree, numerical):
 
 
 def nt_layer_ntk(
-    x1: Float[Array, "n1 d"],
-    x2: Float[Array, "n2 d"] | None = None,
+    x1: Float[ArrayLike, "n1 d"],
+    x2: Float[ArrayLike, "n2 d"] | None = None,
     *,
     network: Network,
     nt_quadrature_degree: int = DEFAULT_NT_QUADRATURE_DEGREE,
@@ -555,8 +555,8 @@ def nt_layer_ntk(
 
 
 def nt_ntk(
-    x1: Float[Array, "n1 d"],
-    x2: Float[Array, "n2 d"] | None = None,
+    x1: Float[ArrayLike, "n1 d"],
+    x2: Float[ArrayLike, "n2 d"] | None = None,
     *,
     network: Network,
     nt_quadrature_degree: int = DEFAULT_NT_QUADRATURE_DEGREE,
@@ -576,8 +576,8 @@ def nt_ntk(
 
 
 def nt_relative_errors(
-    x1: Float[Array, "n1 d"],
-    x2: Float[Array, "n2 d"] | None = None,
+    x1: Float[ArrayLike, "n1 d"],
+    x2: Float[ArrayLike, "n2 d"] | None = None,
     *,
     network: Network,
     quadrature_degree: int = DEFAULT_QUADRATURE_DEGREE,

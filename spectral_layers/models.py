@@ -29,7 +29,7 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from spectral_layers import _validation as val
 from spectral_layers.activations import Activation, resolve_activation
@@ -214,7 +214,8 @@ def dense_apply(spec: MLPSpec, index: int, layer_params: Mapping[str, jax.Array]
     kernel = layer_params["kernel"]
     z = spec.weight_scale(index) * (h @ kernel.astype(h.dtype))
     if spec.use_bias:
-        z = z + spec.bias_scale * layer_params["bias"].astype(h.dtype)
+        bias = layer_params["bias"].astype(h.dtype)
+        z = z + spec.bias_scale * jnp.broadcast_to(bias, z.shape)
     return z
 
 
@@ -225,7 +226,7 @@ class MLP(nn.Module):
     param_dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: Float[Array, "n d"]) -> Float[Array, "n 1"]:
+    def __call__(self, x: Float[ArrayLike, "n d"]) -> Float[Array, "n 1"]:
         phi = resolve_activation(self.spec.activation)
         h = x
         for i, (fan_in, width) in enumerate(zip(self.spec.fan_ins, self.spec.widths)):
@@ -281,7 +282,7 @@ class MLPApply:
 
     spec: MLPSpec
 
-    def __call__(self, params: Params, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+    def __call__(self, params: Params, x: Float[ArrayLike, "n d"]) -> Float[Array, " n"]:
         return _jit_apply(self.spec, params, x)
 
     @property

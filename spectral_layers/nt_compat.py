@@ -47,7 +47,7 @@ What broke (jax 0.10.2), and the shim:
 
 With these, ``stax`` kernels and ``empirical_ntk_fn`` with every ``NtkImplementation``
 (``JACOBIAN_CONTRACTION``, ``NTK_VECTOR_PRODUCTS``, ``STRUCTURED_DERIVATIVES``, ``AUTO``) work;
-``tests/test_nt_compat.py`` checks them against closed forms and brute-force Jacobians.
+``tests/spectral_layers/test_nt_compat.py`` checks them against closed forms and brute-force Jacobians.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from spectral_layers import _validation as val
 from spectral_layers.gegenbauer import gegenbauer_polynomial, multiplicity
@@ -62,7 +62,7 @@ def _check_degree(k: Any) -> int:
     return val.check_positive_int(k, "k", minimum=0)
 
 
-def cosine_target(x: Float[Array, "n 2"], k: int) -> Float[Array, " n"]:
+def cosine_target(x: Float[ArrayLike, "n 2"], k: int) -> Float[Array, " n"]:
     """``cos kθ`` with ``θ`` the polar angle of ``x ∈ S¹`` (paper §6.1.1)."""
     k = _check_degree(k)
     x = val.check_inputs(x, "x", in_dim=2)
@@ -75,7 +75,7 @@ def random_centers(key: jax.Array, dim: int, num_centers: int = 4, *, dtype: Any
 
 
 def gegenbauer_sum_target(
-    x: Float[Array, "n d"], k: int, centers: Float[Array, "c d"]
+    x: Float[ArrayLike, "n d"], k: int, centers: Float[ArrayLike, "c d"]
 ) -> Float[Array, " n"]:
     """``Σ_l P_k(⟨x, x_l⟩)`` with ``P_k`` the dimension-``d`` Gegenbauer polynomial, ``P_k(1) = 1`` (§6.2)."""
     k = _check_degree(k)
@@ -87,7 +87,7 @@ def gegenbauer_sum_target(
 
 
 def sphere_target(
-    x: Float[Array, "n d"], k: int, centers: Float[Array, "c d"] | None = None
+    x: Float[ArrayLike, "n d"], k: int, centers: Float[ArrayLike, "c d"] | None = None
 ) -> Float[Array, " n"]:
     """The paper's degree-``k`` target: ``cos kθ`` for ``d = 2``, the Gegenbauer sum for ``d > 2``."""
     if x.shape[1] == 2:
@@ -97,7 +97,7 @@ def sphere_target(
     return gegenbauer_sum_target(x, k, centers)
 
 
-def polynomial_features(x: Float[Array, "n d"], max_degree: int) -> np.ndarray:
+def polynomial_features(x: Float[ArrayLike, "n d"], max_degree: int) -> np.ndarray:
     """All monomials of total degree ``<= max_degree`` in the coordinates of ``x``, as columns (float64)."""
     x = np.asarray(x, dtype=np.float64)
     n, d = x.shape
@@ -108,7 +108,7 @@ def polynomial_features(x: Float[Array, "n d"], max_degree: int) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def project_out_lower_degrees(x: Float[Array, "n d"], y: Float[Array, "*t n"], k: int):
+def project_out_lower_degrees(x: Float[ArrayLike, "n d"], y: Float[ArrayLike, "*t n"], k: int):
     """Removes from ``y`` its least-squares fit by polynomials of degree ``< k`` on the sample ``x``.
 
     On the sphere these polynomials span exactly the harmonics of degree ``< k``, so the result is orthogonal
@@ -144,7 +144,7 @@ def project_out_lower_degrees(x: Float[Array, "n d"], y: Float[Array, "*t n"], k
     return jnp.asarray(resid, dtype=jnp.asarray(y).dtype)
 
 
-def lower_degree_basis(x: Float[Array, "n d"], k: int) -> Float[np.ndarray, "n p"]:
+def lower_degree_basis(x: Float[ArrayLike, "n d"], k: int) -> Float[np.ndarray, "n p"]:
     """Orthonormal basis ``Q`` (float64, ``QᵀQ = I``) of the polynomials of degree ``< k`` on the sample.
 
     The basis of ``project_out_lower_degrees`` (CholeskyQR2 of the monomials, exact dependences on the
@@ -172,7 +172,7 @@ def lower_degree_basis(x: Float[Array, "n d"], k: int) -> Float[np.ndarray, "n p
     return Q @ (V / np.sqrt(lam))
 
 
-def gegenbauer_target_sq_norm(centers: Float[Array, "c d"], k: int) -> float:
+def gegenbauer_target_sq_norm(centers: Float[ArrayLike, "c d"], k: int) -> float:
     """``‖g_k‖² = E_x[(Σ_l P_k(⟨x, x_l⟩))²] = Σ_{l,l'} P_k(⟨x_l, x_l'⟩) / N(d, k)`` (uniform ``x`` on the sphere).
 
     The exact squared ``L²`` norm of ``gegenbauer_sum_target`` under the uniform probability measure, from the

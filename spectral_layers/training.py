@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from spectral_layers import _validation as val
 from spectral_layers._rows import map_rows
@@ -72,7 +72,7 @@ from spectral_layers.models import declared_input_dim
 OPTIMIZERS = ("gd", "sgd", "adam")
 _HIGHEST = jax.lax.Precision.HIGHEST
 
-Layers = None | str | int | Iterable[str | int]
+Layers = None | str | int | np.integer | Iterable[str | int | np.integer]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +168,7 @@ def resolve_layers(names: Iterable[str], layers: Layers = None) -> tuple[str, ..
 
 
 def trained_gram(
-    grams: Mapping[str, Float[Array, "*s n n"]], layers: Layers = None
+    grams: Mapping[str, Float[ArrayLike, "*s n n"]], layers: Layers = None
 ) -> Float[Array, "*s n n"]:
     """Kernel that drives the training of ``layers``: ``Σ_{ℓ∈layers} G^(ℓ)``.
 
@@ -194,8 +194,8 @@ def trained_gram(
 def train_layers(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[Array, "n d"],
-    y: Float[Array, " n"],
+    x: Float[ArrayLike, "n d"],
+    y: Float[ArrayLike, " n"],
     *,
     layers: Layers = None,
     optimizer: str | optax.GradientTransformation = "gd",
@@ -208,7 +208,7 @@ def train_layers(
     progress: bool = False,
     group: Group | None = None,
     track: bool = False,
-    track_components: Float[Array, "k n"] | None = None,
+    track_components: Float[ArrayLike, "k n"] | None = None,
     track_block_size: int | None = None,
 ) -> TrainResult:
     """Trains only the parameters of ``layers`` on the squared loss, the rest frozen (paper §5.7).
@@ -338,7 +338,7 @@ def train_layers(
     outputs, train, stats = run(
         static, train, frozen, keys, lr_arr, x, y, comps, log_every, num_full, remainder
     )
-    losses = 0.5 * jnp.mean((outputs - y) ** 2, axis=-1)
+    losses = 0.5 * jnp.mean((outputs - jnp.broadcast_to(y, outputs.shape)) ** 2, axis=-1)
     final = jax.tree.unflatten(treedef, replace_leaves(leaves, train_idx, train))
     return TrainResult(
         outputs=outputs,
@@ -629,11 +629,11 @@ def _run_with_progress(
 def kernel_track(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Any,
-    x: Float[Array, "n ..."],
-    y: Float[Array, " n"],
-    reference: Mapping[str, Float[Array, "*s n n"]],
+    x: Float[ArrayLike, "n ..."],
+    y: Float[ArrayLike, " n"],
+    reference: Mapping[str, Float[ArrayLike, "*s n n"]],
     *,
-    components: Float[Array, "k n"] | None = None,
+    components: Float[ArrayLike, "k n"] | None = None,
     block_size: int | None = None,
     stacked: bool = False,
 ) -> KernelTrack:
@@ -760,7 +760,7 @@ def _gram_sq_norms(apply_fn, params, x, grams0, block_size):
 
 
 def project_residual(
-    e: Float[Array, "*b n"], y_components: Float[Array, "k n"]
+    e: Float[ArrayLike, "*b n"], y_components: Float[ArrayLike, "k n"]
 ) -> Float[Array, "*b k"]:
     """Squared projections ``r_i = (eᵀ y_i*)² / ‖y_i*‖²`` of residuals ``e`` (appendix §12).
 
@@ -785,11 +785,11 @@ def project_residual(
 @jax.jit
 def _project(e, comps):
     proj = jnp.einsum("...n,kn->...k", e, comps, precision=_HIGHEST)
-    return proj**2 / jnp.sum(comps**2, axis=1)
+    return proj**2 / jnp.broadcast_to(jnp.sum(comps**2, axis=1), proj.shape)
 
 
 def residual_components(
-    outputs: Float[Array, "*b n"], y_components: Float[Array, "k n"]
+    outputs: Float[ArrayLike, "*b n"], y_components: Float[ArrayLike, "k n"]
 ) -> Float[Array, "*b k"]:
     """Residual components ``r_i = ((y − y*)ᵀ y_i*)² / ‖y_i*‖²``, ``y* = Σ_i y_i*`` (appendix §12).
 
@@ -810,7 +810,7 @@ def residual_components(
             f"outputs must have shape (..., n) with n = {comps.shape[1]} (from y_components), "
             f"got {outputs.shape}"
         )
-    return _project(outputs - jnp.sum(comps, axis=0), comps)
+    return _project(outputs - jnp.broadcast_to(jnp.sum(comps, axis=0), outputs.shape), comps)
 
 
 def _check_components(y_components: Any) -> jax.Array:
@@ -830,10 +830,10 @@ def _check_components(y_components: Any) -> jax.Array:
 
 
 def predict_residuals(
-    G: Float[Array, "*s n n"],
-    e0: Float[Array, "*s n"],
+    G: Float[ArrayLike, "*s n n"],
+    e0: Float[ArrayLike, "*s n"],
     learning_rate: float,
-    steps: Int[Array, " t"] | Iterable[int] | int,
+    steps: Int[ArrayLike, " t"] | Iterable[int] | int,
     *,
     n: int | None = None,
     discrete: bool = True,
@@ -887,12 +887,13 @@ def _predict(G, e0, rate, t, discrete):
     G = 0.5 * (G + jnp.swapaxes(G, -1, -2))
     lam, V = jnp.linalg.eigh(G)  # (..., n), (..., n, n)
     c0 = jnp.einsum("...ji,...j->...i", V, e0, precision=_HIGHEST)  # Vᵀ e0
-    t_ = t.astype(dtype)[:, None]  # (t, 1)
     lam = lam[..., None, :]  # (..., 1, n)
+    steps_shape = (1,) * (lam.ndim - 2) + (-1, 1)  # (1, …, 1, t, 1): the rank of lam
+    t_ = t.astype(dtype).reshape(steps_shape)
     if discrete:
         base = 1.0 - rate * lam
         # (1 − ηλ/n)^t with a possibly negative base and integer t: |base|^t · sign^t.
-        odd = (t % 2 == 1)[:, None]
+        odd = (t % 2 == 1).reshape(steps_shape)
         factor = jnp.abs(base) ** t_ * jnp.where(odd, jnp.sign(base), 1.0)
     else:
         factor = jnp.exp(-rate * t_ * lam)
@@ -900,8 +901,8 @@ def _predict(G, e0, rate, t, discrete):
 
 
 def halving_time(
-    r: Float[Array, "*b t k"],
-    steps: Int[Array, " t"] | Iterable[int],
+    r: Float[ArrayLike, "*b t k"],
+    steps: Int[ArrayLike, " t"] | Iterable[int],
     *,
     fraction: float = 0.5,
 ) -> Float[Array, "*b k"]:

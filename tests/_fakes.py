@@ -69,6 +69,7 @@ def run_on_four_cpu_devices(script: str, marker: str) -> None:
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
         "JAX_PLATFORMS": "cpu",
+        "JAX_NUMPY_RANK_PROMOTION": "raise",  # as in tests/conftest.py
     }
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600

@@ -1,5 +1,24 @@
-"""Test configuration: float64 everywhere (set once here, never in library code)."""
+"""Test configuration, set once here and never in library code.
+
+* float64 everywhere (``jax_enable_x64``);
+* implicit rank promotion is an error (``jax_numpy_rank_promotion="raise"``): every broadcast between arrays
+  of different rank is written out;
+* the jaxtyping annotations of ``spectral_layers`` (shapes, dtypes and the types around them) are checked at
+  run time with beartype, through jaxtyping's import hook, installed before the package is first imported.
+
+A test of the package's own rejection of bad input (a ``ValueError``/``TypeError`` naming the argument, what
+a user sees: the hook is not installed outside the tests) makes its call inside ``tests._typecheck.unchecked()``,
+so that the annotation check does not answer first.
+"""
 
 import jax
+from jaxtyping import install_import_hook
+
+_TYPECHECKER = "beartype.beartype(conf=beartype.BeartypeConf(is_pep484_tower=True))"
+"""beartype with PEP 484's numeric tower (an ``int`` is a valid ``float``, as for every static checker)."""
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+with install_import_hook("spectral_layers", _TYPECHECKER):
+    import spectral_layers  # noqa: F401  (every later import gets these checked modules)

@@ -136,7 +136,8 @@ def test_generic_model_jacobian_path():
     np.testing.assert_allclose(g["layer_1"], h @ h.T, rtol=1e-12)
     j = sl.layer_ntk(apply_fn, params, x1, method="jacobian")
     assert list(g) == list(j) == ["layer_0", "layer_1"]
-    for name in g:  # the structured engine covers any model (tests/test_any_model.py)
+    # the structured engine covers any model (tests/spectral_layers/test_empirical_any_model.py)
+    for name in g:
         np.testing.assert_allclose(g[name], j[name], rtol=1e-12, atol=1e-14)
 
 
@@ -184,3 +185,33 @@ def test_relative_frobenius_by_hand():
         relative_frobenius(a, np.zeros_like(b))
     )  # undefined, not a silent absolute error
     assert relative_frobenius(a.astype(np.float32), b.astype(np.float32)).dtype == np.float32
+
+
+def test_mlp_layer_features_give_the_jacobian_layer_grams():
+    """``mlp_layer_features``' ``(H_ℓ, Δ_ℓ)`` rebuild each layer's weight Gram
+    ``G^(ℓ) = s_ℓ² (H_ℓ H_ℓᵀ) ∘ (Δ_ℓ Δ_ℓᵀ)`` (``∂f/∂W_ℓ = s_ℓ H_ℓᵀ Δ_ℓ``) of ``layer_ntk(method="jacobian")``
+    (per-layer Jacobians by ``jax.jacrev``: a second route); ``H_0 = x``, ``Δ_{L-1} = 1``."""
+    f, p = init_mlp(jax.random.key(3), 3, depth=3, width=(6, 5), activation="tanh")
+    x = jax.random.normal(jax.random.key(4), (7, 3))
+    hs, deltas = sl.empirical.mlp_layer_features(f.spec, p, x)
+    np.testing.assert_array_equal(hs[0], x)
+    np.testing.assert_array_equal(deltas[-1], np.ones((7, 1)))
+    ref = sl.layer_ntk(f, p, x, method="jacobian")
+    for i, name in enumerate(ref):
+        g = f.spec.weight_scale(i) ** 2 * (hs[i] @ hs[i].T) * (deltas[i] @ deltas[i].T)
+        np.testing.assert_allclose(g, ref[name], rtol=1e-12, atol=1e-14)
+
+
+def test_check_output_reads_the_per_example_output_shape():
+    """``check_output`` / ``output_shape``: ``(n, *out)`` gives ``out``; a tuple of outputs, a value that
+    is not per example, or integer outputs are rejected naming what was returned."""
+    f, p = init_mlp(jax.random.key(0), 3, depth=2, width=4)
+    x = jnp.ones((5, 3))
+    assert sl.empirical.check_output(f, p, x) == ()
+    assert sl.empirical.check_output(lambda q, z: jnp.stack([f(q, z)] * 3, -1), p, x) == (3,)
+    with pytest.raises(ValueError, match="2 outputs"):
+        sl.empirical.check_output(lambda q, z: (f(q, z), f(q, z)), p, x)
+    with pytest.raises(ValueError, match="one value per example"):
+        sl.empirical.check_output(lambda q, z: jnp.sum(f(q, z)), p, x)
+    with pytest.raises(ValueError, match="floats"):
+        sl.empirical.check_output(lambda q, z: f(q, z).astype(jnp.int32), p, x)

@@ -112,25 +112,29 @@ def test_layer_ratios_rejects_bad_arguments():
         contrib.layer_ratios(np.ones(2), rtol=-1.0)
 
 
-def test_blocked_gram_forms_equal_the_full_gram():
-    from spectral_layers.infinite import infinite_layer_ntk
-    from spectral_layers.models import Network
-    from spectral_layers.targets import sample_sphere
+def test_blocked_gram_forms_equal_the_full_kernel_forms():
+    """Blocks on and right of the diagonal (the right ones counted twice) give ``y K^(ℓ) yᵀ`` of the full
+    kernel; ``n = 10`` rows in blocks of 3 (not a divisor), a chosen subset of layers in the asked order."""
+    net = sl.Network(depth=3, activation="relu", use_bias=True)
+    x = jax.random.normal(jax.random.key(5), (10, 4))
+    y = np.asarray(jax.random.normal(jax.random.key(6), (2, 10)))
 
-    # erf: a smooth kernel, so rounding differences of ⟨x_i, x_j⟩ between the blocked and the full
-    # matmul stay at rounding level (ReLU's arccos amplifies them to ~1e-8 near u = 1).
-    net = Network(depth=3, width=16, activation="erf", input_scaling="none")
-    x = np.asarray(sample_sphere(jax.random.key(3), 50, 4))
-    Y = np.random.default_rng(3).normal(size=(3, 50))
-    full = infinite_layer_ntk(x, network=net)
-    got = contrib.blocked_gram_forms(
-        lambda a, b: infinite_layer_ntk(a, b, network=net),
-        x,
-        Y,
-        block_size=16,
-        layers=["layer_0", "layer_2"],
-    )
-    assert list(got) == ["layer_0", "layer_2"]
+    def kernel_fn(a, b):
+        return sl.infinite_layer_ntk(a, b, network=net)
+
+    full = kernel_fn(x, x)
+    got = contrib.blocked_gram_forms(kernel_fn, x, y, block_size=3, layers=["layer_2", "layer_0"])
+    assert list(got) == ["layer_2", "layer_0"]
     for name in got:
-        want = np.einsum("tn,nm,tm->t", Y, np.asarray(full[name]), Y)
-        np.testing.assert_allclose(got[name], want, rtol=1e-12)
+        ref = np.einsum("ti,ij,tj->t", y, np.asarray(full[name]), y)
+        np.testing.assert_allclose(got[name], ref, rtol=1e-12)
+    every = contrib.blocked_gram_forms(kernel_fn, x, y, block_size=10)
+    assert list(every) == list(full)
+
+
+def test_stack_layers_puts_the_layer_axis_last():
+    c = {"layer_0": np.arange(6.0).reshape(2, 3), "layer_1": -np.arange(6.0).reshape(2, 3)}
+    s = contrib.stack_layers(c)
+    assert s.shape == (2, 3, 2)
+    for i, v in enumerate(c.values()):
+        np.testing.assert_array_equal(s[..., i], v)

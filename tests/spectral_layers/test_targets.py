@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from spectral_layers import targets
-from spectral_layers.gegenbauer import gegenbauer_eigenvalues
+from spectral_layers.gegenbauer import gegenbauer_eigenvalues, multiplicity
+from tests._typecheck import unchecked
 
 
 def _laplacian_of_extension(fn, x, k, h=1e-3):
@@ -99,7 +100,7 @@ def test_bad_inputs():
         targets.gegenbauer_sum_target(x, -1, x[:2])
     with pytest.raises(ValueError, match="dim"):
         targets.sample_sphere(jax.random.key(0), 10, 1)
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match="x"), unchecked():
         targets.cosine_target(x, 2)
     with pytest.raises(ValueError, match="points"):
         targets.project_out_lower_degrees(x, x[:, 0], 3)
@@ -144,3 +145,18 @@ def test_projection_matches_pivoted_qr():
     np.testing.assert_allclose(r, y - Q @ (Q.T @ y), atol=1e-12)
     with pytest.raises(ValueError, match="needs more than"):
         targets.project_out_lower_degrees(x[:20], y[:20], 3)
+
+
+def test_lower_degree_basis_is_the_projection_basis():
+    """``Q`` has orthonormal columns, rank ``Σ_{j<k} N(d, j)`` on the sphere (the harmonics of degree < k),
+    and ``y − Q Qᵀ y`` is ``project_out_lower_degrees``; ``k = 0`` gives no column."""
+    d, k = 4, 3
+    x = targets.sample_sphere(jax.random.key(3), 60, d)
+    Q = targets.lower_degree_basis(x, k)
+    assert Q.shape == (60, sum(multiplicity(d, j) for j in range(k)))
+    np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
+    y = np.asarray(jax.random.normal(jax.random.key(4), (2, 60)))
+    np.testing.assert_allclose(
+        y - (y @ Q) @ Q.T, targets.project_out_lower_degrees(x, y, k), rtol=1e-10, atol=1e-12
+    )
+    assert targets.lower_degree_basis(x, 0).shape == (60, 0)

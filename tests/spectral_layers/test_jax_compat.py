@@ -11,7 +11,7 @@ import numpy as np
 
 import spectral_layers as sl
 from spectral_layers import _jaxpr
-from tests.test_any_model import check_against_brute_force
+from tests.spectral_layers.test_empirical_any_model import check_against_brute_force
 
 
 class _MLP(nn.Module):

@@ -300,3 +300,42 @@ def test_bad_input():
         gegenbauer.multiplicity(1, 2)
     with pytest.raises(ValueError, match="coeffs"):
         gegenbauer.gegenbauer_eigenvalues_from_power_series([1.0, np.nan], 3, 2)
+
+
+@pytest.mark.parametrize("dim", [2, 3, 7])
+def test_funk_hecke_monomials_equal_quadrature_of_monomials(dim):
+    """``B[k, n] = μ_k(t^n)`` (closed-form products) against ``gegenbauer_eigenvalues`` of the kernel
+    ``t^n`` (Funk–Hecke by quadrature): two routes; ``μ_k(t^n) = 0`` for ``k > n`` or ``n − k`` odd."""
+    B = gegenbauer.funk_hecke_monomials(6, 5, dim)
+    assert B.shape == (6, 7)
+    for n in range(7):
+        mu = gegenbauer.gegenbauer_eigenvalues(lambda t, n=n: t**n, dim, 5)
+        np.testing.assert_allclose(B[:, n], mu, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["theta", "jacobi"])
+@pytest.mark.parametrize("dim", [2, 3, 10])
+def test_funk_hecke_nodes_give_sphere_moments(dim, method):
+    """``t = ⟨x, e⟩`` for ``x`` uniform on ``S^{d-1}``: ``E 1 = 1``, ``E t = 0``, ``E t² = 1/d``,
+    ``E t⁴ = 3 / (d (d + 2))`` (moments of a coordinate of a uniform point on the sphere)."""
+    t, w = gegenbauer.funk_hecke_nodes(dim, quadrature_degree=64, method=method)
+    assert t.shape == w.shape
+    np.testing.assert_allclose(w.sum(), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(np.sum(w * t), 0.0, atol=1e-14)
+    np.testing.assert_allclose(np.sum(w * t**2), 1 / dim, rtol=1e-13)
+    np.testing.assert_allclose(np.sum(w * t**4), 3 / (dim * (dim + 2)), rtol=1e-13)
+
+
+def test_default_quadrature_degree_is_gegenbauer_eigenvalues_default():
+    """The default of ``gegenbauer_eigenvalues`` is this node count: the same numbers when it is passed."""
+    kernel = np.arccos  # a kernel with the arc-cosine singularities at ±1
+    for dim, K in ((3, 10), (50, 120)):
+        q = gegenbauer.default_quadrature_degree(dim, K)
+        assert q % 32 == 0 and q >= 32 * 32
+        np.testing.assert_array_equal(
+            gegenbauer.gegenbauer_eigenvalues(kernel, dim, K),
+            gegenbauer.gegenbauer_eigenvalues(kernel, dim, K, quadrature_degree=q),
+        )
+    assert gegenbauer.default_quadrature_degree(3, 200) > gegenbauer.default_quadrature_degree(
+        3, 10
+    )

@@ -188,6 +188,7 @@ def test_residual_block_with_layernorm():
 
 def test_nnx_mlp_in_a_list():
     apply_fn, params = sl.from_nnx(NNXMLP(nnx.Rngs(0)))
+    assert isinstance(apply_fn, sl.layers.NNXApply)
     params = _f64(params)
     x1, x2 = (
         jax.random.normal(jax.random.key(7), (5, 3)),

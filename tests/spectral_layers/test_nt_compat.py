@@ -29,7 +29,7 @@ requires_nt = pytest.mark.skipif(
     reason=f"neural-tangents is not installed (`{nt_compat.INSTALL_HINT}`)",
 )
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # -------------------------------------------------------------------------------------------------

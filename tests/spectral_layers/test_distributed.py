@@ -15,7 +15,7 @@ import pytest
 
 from spectral_layers import distributed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIN_RESULTS = {"full": 24, "short": 9, "estimators": 18}
 """Fewest sharded arrays a run of each level saves (layers × cases × meshes)."""
 
@@ -94,3 +94,24 @@ def test_launch_local_timeout_and_errors():
         distributed.initialize("127.0.0.1:1", 2, 2)
     with pytest.raises(ValueError, match="coordinator_address"):
         distributed.initialize("localhost", 2, 0)
+
+
+def test_free_port_can_be_bound_and_failures_are_described():
+    """``free_port`` gives a port a new socket can bind; ``describe_failures`` names exactly the processes
+    that did not exit 0 (a ``None`` exit code: killed at the timeout) with the end of their error output."""
+    import socket
+
+    port = distributed.free_port()
+    assert 0 < port < 65536
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", port))
+    results = [
+        distributed.ProcessResult(0, 0, "ok", ""),
+        distributed.ProcessResult(1, 3, "", "x" * 50 + "Traceback: boom"),
+        distributed.ProcessResult(2, None, "", "still waiting"),
+    ]
+    text = distributed.describe_failures(results, tail=15)
+    assert "process 0" not in text
+    assert "process 1: exit code 3\nTraceback: boom" in text and "x" not in text.split("\n")[1]
+    assert "process 2: timed out\nstill waiting" in text
+    assert distributed.describe_failures(results[:1]) == ""

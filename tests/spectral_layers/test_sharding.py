@@ -115,3 +115,42 @@ def test_gather_one_process():
     assert all(isinstance(v, np.ndarray) for v in got.values())
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-12, atol=1e-14)
+
+
+PRIMITIVES = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+    jax.config.update("jax_enable_x64", True)
+    from spectral_layers.sharding import make_mesh, row_mesh, sharded_sum, take
+    assert jax.device_count() == 4, jax.devices()
+    two_d = jax.make_mesh((2, 2), ("a", "b"))
+    m, axes, shards = row_mesh(two_d)
+    assert axes == ("a",) and shards == 2 and m.axis_types == (AxisType.Auto,) * 2, (axes, shards)
+    assert row_mesh(two_d, ("a", "b"))[1:] == (("a", "b"), 4)
+    x = jax.random.normal(jax.random.key(0), (13, 3))  # 13 rows: padding rows on 2 and 4 shards
+    v = jax.random.normal(jax.random.key(1), (3,))
+
+    def fn(rows, w, v):  # partial sums over a block; padding rows have weight 0
+        return {"s": jnp.sum(w[:, None] * rows, axis=0), "q": jnp.sum(w * (rows @ v) ** 2)}
+
+    for mesh, axis in [(make_mesh(), None), (two_d, None), (two_d, "b"), (two_d, ("a", "b"))]:
+        got = sharded_sum(fn, x, v, mesh=mesh, axis=axis, finalize=lambda t: {**t, "r": jnp.sqrt(t["q"])})
+        np.testing.assert_allclose(got["s"], np.asarray(x).sum(0), rtol=1e-13, atol=1e-14)
+        q = float(np.sum((np.asarray(x) @ np.asarray(v)) ** 2))
+        np.testing.assert_allclose(got["q"], q, rtol=1e-13)
+        np.testing.assert_allclose(got["r"], np.sqrt(q), rtol=1e-13)
+    explicit = jax.make_mesh((4,), ("data",))
+    a = jax.device_put(jnp.arange(16.0).reshape(8, 2), NamedSharding(explicit, P("data")))
+    got = take(lambda t: t[jnp.array([1, 6]), 0], a, explicit)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_array_equal(got, [2.0, 12.0])
+    print("PRIMITIVES-OK")
+    """
+)
+
+
+def test_row_mesh_sharded_sum_and_take_on_four_devices():
+    """``row_mesh`` (axes, shard count, ``Auto`` types), ``sharded_sum`` with padding rows (13 rows on 2
+    and 4 shards) against the plain NumPy sums, ``take`` of two entries of a row-sharded array."""
+    run_on_four_cpu_devices(PRIMITIVES, "PRIMITIVES-OK")

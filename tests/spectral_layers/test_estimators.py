@@ -8,6 +8,7 @@ import pytest
 
 from spectral_layers import estimators
 from tests._fakes import run_on_four_cpu_devices
+from tests._typecheck import unchecked
 
 
 def test_fitted_slope_of_an_exact_power_law():
@@ -203,27 +204,28 @@ def test_gram_forms_equal_gram_free_forms(stacked):
 
 
 def test_gram_forms_bad_arguments():
-    f, p, x, y = _sphere_setup(False)
-    grams = sl.layer_ntk(f, p, x)
-    name = "layer_0"
-    short = {**grams, name: grams[name][:-1, :-1]}  # (n-1, n-1)
-    with pytest.raises(ValueError, match=r"grams\['layer_0'\]"):
-        estimators.gram_estimator_forms(short, x, y, degree=(1, 2, 3))
-    with pytest.raises(ValueError, match="degree"):
-        estimators.gram_estimator_forms(grams, x, y)  # projected and debiased need the degrees
-    with pytest.raises(ValueError, match="degree"):
-        estimators.gram_estimator_forms(grams, x, y, degree=(1, 2))  # one per target
-    with pytest.raises(ValueError, match="y must"):
-        estimators.gram_estimator_forms(grams, x, y[:, :-1], degree=(1, 2, 3))
-    with pytest.raises(ValueError, match="sphere"):
-        estimators.gram_estimator_forms(grams, 2 * x, y, degree=(1, 2, 3))
-    with pytest.raises(ValueError, match="estimators"):
-        estimators.gram_estimator_forms(grams, x, y, estimators=("nope",), degree=(1, 2, 3))
-    # the paper's estimator alone needs no degree and no sphere
-    paper = estimators.gram_estimator_forms(grams, 2 * x, y, estimators=("paper",))
-    np.testing.assert_allclose(
-        paper["paper"][name], np.einsum("tn,nm,tm->t", y, grams[name], y), rtol=1e-12
-    )
+    with unchecked():  # the package's own messages (tests/conftest.py)
+        f, p, x, y = _sphere_setup(False)
+        grams = sl.layer_ntk(f, p, x)
+        name = "layer_0"
+        short = {**grams, name: grams[name][:-1, :-1]}  # (n-1, n-1)
+        with pytest.raises(ValueError, match=r"grams\['layer_0'\]"):
+            estimators.gram_estimator_forms(short, x, y, degree=(1, 2, 3))
+        with pytest.raises(ValueError, match="degree"):
+            estimators.gram_estimator_forms(grams, x, y)  # projected and debiased need the degrees
+        with pytest.raises(ValueError, match="degree"):
+            estimators.gram_estimator_forms(grams, x, y, degree=(1, 2))  # one per target
+        with pytest.raises(ValueError, match="y must"):
+            estimators.gram_estimator_forms(grams, x, y[:, :-1], degree=(1, 2, 3))
+        with pytest.raises(ValueError, match="sphere"):
+            estimators.gram_estimator_forms(grams, 2 * x, y, degree=(1, 2, 3))
+        with pytest.raises(ValueError, match="estimators"):
+            estimators.gram_estimator_forms(grams, x, y, estimators=("nope",), degree=(1, 2, 3))
+        # the paper's estimator alone needs no degree and no sphere
+        paper = estimators.gram_estimator_forms(grams, 2 * x, y, estimators=("paper",))
+        np.testing.assert_allclose(
+            paper["paper"][name], np.einsum("tn,nm,tm->t", y, grams[name], y), rtol=1e-12
+        )
 
 
 def test_ratios_nan_never_inf():
@@ -340,7 +342,7 @@ def test_automatic_target_chunk_bounds_memory():
 
 # --------------------------------------------------------------------------------------------------
 # mesh: the Gram-free terms sharded over 4 forced host devices equal the mesh-less call (x64). XLA's
-# device count is fixed at start-up, so the check runs in a subprocess (as tests/test_sharding.py).
+# device count is fixed at start-up, so the check runs in a subprocess (as tests/spectral_layers/test_sharding.py).
 
 MESH_SCRIPT = textwrap.dedent(
     """

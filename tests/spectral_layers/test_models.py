@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from spectral_layers.layers import layer_names
-from spectral_layers.models import init_mlp, init_mlp_seeds
+from spectral_layers.models import (
+    MLPApply,
+    dense_apply,
+    init_mlp,
+    init_mlp_seeds,
+    layer_name,
+    make_spec,
+)
+from tests._typecheck import unchecked
 
 
 def test_layout_and_shapes():
@@ -86,7 +94,7 @@ def test_callable_activation_and_dtype():
 def test_bad_arguments():
     with pytest.raises(TypeError, match="activation"):
         init_mlp(jax.random.key(0), 2, depth=2, width=3, activation=3)
-    with pytest.raises(ValueError, match="parameterization"):
+    with pytest.raises(ValueError, match="parameterization"), unchecked():
         init_mlp(jax.random.key(0), 2, depth=2, width=3, parameterization="mup")
     with pytest.raises(ValueError, match="width"):
         init_mlp(jax.random.key(0), 2, depth=3, width=(3,))
@@ -96,3 +104,25 @@ def test_bad_arguments():
         init_mlp(0, 2, depth=2, width=3)
     with pytest.raises(ValueError, match="sigma_w"):
         init_mlp(jax.random.key(0), 2, depth=2, width=3, sigma_w=-1.0)
+
+
+def test_mlp_apply_equals_a_numpy_forward_pass():
+    """``init_mlp``'s ``MLPApply`` (Flax ``MLP`` → ``dense_apply``) against the forward pass written out in
+    NumPy from the module docstring (``z = s_ℓ h W + s_b b``, ``h ← tanh z`` except after the last layer);
+    ``make_spec`` gives the same ``MLPSpec``; the subtrees are ``layer_name(ℓ)``."""
+    kw = dict(depth=3, width=(5, 4), activation="tanh", use_bias=True, sigma_b=0.3)
+    f, p = init_mlp(jax.random.key(1), 2, **kw)
+    assert isinstance(f, MLPApply)
+    spec = make_spec(2, **kw)
+    assert f.spec == spec
+    assert list(p) == [layer_name(i) for i in range(3)]
+    x = np.asarray(jax.random.normal(jax.random.key(2), (6, 2)))
+    h = x
+    for i in range(3):
+        w, b = np.asarray(p[layer_name(i)]["kernel"]), np.asarray(p[layer_name(i)]["bias"])
+        z = spec.weight_scale(i) * (h @ w) + spec.bias_scale * b[None, :]
+        np.testing.assert_allclose(
+            dense_apply(spec, i, p[layer_name(i)], jnp.asarray(h)), z, rtol=1e-14, atol=1e-15
+        )
+        h = np.tanh(z) if i < 2 else z
+    np.testing.assert_allclose(f(p, x), h[:, 0], rtol=1e-14, atol=1e-15)

@@ -328,6 +328,7 @@ def test_corollary1_relu_exact_ratio(d):
     Independent of the Hermite/Lemma-3 route; it is ≥ k (equality at k = 1) and < k² for all k ≥ 2.
     """
     m = hermite.corollary1_margins("relu", d, 30)
+    assert isinstance(m, hermite.Corollary1Margins)
     k = m.degrees
     exact = (k * (k + d - 2) + 1) / d
     defined = ~np.isnan(m.ratio)

@@ -122,7 +122,9 @@ def test_nt_float32(activation, bias, param, depth, impl):
 def test_benchmark_main_smoke(capsys, monkeypatch):
     """``benchmarks/bench_layer_ntk.py`` runs end to end on a tiny configuration."""
     path = os.path.join(
-        os.path.dirname(os.path.dirname(__file__)), "benchmarks", "bench_layer_ntk.py"
+        os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        "benchmarks",
+        "bench_layer_ntk.py",
     )
     spec = importlib.util.spec_from_file_location("bench_layer_ntk", path)
     bench = importlib.util.module_from_spec(spec)
