@@ -12,10 +12,10 @@ for a GPU (``benchmarks/device_check.sh``). Measured runtimes are in the README.
 
 Cost. Full-batch gradient descent is the cost: ``O(steps · n · m²)`` per network, so the widest
 width dominates (width 2048 costs 4× width 1024). Kernel tracking forms every layer's ``n × n``
-Gram at the ``num_logs + 1`` logged steps only (``training.train_layers(track=True)``), which at
-``n = 200`` is a few per cent of the descent (profiled). Training runs in ``dtype`` (default
-float32): the movement, contributions and ratios compared here are ≥ 10⁻² in relative size, far
-above float32 rounding (the analysis after training is float64).
+Gram at the ``num_logs + 1`` logged steps only (``training.train_layers(track=True)``): ``O(n² m)``
+per logged step against ``O(n m²)`` per descent step, so the descent dominates once ``m > n``.
+Training runs in ``dtype`` (default float32): the movement, contributions and ratios compared here
+are ≥ 10⁻² in relative size, far above float32 rounding (the analysis after training is float64).
 
 What is computed. Figure 4's protocol (``experiments.fig4_layer_training``: a 4-layer bias-free
 ReLU network in NTK parameterisation on ``n`` points uniform on S⁹, target ``y* = Σ_i y_i*`` of
