@@ -963,17 +963,17 @@ def preprocess(
         x = x / 255
     if isinstance(center, bool):
         if center:
-            x = x - x.mean(axis=0)
+            x = x - x.mean(axis=0, keepdims=True)
     else:
         mean = jnp.asarray(center, dtype)
         if mean.shape != (x.shape[1],):
             raise ValueError(
                 f"center must be a bool or an array of shape ({x.shape[1]},), got {mean.shape}"
             )
-        x = x - mean
+        x = x - mean[None, :]
     if standardize:
         std = x.std(axis=0)
-        x = x / jnp.where(std > 0, std, 1)
+        x = x / jnp.where(std > 0, std, 1)[None, :]
     if normalize != "none":
         norms = jnp.linalg.norm(x, axis=1, keepdims=True)
         if val.is_concrete(norms) and bool((np.asarray(norms) == 0).any()):

@@ -226,7 +226,7 @@ class MLP(nn.Module):
     param_dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: Float[ArrayLike, "n d"]) -> Float[Array, "n 1"]:
+    def __call__(self, x: Float[ArrayLike, "n d"]) -> Float[Array, "n out"]:
         phi = resolve_activation(self.spec.activation)
         h = x
         for i, (fan_in, width) in enumerate(zip(self.spec.fan_ins, self.spec.widths)):

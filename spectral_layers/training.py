@@ -194,7 +194,7 @@ def trained_gram(
 def train_layers(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
-    x: Float[ArrayLike, "n d"],
+    x: Float[ArrayLike, "n ..."],
     y: Float[ArrayLike, " n"],
     *,
     layers: Layers = None,

@@ -209,9 +209,9 @@ def test_uncovered_parameter_falls_back_with_warning():
     """``tanh(W)`` and a weight used twice: no rule applies, those layers use per-example gradients."""
 
     def apply_fn(p, x):
-        h = jnp.tanh(x @ jnp.tanh(p["odd"]["w"]) + p["dense"]["b"])
+        h = jnp.tanh(x @ jnp.tanh(p["odd"]["w"]) + p["dense"]["b"][None, :])
         h = jnp.sin(h @ p["tied"]["w"]) @ p["tied"]["w"].T  # used twice
-        return (h * p["scale"]["s"]).sum(-1)
+        return (h * p["scale"]["s"][None, :]).sum(-1)
 
     k = jax.random.split(jax.random.key(11), 4)
     params = {
@@ -232,7 +232,7 @@ def test_scaled_parameter_is_exact():
     """``2 * W`` before a product is a ``mul`` rule (explicit gradients): exact, no fallback."""
 
     def apply_fn(p, x):
-        return jnp.tanh(x @ (2.0 * p["w"]) + p["b"]).sum(-1)
+        return jnp.tanh(x @ (2.0 * p["w"]) + p["b"][None, :]).sum(-1)
 
     params = {"w": jax.random.normal(jax.random.key(14), (3, 4)), "b": jnp.ones(4)}
     x1, x2 = (
