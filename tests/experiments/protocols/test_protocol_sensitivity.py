@@ -89,7 +89,7 @@ def test_report_rows_name_the_change_and_compare_with_the_baseline():
         "panel_names": np.array([["raw", "debiased", "", ""]] * 2),
     }
     rows = ps.summarize(results, ps_reg.EXPERIMENT.config("smoke"))
-    assert "'baseline' (the figure as shipped)" in rows[0]["check"]
+    assert "'baseline' (the figure's own choices, at width" in rows[0]["check"]
     assert rows[0]["verdict"] == "baseline"
     assert "'n_half' (num_points=×½)" in rows[1]["check"]
     assert rows[1]["verdict"] == "changes: raw C: holds → fails; debiased C: holds → fails"
