@@ -171,6 +171,20 @@ def test_spectra_corollary_verdict_follows_the_data(ratio2, verdict):
     assert depth_row["verdict"] == "violated"
 
 
+def test_spectra_margin_rows_print_the_location_of_the_printed_minimum():
+    # r − k is smallest at k = 1 (0.1 < 0.18) while r/k − 1 is smallest at k = 2 (0.09 < 0.1):
+    # the rows print min_k (ratio − k), so the (d, k) they print must be k = 1 (the depth-4 ReLU
+    # rows printed k = 2, the location of the relative margin, while the value was at k = 1).
+    def ratio(k):
+        return np.where(k == 1, 1.1, np.where(k == 2, 2.18, k + 1.0))
+
+    res, cfg = _fabricated_spectra(ratio, ratio)
+    rows = spec.summarize(res, cfg)
+    for prefix in ("Corollary 1, depth 2, tanh", "depth 3, tanh"):
+        row = next(r for r in rows if r["check"].startswith(prefix))
+        assert row["measured"].startswith("min_k (ratio − k) = 0.1 (d=3, k=1)"), row["measured"]
+
+
 def test_spectra_sum_rule_verdict_follows_the_data():
     res, cfg = _fabricated_spectra(lambda k: k + 1, lambda k: k + 1)
     sum_row = next(r for r in spec.summarize(res, cfg) if r["check"].startswith("sum rule"))
