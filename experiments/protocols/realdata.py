@@ -15,7 +15,9 @@ Saved: ``contributions`` ``(D, S, P, K, L)`` (``P`` panels), ``infinite`` ``(D, 
 ``indices`` ``(D, n)``, ``targets`` of draw 0 ``(P, K, n)``. Target families:
 
 * ``target="radial"`` (Figure 3): ``sin(k r̃)``, ``r`` the distance to the sample mean mapped onto
-  ``[0, 2π]`` (Rahaman et al., 2019; ``k`` periods over the data);
+  ``[0, 2π]`` (``k`` periods over the data; ``radial_center``, ``target_scale``). The paper's target
+  (§6.3, after Rahaman et al., 2019) is ``sin(k‖x‖)``: the default differs from it, and the panel
+  titles say so;
 * ``target="pc"`` (Figures 5, 7): ``sin(k t̃)`` / ``cos(k t̃)``, ``t`` the projection on the first
   principal component mapped onto ``[−π, π]`` (Xu, 2020);
 * ``target="eigvec"`` (Figure 6): the eigenvectors of each network's full empirical NTK Gram
@@ -310,11 +312,22 @@ def panel_labels(cfg: Config, *, tex: bool = True) -> list[list[str]]:
         inf = r"$\infty$" if tex else "∞"
         return [["own empirical-NTK eigenvectors (paper)", f"{inf}-width NTK eigenvectors"]]
     if cfg.target == "radial":
-        if tex:
-            name = r"$\sin(k\tilde r)$" if cfg.radial_center else r"$\sin(k\|x\|)$"
+        # What is computed (data_targets.radial_sinusoid): r = ‖x − x̄‖ (radial_center) or ‖x‖,
+        # rescaled to [0, 2π] (target_scale="range") or not; the paper's target is sin(k‖x‖).
+        radius = r"\|x-\bar x\|" if cfg.radial_center else r"\|x\|"
+        plain_radius = "‖x − x̄‖" if cfg.radial_center else "‖x‖"
+        if cfg.target_scale == "range":
+            name = (
+                rf"$\sin(k\tilde r)$, $\tilde r$: ${radius}$ on $[0, 2\pi]$"
+                if tex
+                else f"sin(k r̃), r̃: {plain_radius} rescaled to [0, 2π]"
+            )
         else:
-            name = "sin(k r̃)" if cfg.radial_center else "sin(k‖x‖)"
-        return [[f"{name} (paper)", f"{name}, mean removed"]]
+            name = rf"$\sin(k{radius})$" if tex else f"sin(k{plain_radius})"
+        paper = not cfg.radial_center and cfg.target_scale != "range"
+        target = r"$\sin(k\|x\|)$" if tex else "sin(k‖x‖)"
+        first = f"{name} (paper)" if paper else f"{name}{chr(10) if tex else ' '}(paper: {target})"
+        return [[first, f"{name}, mean removed"]]
     names = [f"$\\{kind}(k\\tilde t)$" if tex else f"{kind}(k t̃)" for kind in cfg.pc_kinds]
     return [[f"{name} along PC 1 (paper)", f"{name}, mean removed"] for name in names]
 
