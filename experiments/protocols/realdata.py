@@ -48,7 +48,7 @@ not depend on a global input scale (checked exactly in the tests), and ``input_s
 the inputs does change them (``protocol_sensitivity`` measures whether the verdicts do).
 
 Computation: the Grams ``G^(ℓ)`` come from ``layer_ntk`` (structured, no Jacobian) and ``c_ℓ`` from
-``gram_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
+``gram_forms``. For ``n = 1000`` and ~20 targets this is far cheaper than the gradient
 identity ``c_ℓ = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` (``contributions.layer_contributions``: one backward pass
 per target, ``O(T n m²)`` against ``O(n² m)``); ``contribution_method="gradient"`` selects it for
 fixed targets (the tests check that both give the same numbers).
@@ -580,11 +580,11 @@ No infinite-width curve: the package has no infinite-width CNN kernels (neural-t
 core path depends on it); the saved ``infinite`` array is NaN.
 
 Precision: float32 by default (``--x64`` for float64). XLA's CPU convolutions in float64 are far slower
-(measured: the four Grams at n = 200 took 22 s in float64 against 0.10 s in float32) and, vmapped over seeds,
-needed over 100 GB at n = 1000; relative contributions need no more than float32's 7 digits. Seeds go one at
-a time (``seed_chunk = 1``) for the same memory reason.
+and, vmapped over seeds, need far more memory at n = 1000; relative contributions need no more than
+float32's 7 digits. Seeds go one at a time (``seed_chunk = 1``) for the same memory reason.
 
-Runtime: default (n = 1000, channels 32, 32, 32, 8 draws × 4 seeds): about a minute on 2 CPU cores.
+Default scale: n = 1000, channels 32, 32, 32, 8 draws × 4 seeds.
+Runtimes and results: ``figures/REPORT.md`` (generated).
 """
 
 CNN_CAPTION = (

@@ -4,10 +4,10 @@ Command::
 
     python -m experiments.theory_spectra [--scale smoke|default|paper] [--out figures/]
 
-Runtime: smoke ~10 s (d ∈ {2, 10}, relu and erf, k ≤ 8); default (d ∈ {2, 3, 10}, relu, tanh, erf,
-gelu, depth 4, k ≤ 30) about 1.5 min on 2 CPU cores (measured: 71 CPU-s, 103 s wall on a shared
-machine), most of it compilation and the 2-D Gaussian quadratures of the tanh and gelu kernels and
-neural-tangents' numerical tanh kernel; paper: as default with k ≤ 40.
+Scales: smoke (d ∈ {2, 10}, relu and erf, k ≤ 8); default (d ∈ {2, 3, 10}, relu, tanh, erf, gelu,
+depth 4, k ≤ 30), most of its time compilation and the 2-D Gaussian quadratures of the tanh and gelu
+kernels and neural-tangents' numerical tanh kernel; paper: as default with k ≤ 40.
+Runtimes and results: ``figures/REPORT.md`` (generated).
 Expected picture: per-layer spectra decay with k (polynomially for ReLU, faster for smooth
 activations); the ratio profiles ``μ_k^(ℓ)/μ_k^(L-1)`` grow with k, more for earlier layers, and the
 first-to-last ratio lies above the line ``k`` for every activation and d; at depth 2 the measured
