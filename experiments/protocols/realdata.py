@@ -31,8 +31,7 @@ What the paper does not show, overlaid or added:
 * for ``radial`` / ``pc``, a second column with the sample mean of every target removed. On
   uncentred images the NTK's top eigenvector is almost the vector of input norms ``‖x_i‖``, hence
   nearly constant, with an eigenvalue well above the next one, and the last layer dominates it (ratios
-  below 1: the rank-1 point of Figure 6; the measured values are in ``figures/REPORT.md`` and
-  README). A target's mean component, small but
+  below 1: the rank-1 point of Figure 6). A target's mean component, small but
   different for each ``k``, then pulls its ratio down erratically. Removing the mean (projecting
   out constants) shows the trend with ``k``;
 * for ``eigvec``, a second column with targets fixed across seeds: the eigenvectors of the
