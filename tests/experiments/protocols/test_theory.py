@@ -114,7 +114,7 @@ def test_relu_depth2_spectra_match_exact_ratio():
         mu[0, even] / mu[1, even], spec.relu_exact_ratio(k[even], 3), rtol=1e-9
     )
     # Mercer trace truncated at K = 10 stays below κ(1) (all terms non-negative).
-    assert np.all(np.sum(mu * np.array([gb.multiplicity(3, j) for j in k]), axis=1) < at_one)
+    assert np.all(np.sum(mu * np.array([gb.multiplicity(3, int(j)) for j in k]), axis=1) < at_one)
 
 
 def _fabricated_spectra(ratio2, ratio_l, K: int = 6, L: int = 3) -> tuple[dict, spec.Config]:
