@@ -6,7 +6,9 @@ import html
 import importlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import experiments
 from experiments.framework.results import atomic_write_bytes
@@ -41,7 +43,7 @@ def write_report(out_dir: str | Path) -> Path:
         exp = importlib.import_module(f"experiments.{name}").EXPERIMENT
         md += [f"## {name}", "", f"*{exp.description}*", ""]
         if exp.caption:
-            md += [exp.caption, ""]
+            md += [_caption(exp.caption, meta.get("config", {})), ""]
         if (out_dir / f"{name}.png").exists():
             md += [f"![{name}]({name}.png)", ""]
         cfg = ", ".join(f"{k}={v}" for k, v in meta.get("config", {}).items())
@@ -64,6 +66,21 @@ def write_report(out_dir: str | Path) -> Path:
     atomic_write_bytes(path, text.encode())
     atomic_write_bytes(out_dir / "REPORT.html", _to_html(text).encode())
     return path
+
+
+def _caption(text: str, config: Mapping[str, Any]) -> str:
+    """The caption with each ``{field}`` that names a saved config field replaced by its value
+    (``η = {lr_factor}·n/λ_max`` → ``η = 0.8·n/λ_max``); other braces (``m^{-1/2}``) stay as they are."""
+
+    def value(match: re.Match) -> str:
+        name = match[1]
+        return (
+            f"{config[name]:g}"
+            if isinstance(config.get(name), float)
+            else str(config.get(name, match[0]))
+        )
+
+    return re.sub(r"\{(\w+)\}", value, text)
 
 
 def _cell(value) -> str:

@@ -5,10 +5,9 @@ centres or image subsets), with ``num_seeds`` initialisations nested in each dra
 ``c̄_ℓ/c̄_{L-1}``, the ratio of its seed-mean contributions ``c̄_ℓ = mean_s c_ℓ(θ_s)``: it estimates
 ``E_θ c_ℓ / E_θ c_{L-1}``, whose width → ∞ limit is the infinite-width ratio. It is not the mean of the
 per-seed ratios: a debiased contribution of one seed can vanish or be negative, so a per-seed ratio can be
-undefined or arbitrarily large (measured on Figure 2, 16 seeds per draw: 7 of 8 draws had a seed with a
-non-positive last-layer form) while the seed mean is positive. The verdict looks at how the draws' ratios
-agree; bands in the figures still show the per-seed ratios (the paper's "confidence intervals over random
-initializations").
+undefined or arbitrarily large (a seed's debiased last-layer form can be non-positive) while the seed
+mean is positive. The verdict looks at how the draws' ratios agree; the sphere and image figures draw the median of the
+same draw ratios and their 10–90% interval (``experiments.framework.plotting.BAND``).
 
 Claims (paper Figures 1–3, 5, 7, 8, §5.6 and §6), on ratios ``r`` of shape ``(…, K, L-1)`` over the
 well-defined degrees:
@@ -21,8 +20,10 @@ well-defined degrees:
 
 Rule (``RULE``): a claim *holds* if it holds for the median over draws and in at least ``agreement``
 (default 80%) of the draws; it *fails* if it fails for the median and fails in at least ``agreement`` of the
-draws; otherwise it is *unresolved* (the draws disagree: the sample does not decide). A draw whose compared
-ratios are not all finite counts neither for nor against; a median with a NaN is unresolved.
+draws; otherwise it is *unresolved* (the draws disagree: the sample does not decide). Both shares are of
+all draws: a draw whose compared ratios are not all finite (undecided) counts neither as holding nor as
+failing but stays in the denominator, so undecided draws make either verdict harder to reach; a median with
+a NaN is unresolved.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ CLAIMS = {
 def rule_text(agreement: float = AGREEMENT) -> str:
     """The rule in words, for REPORT rows."""
     return (
-        f"holds: median over draws and ≥ {agreement:.0%} of draws; fails: median fails and "
-        f"≥ {agreement:.0%} of draws fail; else unresolved"
+        f"holds: median over draws and ≥ {agreement:.0%} of all draws; fails: median fails and "
+        f"≥ {agreement:.0%} of all draws fail (a draw with a non-finite ratio: neither); else unresolved"
     )
 
 
@@ -121,7 +122,7 @@ def rule_verdict(
     Args:
       holds: ``(D,)`` whether the statement holds in each draw.
       decided: ``(D,)`` whether the draw could decide it (e.g. its values are finite); an undecided draw
-        counts neither for nor against.
+        counts neither as holding nor as failing, and both shares are of all ``D`` draws.
       median_holds: whether it holds for the median over draws.
       agreement: the fraction of draws a verdict needs.
 

@@ -4,9 +4,10 @@ Command::
 
     python -m experiments.fig4_layer_training [--scale smoke|default|paper] [--out figures/]
 
-Runtime (float64, the default): smoke ~25 s, nearly all compilation; default (width 100, n = 500,
-8 draws × 1 seed, 2000 steps) 90–117 s on 2 idle CPU cores; paper (n = 1000, 8 draws × 4 seeds, 10⁴ steps) is meant
-for a GPU. One figure, two rows (``--plot-only`` regenerates it).
+Scales (float64, the default): smoke is nearly all compilation; default (width 100, n = 500,
+8 draws × 1 seed, 2000 steps) is for a CPU; paper (n = 1000, 8 draws × 4 seeds, 10⁴ steps) is meant
+for a GPU. Runtimes and results: ``figures/REPORT.md`` (generated). One figure, two rows
+(``--plot-only`` regenerates it).
 
 What is computed. A 4-layer ReLU network (width 100, as in the paper) on ``n`` points uniform on S⁹
 (d = 10) fits ``y* = Σ_i y_i*`` with ``y_i*`` of harmonic degree ``i = 1…4``: the Gegenbauer sum
@@ -54,7 +55,8 @@ the 10% and 90% percentiles of the same draw values). Bottom row: the step at wh
 (``training.halving_time``) per run (layer colours): measured, measured relative to the second degree
 (``t½(i)/t½(2)``, the ratio the README's verdict quotes), and predicted (dashed: empirical kernel at
 initialisation, dotted: infinite-width kernel); a triangle marks a component that did not halve
-within the run in at least one draw.
+within the run in at least one draw, and the legend gives, per run, the number of draws in which it
+did not.
 
 Verdict (``summarize``). The paper's claim, ``t½(top degree)/t½(reference degree)`` smaller for
 earlier layers (§12), is judged per draw on the mean over the draw's seeds
@@ -65,9 +67,9 @@ layers that both never halved count as in order) under ``experiments.framework.v
 the draws, and is unresolved otherwise. The other checks pool every draw and seed.
 
 Learning-rate factor: 0.8 at default scale. With 1.0 (η = n/λ_max of the infinite-width kernel),
-training layer 0 alone had ``η λ_max(G)/n`` = 2.14 and 2.24 for the empirical Gram in 2 of 8 draws
-(measured; unstable for the kernel prediction), so the default keeps a margin. The measured verdicts
-and numbers are in ``figures/REPORT.md`` (generated from the saved results).
+``η λ_max(G)/n`` of the empirical Gram can exceed 2 (the kernel prediction is then unstable), so the
+default keeps a margin; the saved ``stability`` shows the value per draw, seed and run. Runtimes and
+results: ``figures/REPORT.md`` (generated from the saved results).
 """
 
 from __future__ import annotations
@@ -104,12 +106,12 @@ from spectral_layers.models import Network, layer_name
 
 CAPTION = (
     "Residual components r_i(t) per degree i while training one layer (others frozen) or all "
-    "layers with full-batch gradient descent, η = n/λ_max of each run's infinite-width kernel on "
-    "the draw's points (geometric mean over independent draws of points and centres and the "
-    "initialisations nested in them: median over draws, band: 10–90% of the same draw values). "
-    "Bottom: steps to halve each component, measured, relative to degree 2, and predicted (dashed: "
-    "the empirical kernel at initialisation, dotted: the infinite-width kernel), "
-    "lowest degree (missing: not halved within the run in some draw)."
+    "layers with full-batch gradient descent, η = {lr_factor}·n/λ_max of each run's infinite-width "
+    "kernel on the draw's points (line: median over independent draws of points and centres of each "
+    "draw's geometric mean over the initialisations nested in it; band: 10–90% of the same draw "
+    "values). Bottom: steps to halve each component, measured, relative to degree 2, and predicted "
+    "(dashed: the empirical kernel at initialisation, dotted: the infinite-width kernel); a triangle "
+    "marks a degree not halved within the run in at least one draw (the legend counts the draws)."
 )
 
 ALL_LAYERS = "all"
@@ -409,7 +411,7 @@ def plot(results, cfg: Config):
     bottom = outer[1].subgridspec(1, 3)
     ax_abs, ax_rel, ax_pred = (fig.add_subplot(bottom[0, j]) for j in range(3))
     ref_name = f"$t_{{1/2}}(i)/t_{{1/2}}({degrees[REFERENCE]})$"
-    never = set()  # runs with a component not halved in some draw
+    never = set()  # runs with a component not halved in at least one draw
     for ax, values, title in (
         (ax_abs, results["halving_measured"], "measured $t_{1/2}(i)$"),
         (ax_rel, relative_halving(results["halving_measured"], REFERENCE), ref_name),
@@ -462,7 +464,16 @@ def plot(results, cfg: Config):
         handles.append(
             tuple(Line2D([], [], ls="none", marker="^", ms=5, color=rcol[c]) for c in sorted(never))
         )
-        names.append("not halved in ≥ 1 draw")
+        counts = {  # per run: the most draws in which one degree did not halve
+            c: int(np.max(draw_stats(results["halving_measured"][:, :, c])[3])) for c in never
+        }
+        names.append(
+            "not halved: "
+            + ", ".join(
+                f"{labels[c].removeprefix('train ')} in {counts[c]}/{num_draws} draws"
+                for c in sorted(never)
+            )
+        )
     fig.legend(
         handles,
         names,

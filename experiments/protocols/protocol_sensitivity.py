@@ -31,7 +31,7 @@ figures, the paper's ``sin`` and ``cos`` targets with and without their sample m
 
 Cost: every variant runs ``num_draws × num_seeds`` networks of width ``width`` (default 8 × 2 at width 256, the
 figures use 512 and 784; the width is not among the protocol's open choices, the infinite-width verdict shows
-what more width gives). Default scale: about 6 minutes on 2 CPU cores.
+what more width gives). Runtimes and results: ``figures/REPORT.md`` (generated).
 
 Saved arrays (``U`` units = (figure, variant) pairs, ``P = 4`` panel slots, ``D`` draws, ``K = 8`` degree
 slots, ``L`` layers; unused slots NaN / code ``-2``): ``unit_figure``, ``unit_variant`` ``(U,)``;

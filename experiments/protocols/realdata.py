@@ -15,7 +15,9 @@ Saved: ``contributions`` ``(D, S, P, K, L)`` (``P`` panels), ``infinite`` ``(D, 
 ``indices`` ``(D, n)``, ``targets`` of draw 0 ``(P, K, n)``. Target families:
 
 * ``target="radial"`` (Figure 3): ``sin(k r̃)``, ``r`` the distance to the sample mean mapped onto
-  ``[0, 2π]`` (Rahaman et al., 2019; ``k`` periods over the data);
+  ``[0, 2π]`` (``k`` periods over the data; ``radial_center``, ``target_scale``). The paper's target
+  (§6.3, after Rahaman et al., 2019) is ``sin(k‖x‖)``: the default differs from it, and the panel
+  titles say so;
 * ``target="pc"`` (Figures 5, 7): ``sin(k t̃)`` / ``cos(k t̃)``, ``t`` the projection on the first
   principal component mapped onto ``[−π, π]`` (Xu, 2020);
 * ``target="eigvec"`` (Figure 6): the eigenvectors of each network's full empirical NTK Gram
@@ -27,10 +29,9 @@ What the paper does not show, overlaid or added:
   ``κ^(ℓ)`` from ``infinite_layer_ntk``; for ``eigvec`` the analogue is the eigenvectors of the
   infinite-width NTK ``Σ_ℓ κ^(ℓ)`` with their forms ``vᵀ κ^(ℓ) v``;
 * for ``radial`` / ``pc``, a second column with the sample mean of every target removed. On
-  uncentred images the NTK's top eigenvector is almost the vector of input norms ``‖x_i‖`` (cosine
-  0.998 at infinite width on 1000 MNIST or CIFAR-10 images), hence nearly constant (cosine 0.97),
-  with an eigenvalue 17× (MNIST) or 29× (CIFAR-10) the next one, and the last layer dominates it
-  (``c_ℓ/c_{L-1} ≈ 0.2–0.7``, the rank-1 point of Figure 6). A target's mean component, small but
+  uncentred images the NTK's top eigenvector is almost the vector of input norms ``‖x_i‖``, hence
+  nearly constant, with an eigenvalue well above the next one, and the last layer dominates it (ratios
+  below 1: the rank-1 point of Figure 6). A target's mean component, small but
   different for each ``k``, then pulls its ratio down erratically. Removing the mean (projecting
   out constants) shows the trend with ``k``;
 * for ``eigvec``, a second column with targets fixed across seeds: the eigenvectors of the
@@ -46,7 +47,7 @@ not depend on a global input scale (checked exactly in the tests), and ``input_s
 the inputs does change them (``protocol_sensitivity`` measures whether the verdicts do).
 
 Computation: the Grams ``G^(ℓ)`` come from ``layer_ntk`` (structured, no Jacobian) and ``c_ℓ`` from
-``gram_forms``. For ``n = 1000`` and ~20 targets this is ~20× cheaper than the gradient
+``gram_forms``. For ``n = 1000`` and ~20 targets this is far cheaper than the gradient
 identity ``c_ℓ = ‖∇_{θ_ℓ} ⟨y, f(X)⟩‖²`` (``contributions.layer_contributions``: one backward pass
 per target, ``O(T n m²)`` against ``O(n² m)``); ``contribution_method="gradient"`` selects it for
 fixed targets (the tests check that both give the same numbers).
@@ -310,11 +311,22 @@ def panel_labels(cfg: Config, *, tex: bool = True) -> list[list[str]]:
         inf = r"$\infty$" if tex else "∞"
         return [["own empirical-NTK eigenvectors (paper)", f"{inf}-width NTK eigenvectors"]]
     if cfg.target == "radial":
-        if tex:
-            name = r"$\sin(k\tilde r)$" if cfg.radial_center else r"$\sin(k\|x\|)$"
+        # What is computed (data_targets.radial_sinusoid): r = ‖x − x̄‖ (radial_center) or ‖x‖,
+        # rescaled to [0, 2π] (target_scale="range") or not; the paper's target is sin(k‖x‖).
+        radius = r"\|x-\bar x\|" if cfg.radial_center else r"\|x\|"
+        plain_radius = "‖x − x̄‖" if cfg.radial_center else "‖x‖"
+        if cfg.target_scale == "range":
+            name = (
+                rf"$\sin(k\tilde r)$, $\tilde r$: ${radius}$ on $[0, 2\pi]$"
+                if tex
+                else f"sin(k r̃), r̃: {plain_radius} rescaled to [0, 2π]"
+            )
         else:
-            name = "sin(k r̃)" if cfg.radial_center else "sin(k‖x‖)"
-        return [[f"{name} (paper)", f"{name}, mean removed"]]
+            name = rf"$\sin(k{radius})$" if tex else f"sin(k{plain_radius})"
+        paper = not cfg.radial_center and cfg.target_scale != "range"
+        target = r"$\sin(k\|x\|)$" if tex else "sin(k‖x‖)"
+        first = f"{name} (paper)" if paper else f"{name}{chr(10) if tex else ' '}(paper: {target})"
+        return [[first, f"{name}, mean removed"]]
     names = [f"$\\{kind}(k\\tilde t)$" if tex else f"{kind}(k t̃)" for kind in cfg.pc_kinds]
     return [[f"{name} along PC 1 (paper)", f"{name}, mean removed"] for name in names]
 
@@ -567,11 +579,11 @@ No infinite-width curve: the package has no infinite-width CNN kernels (neural-t
 core path depends on it); the saved ``infinite`` array is NaN.
 
 Precision: float32 by default (``--x64`` for float64). XLA's CPU convolutions in float64 are far slower
-(measured: the four Grams at n = 200 took 22 s in float64 against 0.10 s in float32) and, vmapped over seeds,
-needed over 100 GB at n = 1000; relative contributions need no more than float32's 7 digits. Seeds go one at
-a time (``seed_chunk = 1``) for the same memory reason.
+and, vmapped over seeds, need far more memory at n = 1000; relative contributions need no more than
+float32's 7 digits. Seeds go one at a time (``seed_chunk = 1``) for the same memory reason.
 
-Runtime: default (n = 1000, channels 32, 32, 32, 8 draws × 4 seeds): about a minute on 2 CPU cores.
+Default scale: n = 1000, channels 32, 32, 32, 8 draws × 4 seeds.
+Runtimes and results: ``figures/REPORT.md`` (generated).
 """
 
 CNN_CAPTION = (

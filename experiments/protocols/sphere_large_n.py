@@ -4,10 +4,9 @@ Command::
 
     python -m experiments.sphere_large_n [--scale smoke|default|paper] [--out figures/]
 
-Runtime: smoke ~1 min (compilation); default (n = 10³ … 10⁵, 8 draws, width 128, ReLU k = 1…4 and tanh k
-= 1, 3) 287–364 s on 2 idle CPU cores (three runs; the committed run's ``wall_time_s``); paper (n up to
-10⁶, 16 draws × 2 seeds, width 512) is for a GPU. The measured answer: ``figures/REPORT.md`` and
-README's gallery.
+Scales: smoke is mostly compilation; default (n = 10³ … 10⁵, 8 draws, width 128, ReLU k = 1…4 and tanh
+k = 1, 3) is for a CPU; paper (n up to 10⁶, 16 draws × 2 seeds, width 512) is for a GPU.
+Runtimes and results: ``figures/REPORT.md`` (generated).
 
 Setting (paper §6.2, Figure 2): d = 10, 4-layer bias-free network, NTK parameterisation, input scaling
 "none"; targets ``g_k = Σ_l P_k(⟨x, x_l⟩)`` with 4 random centres. Every draw ``r`` (``fold_in(key, r)``)
@@ -16,9 +15,8 @@ draw the samples of increasing ``n`` are nested prefixes of one stream of points
 same, so each draw traces one path ``n ↦ ratio`` converging to that network's own ratio.
 
 Route: finite networks, Gram-free (``estimators.estimator_forms``: one backward pass per target plus
-per-example gradient norms). Infinite-width Grams cost ``O(n²)`` kernel evaluations: measured
-5e5 pairs/s for the depth-4 ReLU kernels on this machine, i.e. ~3 hours per draw at n = 10⁵, while the
-Gram-free route costs ``O(n)`` per target (1.5 s per target at n = 10⁵, width 64; 2.3 s at width 128).
+per-example gradient norms). Infinite-width Grams cost ``O(n²)`` kernel evaluations (out of reach
+on a CPU at n = 10⁵), while the Gram-free route costs ``O(n)`` per target.
 The price: a width-``m`` network's own ratio differs from the infinite-width Mercer ratio by
 ``O(m^{-1/2})`` (the bands at the largest ``n`` show it).
 
@@ -43,8 +41,8 @@ Verdict rule: a claim *holds* at ``(estimator, n)`` if it holds for the median o
 increases with ``k``; (C) at the highest degree layer 0 has the largest ratio.
 
 Expected picture: the paper's and the projected ratios sit far from the Mercer ratio at small ``n``
-(``O(κ(1)/(n μ_k))`` bias, constant ~10⁴ at k = 4) and approach it slowly; the debiased ratio is near it
-from ``n ≈ 10³``, within the width-128 spread.
+(``O(κ(1)/(n μ_k))`` bias, constant ~10⁴ at k = 4) and approach it slowly; the debiased ratio reaches it,
+within the spread over networks, at far smaller ``n``.
 """
 
 from __future__ import annotations

@@ -4,15 +4,15 @@ Command::
 
     python -m experiments.theory_concentration [--scale smoke|default|paper] [--out figures/]
 
-Runtime: smoke ~10 s (n ≤ 128, 3 draws); default (d = 10, ReLU, depth 4, n = 64 … 4096, 20 independent
-draws of points and centres) 42 s on an idle 2-core CPU, mostly the infinite-width Grams at n = 4096;
-paper (n up to 16384, 50 draws) minutes on a GPU. Expected picture, left (pure degree-4 harmonic): the
-paper's estimator at the rounding floor; the raw Gram ratio off by −61% to −71% at every n ≤ 4096 (its
-``O(1/n)`` bias has a constant of order 10⁴, dotted prediction on top of it); removing the diagonal
-alone does not help; projecting out the degrees < k leaves a +35% bias at n = 4096 (also predicted);
-projecting and removing the diagonal of the degrees ≥ k brings the error to the 10⁻³ level. Right (mixed
-target): the paper's estimator decays like ``n^{-1/2}`` (Theorem 1's rate); the Gram ratios carry an
-excess that decays faster.
+Scales: smoke (n ≤ 128, 3 draws); default (d = 10, ReLU, depth 4, n = 64 … 4096, 20 independent
+draws of points and centres) for a CPU, mostly the infinite-width Grams at n = 4096; paper (n up to
+16384, 50 draws) for a GPU. Runtimes and results: ``figures/REPORT.md`` (generated).
+Expected picture, left (pure degree-4 harmonic): the paper's estimator at the rounding floor; the raw
+Gram ratio far off at every n (its ``O(1/n)`` bias has a constant of order 10⁴, dotted prediction on top
+of it); removing the diagonal alone does not help; projecting out the degrees < k leaves a smaller bias
+(also predicted); projecting and removing the diagonal of the degrees ≥ k reduces the error by orders of
+magnitude. Right (mixed target): the paper's estimator decays like ``n^{-1/2}`` (Theorem 1's rate); the
+Gram ratios carry an excess that decays faster.
 
 Setting. Infinite-width per-layer NTK kernels ``κ^(ℓ)`` (``infinite.infinite_layer_ntk``; ReLU,
 depth 4, NTK parameterisation, no bias, ``input_scaling="none"``) on ``S^{d-1}`` with the uniform

@@ -4,11 +4,11 @@ Command::
 
     python -m experiments.theory_hermite [--scale smoke|default|paper] [--out figures/]
 
-Runtime: under a second at every scale (smoke: degrees ≤ 8; default and paper: degrees ≤ 30), all
-in float64 NumPy. Expected picture: on log-log axes every activation's ``r(i)`` lies on the line
-``i``, a factor ``i`` below the paper's ``i²``; the right panel shows ``|r(i)/i − 1|`` at the
-quadrature's rounding level (``≲ 1e-11``; up to ``5e-6`` for ``sin`` near ``i = 21``, where
-``a_i² = e^{-1}/i!`` nears the resolution limit, and ``6e-9`` for softplus).
+Scales: smoke: degrees ≤ 8; default and paper: degrees ≤ 30, all in float64 NumPy.
+Runtimes and results: ``figures/REPORT.md`` (generated).
+Expected picture: on log-log axes every activation's ``r(i)`` lies on the line ``i``, a factor ``i``
+below the paper's ``i²``; the right panel shows ``|r(i)/i − 1|`` at the quadrature's rounding level,
+larger where ``a_i²`` nears the resolution limit (``sin``: ``a_i² = e^{-1}/i!``).
 
 What is measured. For the two-layer network of paper §5.4 (``f = m^{-1/2} Σ_j v_j σ(w_jᵀx)``,
 weights ``N(0, 1)``, no bias, unit-norm inputs) the layers' infinite-width NTK contributions are

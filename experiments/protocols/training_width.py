@@ -6,9 +6,9 @@ Command::
 
 Scales: smoke (depth 2, three widths) is nearly all compilation; default (widths 16 … 2048 in
 octaves, n = 200, degrees 1–3, 200 steps, 8 data draws × 1 initialisation, training in float32;
-the single-layer runs and the contrast only at widths ≤ 256) is sized for ≤ 10 min on 2 CPU cores;
-paper (widths 64 … 8192, n = 500, degrees 1–4, 2000 steps, 8 draws × 1 initialisation) is meant
-for a GPU (``benchmarks/device_check.sh``). Measured runtimes are in the README.
+the single-layer runs and the contrast only at widths ≤ 256) is for a CPU; paper (widths 64 … 8192,
+n = 500, degrees 1–4, 2000 steps, 8 draws × 1 initialisation) is meant for a GPU
+(``benchmarks/device_check.sh``). Runtimes and results: ``figures/REPORT.md`` (generated).
 
 Cost. Full-batch gradient descent is the cost: ``O(steps · n · m²)`` per network, so the widest
 width dominates (width 2048 costs 4× width 1024). Kernel tracking forms every layer's ``n × n``
@@ -153,7 +153,7 @@ CONTRAST = "all_large_lr"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Training-across-widths configuration (defaults: default scale, ≤ 5 min on 2 CPU cores)."""
+    """Training-across-widths configuration (defaults: default scale)."""
 
     seed: int = 0  # master seed: draw d uses fold_in(key(seed), d) (module docstring)
     num_draws: int = 8  # independent data draws (points and centres)

@@ -13,8 +13,8 @@ draws and in ≥ 80% of draws). Theory (Jacot et al., 2018; fluctuations of the 
 initialisation, Hanin & Nica, 2020) predicts ``O(m^{-1/2})`` per draw; the seed average removes part of the
 fluctuation but keeps the ``O(m^{-1})`` bias. The figure is log-log with the least-squares slope per layer.
 
-Runtime: smoke ~10 s; default (widths 64…1024, 8 draws × 4 seeds, n = 64, d = 10, ReLU, 4 layers) under a
-minute on 2 CPU cores; paper (widths up to 4096, 8 draws × 8 seeds) minutes on a GPU.
+Scales: default (widths 64…1024, 8 draws × 4 seeds, n = 64, d = 10, ReLU, 4 layers) for a CPU; paper
+(widths up to 4096, 8 draws × 8 seeds) for a GPU. Runtimes and results: ``figures/REPORT.md`` (generated).
 """
 
 from __future__ import annotations

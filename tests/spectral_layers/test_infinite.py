@@ -425,7 +425,7 @@ def test_wide_networks_converge_to_infinite_width(network):
 def test_sphere_layer_ntk_equals_infinite_layer_ntk_on_the_sphere(activation):
     """``sphere_layer_ntk`` (a cubic spline in ``u = ⟨x, x'⟩`` of ``sphere_layer_kernels``; ReLU: the closed
     forms directly) against ``infinite_layer_ntk`` (quadrature per pair) on 40 points of S⁹, with a second
-    point set; the docstring's claim (relative Frobenius ~1e-15 for tanh and GELU)."""
+    point set; the docstring's claim (equal to rounding)."""
     net = sl.Network(depth=3, activation=activation, use_bias=True)
     x1 = sl.targets.sample_sphere(jax.random.key(7), 40, 10)
     x2 = sl.targets.sample_sphere(jax.random.key(8), 7, 10)

@@ -114,7 +114,7 @@ def test_relu_depth2_spectra_match_exact_ratio():
         mu[0, even] / mu[1, even], spec.relu_exact_ratio(k[even], 3), rtol=1e-9
     )
     # Mercer trace truncated at K = 10 stays below κ(1) (all terms non-negative).
-    assert np.all(np.sum(mu * np.array([gb.multiplicity(3, j) for j in k]), axis=1) < at_one)
+    assert np.all(np.sum(mu * np.array([gb.multiplicity(3, int(j)) for j in k]), axis=1) < at_one)
 
 
 def _fabricated_spectra(ratio2, ratio_l, K: int = 6, L: int = 3) -> tuple[dict, spec.Config]:
@@ -169,6 +169,20 @@ def test_spectra_corollary_verdict_follows_the_data(ratio2, verdict):
     res, cfg = _fabricated_spectra(ratio2, lambda k: 0.8 * k + 0.1)
     depth_row = next(r for r in spec.summarize(res, cfg) if r["check"].startswith("depth 3"))
     assert depth_row["verdict"] == "violated"
+
+
+def test_spectra_margin_rows_print_the_location_of_the_printed_minimum():
+    # r − k is smallest at k = 1 (0.1 < 0.18) while r/k − 1 is smallest at k = 2 (0.09 < 0.1):
+    # the rows print min_k (ratio − k), so the (d, k) they print must be k = 1 (the depth-4 ReLU
+    # rows printed k = 2, the location of the relative margin, while the value was at k = 1).
+    def ratio(k):
+        return np.where(k == 1, 1.1, np.where(k == 2, 2.18, k + 1.0))
+
+    res, cfg = _fabricated_spectra(ratio, ratio)
+    rows = spec.summarize(res, cfg)
+    for prefix in ("Corollary 1, depth 2, tanh", "depth 3, tanh"):
+        row = next(r for r in rows if r["check"].startswith(prefix))
+        assert row["measured"].startswith("min_k (ratio − k) = 0.1 (d=3, k=1)"), row["measured"]
 
 
 def test_spectra_sum_rule_verdict_follows_the_data():
