@@ -897,7 +897,11 @@ def _predict(G, e0, rate, t, discrete):
         factor = jnp.abs(base) ** t_ * jnp.where(odd, jnp.sign(base), 1.0)
     else:
         factor = jnp.exp(-rate * t_ * lam)
-    return jnp.einsum("...ij,...tj->...ti", V, factor * c0[..., None, :], precision=_HIGHEST)
+    coef = c0[..., None, :]  # (..., 1, n)
+    rank = max(factor.ndim, coef.ndim)  # G shared by a batch of e0 (or the reverse): explicit broadcast
+    factor = factor.reshape((1,) * (rank - factor.ndim) + factor.shape)
+    coef = coef.reshape((1,) * (rank - coef.ndim) + coef.shape)
+    return jnp.einsum("...ij,...tj->...ti", V, factor * coef, precision=_HIGHEST)
 
 
 def halving_time(

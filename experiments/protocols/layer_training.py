@@ -245,7 +245,7 @@ def _seed_chunk(cfg: Config, ctx: RunContext, k_init, seed_indices, x, y_comps, 
     for name, lr, g_inf in zip(names, lrs, kappas):
         layers = None if name == ALL_LAYERS else name
         outputs, final = _train(apply_fn, params, x, y_star, layers, float(lr), segments)
-        e0 = outputs[:, 0] - y_star  # (s, n): the seed's initial residual
+        e0 = outputs[:, 0] - y_star[None, :]  # (s, n): the seed's initial residual
         g_emp = tr.trained_gram(grams, layers)  # (s, n, n)
         e_emp = tr.predict_residuals(g_emp, e0, float(lr), steps)
         e_inf = tr.predict_residuals(g_inf, e0, float(lr), steps)

@@ -322,7 +322,7 @@ def _unit(cfg: Config, width: int, draw: int) -> dict[str, np.ndarray]:
             movement = tr.kernel_track(
                 apply_fn, res.params, x, y_star, grams, components=y_comps, stacked=True
             ).movement
-        e = res.outputs - y_star  # (s, T, n)
+        e = res.outputs - y_star[None, None, :]  # (s, T, n)
         e_pred = np.stack(
             [tr.predict_residuals(g0[i], e[i, 0], float(lr[i]), steps) for i in range(len(lr))]
         )
