@@ -898,7 +898,9 @@ def _predict(G, e0, rate, t, discrete):
     else:
         factor = jnp.exp(-rate * t_ * lam)
     coef = c0[..., None, :]  # (..., 1, n)
-    rank = max(factor.ndim, coef.ndim)  # G shared by a batch of e0 (or the reverse): explicit broadcast
+    rank = max(
+        factor.ndim, coef.ndim
+    )  # G shared by a batch of e0 (or the reverse): explicit broadcast
     factor = factor.reshape((1,) * (rank - factor.ndim) + factor.shape)
     coef = coef.reshape((1,) * (rank - coef.ndim) + coef.shape)
     return jnp.einsum("...ij,...tj->...ti", V, factor * coef, precision=_HIGHEST)
