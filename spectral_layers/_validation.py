@@ -22,12 +22,18 @@ def is_concrete(x: Any) -> bool:
 
 def _as_float_array(x: Any, name: str, shape: str) -> jax.Array:
     """``x`` as a JAX array (integers promoted to the default float dtype); ``TypeError`` if not array-like."""
+    return as_float_array(x, name, f"an array of shape {shape}")
+
+
+def as_float_array(x: Any, name: str, what: str) -> jax.Array:
+    """``x`` as a JAX array (integers promoted to the default float dtype); ``TypeError`` saying that
+    ``name`` must be ``what`` (e.g. ``"an array of cosines"``) if ``x`` is None or not array-like."""
     if x is None:
-        raise TypeError(f"{name} must be an array of shape {shape}, got None")
+        raise TypeError(f"{name} must be {what}, got None")
     try:
         arr = jax.numpy.asarray(x)
     except TypeError as e:
-        raise TypeError(f"{name} must be an array of shape {shape}, got {type(x).__name__}") from e
+        raise TypeError(f"{name} must be {what}, got {type(x).__name__}") from e
     if not jax.numpy.issubdtype(arr.dtype, jax.numpy.floating):
         arr = arr.astype(jax.numpy.result_type(float))
     return arr

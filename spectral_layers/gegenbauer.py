@@ -126,13 +126,25 @@ def gegenbauer_polynomials(
     """
     K = _check_degree(max_degree, "max_degree")
     d = _check_dim(dim)
+    return _three_term_table(
+        K, t, lambda k, t, p, p_prev: ((2 * k + d - 2) * t * p - k * p_prev) / (k + d - 2)
+    )
+
+
+def _three_term_table(
+    max_degree: int,
+    t: Float[ArrayLike, "..."],
+    step: Callable[[int, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> Float[np.ndarray, "k1 ..."]:
+    """Table ``p_0(t) … p_K(t)`` of polynomials with ``p_0 = 1``, ``p_1 = t`` and a three-term recurrence
+    ``p_{k+1} = step(k, t, p_k, p_{k-1})`` (Gegenbauer here, Hermite in ``hermite``); float64."""
     t = np.asarray(t, dtype=np.float64)
-    P = np.empty((K + 1, *t.shape))
+    P = np.empty((max_degree + 1, *t.shape))
     P[0] = 1.0
-    if K >= 1:
+    if max_degree >= 1:
         P[1] = t
-    for k in range(1, K):
-        P[k + 1] = ((2 * k + d - 2) * t * P[k] - k * P[k - 1]) / (k + d - 2)
+    for k in range(1, max_degree):
+        P[k + 1] = step(k, t, P[k], P[k - 1])
     return P
 
 

@@ -88,17 +88,11 @@ def hermite_polynomials(
       float64 array of shape ``(K + 1, *x.shape)``.
     """
     K = val.check_positive_int(max_degree, "max_degree", minimum=0)
-    x = np.asarray(x, dtype=np.float64)
-    H = np.empty((K + 1, *x.shape))
-    H[0] = 1.0
-    if K >= 1:
-        H[1] = x
-    for n in range(1, K):
-        if normalized:
-            H[n + 1] = (x * H[n] - math.sqrt(n) * H[n - 1]) / math.sqrt(n + 1)
-        else:
-            H[n + 1] = x * H[n] - n * H[n - 1]
-    return H
+    if normalized:
+        return gegenbauer._three_term_table(
+            K, x, lambda n, x, h, h_prev: (x * h - math.sqrt(n) * h_prev) / math.sqrt(n + 1)
+        )
+    return gegenbauer._three_term_table(K, x, lambda n, x, h, h_prev: x * h - n * h_prev)
 
 
 def _gaussian_rule(

@@ -401,14 +401,7 @@ def sphere_layer_kernels(
 
 
 def _check_cosines(u: Any) -> jax.Array:
-    if u is None:
-        raise TypeError("u must be an array of cosines, got None")
-    try:
-        u = jnp.asarray(u)
-    except TypeError as e:
-        raise TypeError(f"u must be an array of cosines, got {type(u).__name__}") from e
-    if not jnp.issubdtype(u.dtype, jnp.floating):
-        u = u.astype(jnp.result_type(float))
+    u = val.as_float_array(u, "u", "an array of cosines")
     if val.is_concrete(u) and u.size:
         u_np = np.asarray(u)
         if not np.isfinite(u_np).all():

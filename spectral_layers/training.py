@@ -429,16 +429,9 @@ class _Static:
 
 
 def _check_targets(y: Any, n: int) -> jax.Array:
-    if y is None:
-        raise TypeError("y must be an array of shape (n,), got None")
-    try:
-        y = jnp.asarray(y)
-    except TypeError as e:
-        raise TypeError(f"y must be an array of shape (n,), got {type(y).__name__}") from e
+    y = val.as_float_array(y, "y", "an array of shape (n,)")
     if y.shape != (n,):
         raise ValueError(f"y must have shape (n,) = ({n},) to match x, got shape {y.shape}")
-    if not jnp.issubdtype(y.dtype, jnp.floating):
-        y = y.astype(jnp.result_type(float))
     if not bool(np.isfinite(np.asarray(y)).all()):
         raise ValueError("y contains NaN or inf values")
     return y
@@ -773,13 +766,18 @@ def project_residual(
       ``r`` of shape ``(..., k)``.
     """
     comps = _check_components(y_components)
-    e = jnp.asarray(e)
-    if e.ndim < 1 or e.shape[-1] != comps.shape[1]:
+    return _project(_check_vectors(e, "e", comps), comps)
+
+
+def _check_vectors(v: Any, name: str, comps: jax.Array) -> jax.Array:
+    """``v`` as an array of shape ``(..., n)`` with the ``n`` of the components ``comps`` ``(k, n)``."""
+    v = jnp.asarray(v)
+    if v.ndim < 1 or v.shape[-1] != comps.shape[1]:
         raise ValueError(
-            f"e must have shape (..., n) with n = {comps.shape[1]} (from y_components), "
-            f"got {e.shape}"
+            f"{name} must have shape (..., n) with n = {comps.shape[1]} (from y_components), "
+            f"got {v.shape}"
         )
-    return _project(e, comps)
+    return v
 
 
 @jax.jit
@@ -804,12 +802,7 @@ def residual_components(
       at logged step ``t``.
     """
     comps = _check_components(y_components)
-    outputs = jnp.asarray(outputs)
-    if outputs.ndim < 1 or outputs.shape[-1] != comps.shape[1]:
-        raise ValueError(
-            f"outputs must have shape (..., n) with n = {comps.shape[1]} (from y_components), "
-            f"got {outputs.shape}"
-        )
+    outputs = _check_vectors(outputs, "outputs", comps)
     return _project(outputs - jnp.broadcast_to(jnp.sum(comps, axis=0), outputs.shape), comps)
 
 

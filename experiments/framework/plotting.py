@@ -261,23 +261,30 @@ def ratio_legend(colors, num_layers: int, *, infinite: bool = True, mercer: bool
         for i in range(num_layers - 1)
     ]
     labels = [f"layer {i}" for i in range(num_layers - 1)]
-    if infinite:
-        handles.append(
-            tuple(
-                Line2D([], [], ls="--", marker="x", color=colors[i], lw=0.9, ms=4)
-                for i in range(num_layers - 1)
+    references = (
+        (infinite, {"ls": "--", "marker": "x", "lw": 0.9, "ms": 4}, r"$\infty$-width"),
+        (
+            mercer,
+            {"ls": ":", "marker": "+", "lw": 1.0, "ms": 6},
+            r"Mercer $\mu_k^{(\ell)}/\mu_k^{(L-1)}$",
+        ),
+    )
+    for drawn, style, label in references:
+        if drawn:
+            handles.append(
+                tuple(Line2D([], [], color=colors[i], **style) for i in range(num_layers - 1))
             )
-        )
-        labels.append(r"$\infty$-width")
-    if mercer:
-        handles.append(
-            tuple(
-                Line2D([], [], ls=":", marker="+", color=colors[i], lw=1.0, ms=6)
-                for i in range(num_layers - 1)
-            )
-        )
-        labels.append(r"Mercer $\mu_k^{(\ell)}/\mu_k^{(L-1)}$")
+            labels.append(label)
     return handles, labels
+
+
+def ratio_legend_below(
+    fig, colors, num_layers: int, notes: dict[str, str], *, infinite=True, mercer=False, note=""
+) -> None:
+    """``legend_below`` with the ``ratio_legend`` entries, titled by ``note`` then the ``merged_notes`` of
+    the panels' ``notes`` (each left out where empty)."""
+    handles, labels = ratio_legend(colors, num_layers, infinite=infinite, mercer=mercer)
+    legend_below(fig, handles, labels, note="; ".join(filter(None, [note, merged_notes(notes)])))
 
 
 def censored_note(x, counts, num_draws: int, *, name: str = "k") -> str:

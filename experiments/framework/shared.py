@@ -6,6 +6,7 @@ Functions that take arrays rather than a Config live in ``spectral_layers``; the
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -29,20 +30,28 @@ SYNTHETIC = "synthetic"
 """``data_dir`` value that generates random images in-process (smoke tests; not data)."""
 
 
-def check_dim_and_depth(cfg) -> None:
-    """Gegenbauer-sum targets need ``dim >= 3``; training one layer alone needs ``depth >= 2``."""
+def check_depth(cfg, reason: str) -> None:
+    """``cfg.network.depth >= 2``, else a ValueError that says why (``reason``) the protocol needs it."""
+    if cfg.network.depth < 2:
+        raise ValueError(f"network.depth must be >= 2 ({reason}), got {cfg.network.depth}")
+
+
+def check_training_config(cfg, *, at_least_two_degrees: bool = False) -> None:
+    """Checks shared by the training protocols: Gegenbauer-sum targets need ``dim >= 3``; training one
+    layer alone needs ``depth >= 2``; ``degrees`` strictly increasing integers ``>= 0`` (at least two where
+    ``at_least_two_degrees``); enough points to project out the lower degrees of the highest target
+    component, a positive target scale, a stable learning-rate factor."""
     if cfg.dim < 3:
         raise ValueError(f"dim must be >= 3 (Gegenbauer-sum targets), got {cfg.dim}")
-    if cfg.network.depth < 2:
-        raise ValueError(
-            "network.depth must be >= 2 (one layer alone is the full network), "
-            f"got {cfg.network.depth}"
-        )
-
-
-def check_targets_and_rate(cfg) -> None:
-    """Checks shared by the training protocols: enough points to project out the lower degrees of the
-    highest target component, a positive target scale, a stable learning-rate factor."""
+    check_depth(cfg, "one layer alone is the full network")
+    degrees = cfg.degrees
+    if (
+        len(degrees) < (2 if at_least_two_degrees else 1)
+        or min(degrees) < 0
+        or any(b <= a for a, b in itertools.pairwise(degrees))
+    ):
+        count = "at least two " if at_least_two_degrees else ""
+        raise ValueError(f"degrees must be {count}strictly increasing integers >= 0, got {degrees}")
     k = max(cfg.degrees)
     needed = math.comb(cfg.dim + k - 1, k - 1) if k > 0 else 0
     if cfg.num_points <= needed:

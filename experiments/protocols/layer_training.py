@@ -75,7 +75,6 @@ results: ``figures/REPORT.md`` (generated from the saved results).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import warnings
 
 import jax
@@ -94,8 +93,7 @@ from experiments.framework.plotting import (
     suptitle,
 )
 from experiments.framework.shared import (
-    check_dim_and_depth,
-    check_targets_and_rate,
+    check_training_config,
     stability_row,
     target_components,
 )
@@ -140,7 +138,6 @@ class Config:
     def __post_init__(self):
         if self.network.width is None:
             raise ValueError("network.width must be set (the trained networks' hidden width)")
-        check_dim_and_depth(self)
         check_counts(
             self,
             "num_draws",
@@ -151,10 +148,7 @@ class Config:
             "steps",
             "logs_per_decade",
         )
-        degrees = self.degrees
-        if not degrees or min(degrees) < 0 or any(b <= a for a, b in itertools.pairwise(degrees)):
-            raise ValueError(f"degrees must be strictly increasing integers >= 0, got {degrees}")
-        check_targets_and_rate(self)
+        check_training_config(self)
         if not 0.5 < self.agreement <= 1:
             raise ValueError(f"agreement must be in (0.5, 1], got {self.agreement}")
 

@@ -78,13 +78,11 @@ from experiments.framework.plotting import (
     draw_bands,
     figure,
     layer_colors,
-    legend_below,
-    merged_notes,
     plain_log_y,
-    ratio_legend,
+    ratio_legend_below,
     suptitle,
 )
-from experiments.framework.shared import SMOKE_DRAWS, SYNTHETIC
+from experiments.framework.shared import SMOKE_DRAWS, SYNTHETIC, check_depth
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
@@ -179,11 +177,7 @@ class Config(DataConfig):
         super().__post_init__()
         if self.network.width is None:
             raise ValueError("network.width must be set (the finite networks' hidden width)")
-        if self.network.depth < 2:
-            raise ValueError(
-                "network.depth must be >= 2 (contributions are relative to the last layer), "
-                f"got {self.network.depth}"
-            )
+        check_depth(self, "contributions are relative to the last layer")
         if self.contribution_method not in CONTRIBUTION_METHODS:
             raise ValueError(
                 f"contribution_method must be one of {CONTRIBUTION_METHODS}, "
@@ -499,7 +493,6 @@ def plot(results, cfg: Config):
     for ax in axes[:, 0]:
         ax.set_ylabel(r"$c_\ell / c_{L-1}$")
     has_inf = not np.isnan(inf_all).all()  # no infinite-width curve for a model without its kernel
-    handles, names = ratio_legend(colors, num_layers, infinite=has_inf)
     num_draws, num_seeds = results["contributions"].shape[:2]
     split = str(results["split"])
     suptitle(
@@ -510,7 +503,7 @@ def plot(results, cfg: Config):
         f"subsets (each the ratio of its {num_seeds} seeds' mean contributions), bar: "
         f"{BAND[0]}–{BAND[1]}% of the same subset ratios",
     )
-    legend_below(fig, handles, names, note=merged_notes(notes))
+    ratio_legend_below(fig, colors, num_layers, notes, infinite=has_inf)
     return fig
 
 

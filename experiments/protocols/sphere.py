@@ -58,14 +58,12 @@ from experiments.framework.plotting import (
     draw_bands,
     figure,
     layer_colors,
-    legend_below,
-    merged_notes,
     plain_log_y,
-    ratio_legend,
+    ratio_legend_below,
     suptitle,
     undefined_note,
 )
-from experiments.framework.shared import SMOKE_DRAWS
+from experiments.framework.shared import SMOKE_DRAWS, check_depth
 from spectral_layers import contributions as contrib
 from spectral_layers import estimators, targets
 from spectral_layers.empirical import layer_ntk
@@ -119,11 +117,7 @@ class Config:
             raise ValueError("network.width must be set (the finite networks' hidden width)")
         if self.dim < 2:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
-        if self.network.depth < 2:
-            raise ValueError(
-                "network.depth must be >= 2 (contributions are relative to the last layer), "
-                f"got {self.network.depth}"
-            )
+        check_depth(self, "contributions are relative to the last layer")
         check_counts(self, "num_draws", "num_seeds", "seed_chunk", "num_points", "num_centers")
         if (
             not self.degrees
@@ -295,7 +289,6 @@ def plot(results, cfg: Config):
         ax.set_title(_TITLES[kind])
     axes[0][0].set_ylabel(r"$c_\ell / c_{L-1}$")
     plain_log_y(axes)
-    handles, labels = ratio_legend(colors, num_layers, mercer=True)
     d, s = results["contributions_raw"].shape[:2]
     suptitle(
         fig,
@@ -304,8 +297,9 @@ def plot(results, cfg: Config):
         f"line: median over {d} draws (each the ratio of its {s} seeds' mean contributions), "
         f"bar: {BAND[0]}–{BAND[1]}% of the same draw ratios",
     )
-    note = "; ".join(filter(None, [undefined_note(degrees, ratio), merged_notes(notes)]))
-    legend_below(fig, handles, labels, note=note)
+    ratio_legend_below(
+        fig, colors, num_layers, notes, mercer=True, note=undefined_note(degrees, ratio)
+    )
     return fig
 
 

@@ -59,6 +59,7 @@ import numpy as np
 
 from experiments.framework.cli import RunContext
 from experiments.framework.plotting import OTHER_COLORS, figure, layer_colors, suptitle
+from experiments.framework.shared import check_depth
 from spectral_layers import gegenbauer as gb
 from spectral_layers import spectra
 from spectral_layers.activations import ACTIVATIONS
@@ -116,10 +117,7 @@ class Config:
                 raise ValueError(f"dims must be integers >= 2 (spheres S^(d-1)), got {d!r}")
         if self.network.parameterization != "ntk":
             raise ValueError("network.parameterization must be 'ntk' (width-free infinite limit)")
-        if self.network.depth < 2:
-            raise ValueError(
-                f"network.depth must be >= 2 (ratios to the last layer), got {self.network.depth}"
-            )
+        check_depth(self, "ratios to the last layer")
         if self.max_degree < 2:
             raise ValueError(
                 f"max_degree must be >= 2 (k² and k differ from k = 2), got {self.max_degree}"

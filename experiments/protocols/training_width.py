@@ -123,8 +123,7 @@ from experiments.framework.plotting import (
     suptitle,
 )
 from experiments.framework.shared import (
-    check_dim_and_depth,
-    check_targets_and_rate,
+    check_training_config,
     stability_row,
     target_components,
 )
@@ -184,22 +183,12 @@ class Config:
             raise ValueError(
                 f"widths must be at least two strictly increasing integers, got {self.widths}"
             )
-        check_dim_and_depth(self)
         check_counts(
             self, "num_draws", "num_seeds", "num_points", "num_centers", "steps", "num_logs"
         )
         if self.num_logs > self.steps:
             raise ValueError(f"num_logs must be <= steps={self.steps}, got {self.num_logs}")
-        degrees = self.degrees
-        if (
-            len(degrees) < 2
-            or min(degrees) < 0
-            or any(b <= a for a, b in itertools.pairwise(degrees))
-        ):
-            raise ValueError(
-                f"degrees must be at least two strictly increasing integers >= 0, got {degrees}"
-            )
-        check_targets_and_rate(self)
+        check_training_config(self, at_least_two_degrees=True)
         if self.lr_reference not in ("empirical", "infinite"):
             raise ValueError(
                 f"lr_reference must be 'empirical' or 'infinite', got {self.lr_reference!r}"

@@ -33,6 +33,13 @@ def jacobians(apply_fn, params, x):
     return {name: np.concatenate(js, axis=-1) for name, js in groups.items()}
 
 
+def assert_is_jacobian_gram(got, apply_fn, params, x):
+    """Every layer's kernel in ``got`` (scalar outputs) is ``J Jᵀ`` of that layer's ``jacobians``."""
+    j = jacobians(apply_fn, params, x)
+    for name, g in got.items():
+        np.testing.assert_allclose(g, j[name] @ j[name].T, rtol=1e-10, atol=1e-12)
+
+
 EINSUM = {"trace": "icp,jcp->ij", "full": "icp,jdp->ijcd", "diagonal": "icp,jcp->ijc"}
 KWARGS = {
     "trace": {},
@@ -151,9 +158,7 @@ def test_batch_shaped_noise_raises_and_per_example_noise_is_exact():
         return model.apply({"params": p}, xe[0], None, xe[1])
 
     got = sl.layer_ntk(apply_fn, params, (x, eps))
-    j = jacobians(apply_fn, params, (x, eps))
-    for name, g in got.items():
-        np.testing.assert_allclose(g, j[name] @ j[name].T, rtol=1e-10, atol=1e-12)
+    assert_is_jacobian_gram(got, apply_fn, params, (x, eps))
 
 
 def test_batch_statistics_raise():
@@ -280,9 +285,7 @@ def test_call_order_inside_scan(cell_type, order):
     with pytest.warns(sl.FallbackWarning):
         got = sl.layer_ntk(apply_fn, params, x)
     assert list(got) == [prefix + o for o in order] + ["Dense_0"]
-    j = jacobians(apply_fn, params, x)
-    for name, g in got.items():
-        np.testing.assert_allclose(g, j[name] @ j[name].T, rtol=1e-10, atol=1e-12)
+    assert_is_jacobian_gram(got, apply_fn, params, x)
 
 
 def test_remat_is_transparent():
