@@ -319,7 +319,7 @@ def _with_outputs(k, num_outputs, trace_axes, diagonal_axes):
         return c * k
     if diagonal:
         return jnp.broadcast_to(k[..., None], (*k.shape, c))
-    return k[..., None, None] * jnp.eye(c, dtype=k.dtype)
+    return k[..., None, None] * jnp.eye(c, dtype=k.dtype)[(None,) * k.ndim]  # κ ⊗ I_C
 
 
 @functools.lru_cache(maxsize=64)

@@ -83,7 +83,8 @@ class KernelTrack:
     ``kernel_track`` at a single parameter set). The layer axis follows ``layers``.
 
     Attributes:
-      movement: ``‖G_ℓ(t) − G_ℓ(0)‖_F / ‖G_ℓ(0)‖_F``, shape ``(*s, t, L)``.
+      movement: ``‖G_ℓ(t) − G_ℓ(0)‖_F / ‖G_ℓ(0)‖_F``, shape ``(*s, t, L)`` (``(*s, L)`` from
+        ``kernel_track``, which tracks one time).
       contributions: ``c_ℓ,i(t) = y_iᵀ G_ℓ(t) y_i`` for each tracked component ``y_i``, shape
         ``(*s, t, k, L)`` (paper appendix §13).
       alignment: ``A(G_ℓ(t), y) = yᵀ G_ℓ y / (‖G_ℓ‖_F ‖y‖²)`` with the training target ``y``
@@ -92,10 +93,10 @@ class KernelTrack:
       layers: the layer names of the last axis, in layer order (the order of ``layer_ntk``).
     """
 
-    movement: Float[Array, "*s t L"]
-    contributions: Float[Array, "*s t k L"]
-    alignment: Float[Array, "*s t L"]
-    ntk_alignment: Float[Array, "*s t"]
+    movement: Float[Array, "*st L"]  # (*s, t, L); kernel_track at one time: (*s, L)
+    contributions: Float[Array, "*st k L"]
+    alignment: Float[Array, "*st L"]
+    ntk_alignment: Float[Array, "*st"]
     layers: tuple[str, ...]
 
 

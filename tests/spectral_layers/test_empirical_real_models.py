@@ -321,7 +321,9 @@ def test_fresh_closures_share_one_compilation_and_keep_their_constants():
     results = []
     for scale in (1.0, 2.0):
         s = jnp.full((2,), scale)  # a captured array: a constant of the program
-        results.append(sl.layer_ntk(lambda p, x, s=s: jnp.tanh(x @ p["w"]) * s, params, x)["w"])
+        results.append(
+            sl.layer_ntk(lambda p, x, s=s: jnp.tanh(x @ p["w"]) * s[None, :], params, x)["w"]
+        )
     assert len(empirical._ENGINES) == 1
     np.testing.assert_allclose(results[1], 4 * results[0], rtol=1e-12)
 

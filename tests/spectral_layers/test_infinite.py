@@ -430,7 +430,7 @@ def test_sphere_layer_ntk_equals_infinite_layer_ntk_on_the_sphere(activation):
     x1 = sl.targets.sample_sphere(jax.random.key(7), 40, 10)
     x2 = sl.targets.sample_sphere(jax.random.key(8), 7, 10)
     for a, b in ((x1, None), (x1, x2)):
-        fast = sl.sphere_layer_ntk(a, b, network=net)
+        fast = sl.infinite.sphere_layer_ntk(a, b, network=net)
         ref = sl.infinite_layer_ntk(a, b, network=net)
         assert list(fast) == list(ref)
         for name in ref:
