@@ -824,14 +824,14 @@ def _check_components(y_components: Any) -> jax.Array:
 
 
 def predict_residuals(
-    G: Float[ArrayLike, "*s n n"],
-    e0: Float[ArrayLike, "*s n"],
+    G: Float[ArrayLike, "*sg n n"],
+    e0: Float[ArrayLike, "*se n"],
     learning_rate: float,
     steps: Int[ArrayLike, " t"] | Iterable[int] | int,
     *,
     n: int | None = None,
     discrete: bool = True,
-) -> Float[Array, "*s t n"]:
+) -> Float[Array, "*s t n"]:  # *s: *sg and *se broadcast (one kernel for a batch of residuals)
     """Kernel prediction of the residual ``e(t) = f_t − y*`` with the kernel frozen at ``G`` (§5.7).
 
     For the loss ``L = 1/(2n) Σ (f(x_i) − y_i)²`` and a constant kernel ``G`` (the Gram of the
