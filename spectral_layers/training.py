@@ -200,7 +200,7 @@ def train_layers(
     *,
     layers: Layers = None,
     optimizer: str | optax.GradientTransformation = "gd",
-    learning_rate: float | None = None,
+    learning_rate: float | Float[ArrayLike, " s"] | None = None,  # one per seed with stacked=True
     steps: int,
     log_every: int = 1,
     batch_size: int | None = None,

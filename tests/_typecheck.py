@@ -8,8 +8,9 @@ import jaxtyping
 @contextlib.contextmanager
 def unchecked():
     """The package as users run it: jaxtyping's run-time checks off inside the block."""
+    before = jaxtyping.config.jaxtyping_disable
     jaxtyping.config.update("jaxtyping_disable", True)
     try:
         yield
     finally:
-        jaxtyping.config.update("jaxtyping_disable", False)
+        jaxtyping.config.update("jaxtyping_disable", before)  # nested blocks keep the outer setting

@@ -4,15 +4,22 @@
 * implicit rank promotion is an error (``jax_numpy_rank_promotion="raise"``): every broadcast between arrays
   of different rank is written out;
 * the jaxtyping annotations of ``spectral_layers`` (shapes, dtypes and the types around them) are checked at
-  run time with beartype, through jaxtyping's import hook, installed before the package is first imported.
+  run time with beartype, through jaxtyping's import hook, installed before the package is first imported;
+  the checks are on in the library's own tests (``tests/spectral_layers/``) and off elsewhere (experiments,
+  model corpus, examples), or everywhere with ``SL_TYPECHECK=all``.
 
 A test of the package's own rejection of bad input (a ``ValueError``/``TypeError`` naming the argument, what
 a user sees: the hook is not installed outside the tests) makes its call inside ``tests._typecheck.unchecked()``,
 so that the annotation check does not answer first.
 """
 
+import os
+
 import jax
+import pytest
 from jaxtyping import install_import_hook
+
+from tests._typecheck import unchecked
 
 _TYPECHECKER = "beartype.beartype(conf=beartype.BeartypeConf(is_pep484_tower=True))"
 """beartype with PEP 484's numeric tower (an ``int`` is a valid ``float``, as for every static checker)."""
@@ -22,3 +29,17 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 with install_import_hook("spectral_layers", _TYPECHECKER):
     import spectral_layers  # noqa: F401  (every later import gets these checked modules)
+
+
+_CHECKED = ("tests/spectral_layers/",)
+"""Where the run-time annotation checks are on by default (``SL_TYPECHECK=all``: everywhere)."""
+
+
+@pytest.fixture(autouse=True)
+def _annotation_checks(request):
+    """The run-time annotation checks on in ``_CHECKED`` (or everywhere with ``SL_TYPECHECK=all``)."""
+    if os.environ.get("SL_TYPECHECK") == "all" or request.node.nodeid.startswith(_CHECKED):
+        yield
+    else:
+        with unchecked():
+            yield
