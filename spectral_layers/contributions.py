@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from spectral_layers import _validation as val
 from spectral_layers.layers import (
@@ -343,7 +343,7 @@ def _sharded_diagonals_fn(apply_fn, treedef, groups, stacked, chunk):
 
 
 def layer_ratios(
-    forms: Float[ArrayLike, "..."] | Mapping[str, Any],
+    forms: Real[ArrayLike, "..."] | Mapping[str, Any],
     *,
     axis: int = -1,
     floor: float | np.ndarray = 0.0,
