@@ -2,7 +2,8 @@
 
 * float64 everywhere (``jax_enable_x64``);
 * implicit rank promotion is an error (``jax_numpy_rank_promotion="raise"``): every broadcast between arrays
-  of different rank is written out;
+  of different rank is written out, in the package, the experiments and their tests; the corpus of public
+  model definitions (``tests/models/``) runs them as their authors wrote them (``"allow"``);
 * the jaxtyping annotations of ``spectral_layers`` (shapes, dtypes and the types around them) are checked at
   run time with beartype, through jaxtyping's import hook, installed before the package is first imported;
   they are switched on by ``SL_TYPECHECK=library`` (the library's own tests, ``tests/spectral_layers/``) or
@@ -44,3 +45,13 @@ def _annotation_checks(request):
     else:
         with unchecked():
             yield
+
+
+@pytest.fixture(autouse=True)
+def _third_party_models(request):
+    """The public model definitions of ``tests/models/`` run with the rank promotion their authors relied on."""
+    if request.node.nodeid.startswith("tests/models/"):
+        with jax.numpy_rank_promotion("allow"):
+            yield
+    else:
+        yield
