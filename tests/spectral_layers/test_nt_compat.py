@@ -365,9 +365,9 @@ IMPLEMENTATIONS = ("JACOBIAN_CONTRACTION", "NTK_VECTOR_PRODUCTS", "STRUCTURED_DE
 
 def _mlp(params, x):
     """Two-output tanh/erf MLP written directly in jnp (independent of spectral_layers.models)."""
-    h = jnp.tanh(x @ params["w0"] / jnp.sqrt(x.shape[1]) + params["b0"])
+    h = jnp.tanh(x @ params["w0"] / jnp.sqrt(x.shape[1]) + params["b0"][None, :])
     h = jax.scipy.special.erf(h @ params["w1"] / jnp.sqrt(h.shape[1]))
-    return h @ params["w2"] / jnp.sqrt(h.shape[1]) + 0.5 * params["b2"]
+    return h @ params["w2"] / jnp.sqrt(h.shape[1]) + 0.5 * params["b2"][None, :]
 
 
 @jax.jit
