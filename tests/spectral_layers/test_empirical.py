@@ -127,7 +127,7 @@ def test_generic_model_jacobian_path():
 
     def apply_fn(params, x):
         h = jnp.tanh(x @ params["layer_0"]["w"])
-        return (h * params["layer_1"]["scale"]).sum(-1)
+        return (h * params["layer_1"]["scale"][None, :]).sum(-1)
 
     params = {"layer_0": {"w": jnp.ones((3, 4)) * 0.3}, "layer_1": {"scale": jnp.arange(4.0)}}
     x1, _ = _data()
