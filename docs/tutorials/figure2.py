@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from IPython.display import Image, display
 
-from experiments import fig2_sphere_d10, verdicts
+from experiments import fig2_sphere_d10
+from experiments.framework import verdicts
 
 out = Path(tempfile.mkdtemp())
 results = fig2_sphere_d10.main(["--scale", "smoke", "--out", str(out), "--no-progress"])
