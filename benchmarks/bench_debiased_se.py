@@ -13,6 +13,8 @@ infinite-width debiased ratio on the same points, and prints per layer:
 * ``se_rms``, ``se_med``: the root-mean-square and the median of the per-network estimates;
 * ``lin``: on the linear scale that the SE describes, ``rms(F_ℓ − R_∞ F_{L−1}) / rms(se · |F_{L−1}|)``
   (1 when the estimate is calibrated);
+* ``se_method='seeds'``: ``seed_ratio_se`` of each draw's ``S`` networks against the error of the ratio of
+  their mean forms (z-scores over draws, 1 when calibrated);
 * ``n_seeds(10%, 90%)``: networks needed for the mean of the forms to give the ratio within 10% with 90%
   confidence, ``(1.645 · se_rel_med / 0.1)²`` with ``se_rel_med`` the median over networks of the
   relative SE ``se / R_∞`` (``README``); checked on the last line against the measured error of each
@@ -179,12 +181,50 @@ def main(argv=None):
             + " ".join(f"{v:7.3g}" for v in row)
             + f" {rel:7.3g} {seeds_needed(rel):8d}"
         )
+    z_rms, z_med, frac, rel_seeds = seeds_se_check(m)
+    print(
+        "se_method='seeds' (seed_ratio_se of each draw's S networks): (R_bar - R_inf)/(se/sqrt(S)) over draws, "
+        "rms "
+        + ", ".join(f"{v:.3g}" for v in z_rms)
+        + "; 1.4826 median|.| "
+        + ", ".join(f"{v:.3g}" for v in z_med)
+        + "; share within ±1.645 "
+        + ", ".join(f"{v:.2f}" for v in frac)
+        + "; median relative se of one network "
+        + ", ".join(f"{v:.3g}" for v in rel_seeds)
+        + " -> n_seeds(10%, 90%) "
+        + ", ".join(str(seeds_needed(v)) for v in rel_seeds)
+    )
     pred, meas = seed_mean_check(m)
     print(
         f"ratio of the {a.seeds} seeds' mean forms, relative error: predicted se_rel_med/sqrt(S) = "
         + ", ".join(f"{v:.3g}" for v in pred)
         + "; measured 1.4826 median|R_bar/R_inf - 1| over draws = "
         + ", ".join(f"{v:.3g}" for v in meas)
+    )
+
+
+def seeds_se_check(m):
+    """Per layer, the calibration of ``estimators.seed_ratio_se``: for each draw the error of the ratio of
+    its ``S`` networks' mean forms against the infinite-width ratio on the same points, in units of the
+    predicted ``se/√S``; returns the rms and the robust scale (``1.4826 · median |z|``) of these z-scores over
+    draws (for Student-t with ``S − 1`` degrees of freedom: rms ``sqrt((S−1)/(S−3))``, robust scale 1.13 at
+    ``S = 4``), the share within ``±1.645`` and the median relative SE ``se/|R_∞|`` of one network."""
+    forms, inf = m["forms"], m["infinite"]
+    seeds = forms.shape[1]
+    z, rel = [], []
+    for r in range(forms.shape[0]):
+        f = {str(i): forms[r, :, i] for i in range(forms.shape[-1])}
+        se = np.stack(list(estimators.seed_ratio_se(f).values()))
+        mean = forms[r].mean(axis=0)
+        z.append((mean[:-1] / mean[-1] - inf[r]) / (se / math.sqrt(seeds)))
+        rel.append(se / np.abs(inf[r]))
+    z = np.asarray(z)
+    return (
+        np.sqrt(np.nanmean(z**2, axis=0)),
+        1.4826 * np.nanmedian(np.abs(z), axis=0),
+        np.nanmean(np.abs(z) < 1.645, axis=0),
+        np.nanmedian(np.asarray(rel), axis=0),
     )
 
 

@@ -16,7 +16,9 @@ r"""Estimators of layer-wise ratios from finite samples, and the statistics of t
     bias of the other two.
 
 * ``debiased_ratio_se`` / ``layer_ratios(..., return_se=True)``: one network's standard error of its debiased
-  ratio, estimated from that network and that sample (``docs/theory.md`` §9.3).
+  ratio, estimated from that network and that sample (its diagonal width term, ``docs/theory.md`` §9.3);
+  ``seed_ratio_se`` / ``se_method="seeds"``: from the spread of several networks on the sample, every
+  width term, any estimator.
 * ``paper_estimate``: the paper's §5.3 estimator of ``λ^(ℓ1)/λ^(ℓ2)`` from per-point values.
 * ``fitted_slope``: the rate ``err ∝ n^slope`` of an estimator's error, with a bootstrap interval.
 * ``theorem1_bounds``: the paper's Theorem 1 bound as printed and the corrected one (``docs/theory.md``).
@@ -56,11 +58,15 @@ __all__ = [
     "paper_estimate",
     "power_law_crossing",
     "ratios_from_forms",
+    "seed_ratio_se",
     "theorem1_bounds",
 ]
 
 ESTIMATORS = ("paper", "projected", "debiased")
 """Names of the ratio estimators of ``layer_ratios`` (module docstring)."""
+
+SE_METHODS = ("diagonal", "seeds")
+"""Standard errors of ``layer_ratios(..., return_se=True)``: ``debiased_ratio_se``, ``seed_ratio_se``."""
 
 TARGET_MEMORY_BUDGET = 2**27
 """Automatic ``target_chunk``: at most this many floats of per-target activations (``n × Σ widths``)
@@ -392,7 +398,8 @@ class RatiosWithSE(NamedTuple):
 
     Attributes:
       ratio: ``{layer: ratio}`` as ``layer_ratios`` returns without ``return_se``.
-      se: ``{layer: standard error}``, same keys and shapes (``debiased_ratio_se``).
+      se: ``{layer: standard error}``, same keys (``debiased_ratio_se``: the ratios' shapes;
+        ``seed_ratio_se``: ``[t]``, one per sample and target).
     """
 
     ratio: dict[str, np.ndarray]
@@ -513,6 +520,53 @@ def debiased_ratio_se(
     return se
 
 
+def seed_ratio_se(
+    forms: Mapping[str, Any], *, rtol: float = 1e-10
+) -> dict[str, Float[np.ndarray, " *t"]]:
+    r"""Standard error of one network's ratio from the spread of ``s >= 2`` networks on the same sample.
+
+    The networks (seeds) are independent draws of the initialisation, so the spread of their forms is the
+    width noise of one network's ratio, every term of ``docs/theory.md`` §9.3 but the point sampling (i)
+    that they share. On the linearised scale of the ratio ``R̄ = mean_s F_ℓ / mean_s F_{L−1}`` (the ratio of
+    the seed-mean forms, as the figures report):
+
+        se(R)² = Var_s(F_ℓ − R̄ F_{L−1}) / (mean_s F_{L−1})²,   Var_s with the ``s − 1`` divisor,
+
+    the standard error of one network's ratio; that of ``R̄`` is ``se/√s``. Unlike ``debiased_ratio_se`` it
+    needs several networks, and it serves every estimator.
+
+    Args:
+      forms: ``{layer: F}`` of any estimator, each ``(s, [t])`` with ``s >= 2`` seeds first
+        (``layer_forms(..., stacked=True)``), layers in layer order.
+      rtol: as in ``ratios_from_forms`` (applied to the seed-mean forms); the SE is NaN where ``R̄`` is.
+
+    Returns:
+      ``{layer: se}`` for every layer but the last, float64 of shape ``[t]``.
+
+    Raises:
+      ValueError: fewer than two layers or two seeds, or forms of different shapes.
+    """
+    names = list(forms)
+    if len(names) < 2:
+        raise ValueError(f"need at least two layers for a ratio, got {names}")
+    f = {k: np.asarray(v, dtype=np.float64) for k, v in forms.items()}
+    shape = f[names[0]].shape
+    if any(v.shape != shape for v in f.values()) or len(shape) not in (1, 2) or shape[0] < 2:
+        raise ValueError(
+            "forms must be (s, [t]) arrays of one shape with s >= 2 seeds first (stacked networks), "
+            f"got shapes {[v.shape for v in f.values()]}"
+        )
+    mean = {k: v.mean(0) for k, v in f.items()}
+    ratio = ratios_from_forms(mean, rtol=rtol)
+    den = mean[names[-1]]
+    se = {}
+    for name in names[:-1]:
+        lin = f[name] - ratio[name] * f[names[-1]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se[name] = np.std(lin, axis=0, ddof=1) / np.abs(den)
+    return se
+
+
 def layer_ratios(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params: Mapping[str, Any],
@@ -529,6 +583,7 @@ def layer_ratios(
     mesh: jax.sharding.Mesh | None = None,
     mesh_axis: str | tuple[str, ...] | None = None,
     return_se: bool = False,
+    se_method: str = "diagonal",
 ) -> dict[str, Float[np.ndarray, "*s *t"]] | RatiosWithSE:
     r"""Ratio of every layer's contribution to the last layer's along ``y``, by ``estimator``.
 
@@ -547,15 +602,20 @@ def layer_ratios(
         vectors and stay unsharded. The ratios equal those without a mesh up to rounding, as NumPy
         arrays in every process.
       mesh_axis: the mesh axis name (or names) the examples are sharded over; default the first axis.
-      return_se: ``"debiased"`` only. ``True``: return ``RatiosWithSE(ratio, se)``, ``se`` the standard
-        error of each network's ratio estimated from that network and that sample alone
-        (``debiased_ratio_se``; one more per-example gradient pass for the Gram diagonals).
+      return_se: ``True``: return ``RatiosWithSE(ratio, se)``, ``se`` a standard error of each network's
+        ratio by ``se_method``.
+      se_method: ``"diagonal"`` (``"debiased"`` only): from each network and the sample alone, the diagonal
+        width term of ``docs/theory.md`` §9.3 (``debiased_ratio_se``; one more per-example gradient pass for
+        the Gram diagonals), an underestimate where the off-diagonal term dominates (small ``k``);
+        ``"seeds"`` (any estimator, ``stacked`` with ``s >= 2`` networks): from the spread of the networks
+        (``seed_ratio_se``), every width term, shape ``[t]`` (the same for every network).
 
     Returns:
       ``{layer: ratio}``; with ``return_se``, ``RatiosWithSE`` of two such dicts.
 
     Raises:
-      ValueError: as ``estimator_forms``; ``return_se`` with an estimator other than ``"debiased"``.
+      ValueError: as ``estimator_forms``; an unknown ``se_method``; ``se_method="diagonal"`` with an
+        estimator other than ``"debiased"``; ``se_method="seeds"`` without ``stacked`` networks.
 
     Example:
       >>> net = Network(depth=3, width=64, input_scaling="none")
@@ -566,8 +626,14 @@ def layer_ratios(
       >>> list(r)
       ['layer_0', 'layer_1']
     """
-    if return_se and estimator != "debiased":
-        raise ValueError(f"return_se needs estimator='debiased', got estimator={estimator!r}")
+    se_method = val.check_choice(se_method, "se_method", SE_METHODS)
+    if return_se and se_method == "diagonal" and estimator != "debiased":
+        raise ValueError(
+            f"return_se with se_method='diagonal' needs estimator='debiased', got estimator={estimator!r} "
+            "(se_method='seeds' serves every estimator)"
+        )
+    if return_se and se_method == "seeds" and not stacked:
+        raise ValueError("return_se with se_method='seeds' needs stacked=True (several networks)")
     forms = layer_forms(
         apply_fn,
         params,
@@ -585,6 +651,8 @@ def layer_ratios(
     ratios = ratios_from_forms(forms, rtol=rtol)
     if not return_se:
         return ratios
+    if se_method == "seeds":
+        return RatiosWithSE(ratios, seed_ratio_se(forms, rtol=rtol))
     diag = layer_gram_diagonals(
         apply_fn, params, x, stacked=stacked, mesh=mesh, mesh_axis=mesh_axis
     )

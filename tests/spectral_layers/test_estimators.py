@@ -55,7 +55,11 @@ import jax.numpy as jnp  # noqa: E402
 
 import spectral_layers as sl  # noqa: E402
 from spectral_layers import spectra, targets  # noqa: E402
-from spectral_layers.infinite import infinite_layer_ntk, sphere_layer_kernels  # noqa: E402
+from spectral_layers.infinite import (  # noqa: E402
+    infinite_layer_ntk,
+    sphere_layer_kernels,
+    sphere_layer_ntk,
+)
 from spectral_layers.models import Network  # noqa: E402
 from spectral_layers.sharding import make_mesh  # noqa: E402
 
@@ -479,6 +483,92 @@ def test_layer_ratios_return_se_gram_free_equals_gram_route():
         np.testing.assert_allclose(out.ratio[name], plain[name], rtol=1e-12)
         np.testing.assert_allclose(out.se[name], se[name], rtol=1e-8)
         assert np.all(out.se[name] > 0)
+
+
+def test_seed_ratio_se_is_the_spread_of_the_linearised_ratio():
+    """``seed_ratio_se`` against a hand computation: one network's ratio error, linearised at the ratio of
+    the seed-mean forms, has the seeds' sample standard deviation over the seed-mean denominator."""
+    rng = np.random.default_rng(0)
+    forms = {f"layer_{i}": rng.uniform(1.0, 2.0, size=(5, 3)) for i in range(3)}
+    se = estimators.seed_ratio_se(forms)
+    assert list(se) == ["layer_0", "layer_1"]
+    for name in se:
+        r_bar = forms[name].mean(0) / forms["layer_2"].mean(0)
+        for j in range(3):
+            lin = [forms[name][s, j] - r_bar[j] * forms["layer_2"][s, j] for s in range(5)]
+            expected = np.std(lin, ddof=1) / forms["layer_2"][:, j].mean()
+            assert se[name][j] == pytest.approx(expected, rel=1e-12)
+    # a vanishing seed-mean denominator: NaN, as the ratio
+    forms["layer_2"][:, 0] = 0.0
+    assert np.isnan(estimators.seed_ratio_se(forms)["layer_0"][0])
+    with pytest.raises(ValueError, match="s >= 2"):
+        estimators.seed_ratio_se({k: v[:1] for k, v in forms.items()})
+
+
+def test_seeds_se_covers_the_width_noise_that_the_diagonal_se_misses():
+    """Where the off-diagonal width term dominates (d = 5, n = 200, width 256, k = 2: the diagonal SE is
+    about 10× below the spread, ``docs/theory.md`` §9.3), the seeds' SE predicts the error of the ratio of
+    the seed-mean forms against the infinite-width debiased ratio on the same points (an independent
+    computation: ``sphere_layer_ntk``, the infinite-width Grams). The SE comes from the same 8 networks, so
+    the z-scores are Student-t with 7 degrees of freedom, of rms ``sqrt(7/5)`` when calibrated: their rms
+    over 8 draws × 2 layers must be within 1.5× of it, and the diagonal SE far below the error."""
+    net = Network(depth=3, width=256, input_scaling="none")
+    z, z_diag = [], []
+    for r in range(8):
+        k_pts, k_c, k_init = jax.random.split(jax.random.fold_in(jax.random.key(11), r), 3)
+        x = targets.sample_sphere(k_pts, 200, 5)
+        y = np.asarray(targets.sphere_target(x, 2, targets.random_centers(k_c, 5, 4)))
+        apply_fn, _ = net.init(k_init, 5)
+        _, params = net.init_seeds(k_init, 0, 5, seed_indices=np.arange(8))
+        forms = estimators.layer_forms(
+            apply_fn, params, x, y, estimator="debiased", degree=2, stacked=True
+        )
+        se = estimators.seed_ratio_se(forms)
+        diagonals = sl.contributions.layer_gram_diagonals(apply_fn, params, x, stacked=True)
+        se_diag = estimators.debiased_ratio_se(forms, diagonals, x, y, degree=2)
+        inf_forms = estimators.gram_estimator_forms(
+            sphere_layer_ntk(x, network=net), x, y, estimators=("debiased",), degree=2
+        )["debiased"]
+        inf = estimators.ratios_from_forms(inf_forms)
+        mean = {k: np.asarray(v).mean(0) for k, v in forms.items()}
+        r_bar = estimators.ratios_from_forms(mean)
+        for name in inf:
+            z.append((r_bar[name] - inf[name]) / (se[name] / np.sqrt(8)))
+            z_diag.append((r_bar[name] - inf[name]) / (np.median(se_diag[name]) / np.sqrt(8)))
+    calib = np.sqrt(np.mean(np.square(z)) / (7 / 5))
+    assert 1 / 1.5 < calib < 1.5, (calib, np.round(z, 2))
+    assert np.sqrt(np.mean(np.square(z_diag))) > 3.0
+
+
+def test_seeds_se_needs_stacked_networks():
+    net = Network(depth=2, width=8, input_scaling="none")
+    x = targets.sample_sphere(jax.random.key(1), 20, 3)
+    apply_fn, params = net.init(jax.random.key(0), 3)
+    _, stacked = net.init_seeds(jax.random.key(0), 0, 3, seed_indices=np.arange(3))
+    out = estimators.layer_ratios(
+        apply_fn,
+        stacked,
+        x,
+        x[:, :2].T,
+        estimator="paper",
+        stacked=True,
+        return_se=True,
+        se_method="seeds",
+    )
+    forms = estimators.layer_forms(
+        apply_fn, stacked, x, x[:, :2].T, estimator="paper", stacked=True
+    )
+    se = estimators.seed_ratio_se(forms)
+    assert out.se["layer_0"].shape == (2,) and out.ratio["layer_0"].shape == (3, 2)
+    np.testing.assert_allclose(out.se["layer_0"], se["layer_0"], rtol=1e-12)
+    with pytest.raises(ValueError, match="stacked"):
+        estimators.layer_ratios(
+            apply_fn, params, x, x[:, 0], estimator="paper", return_se=True, se_method="seeds"
+        )
+    with pytest.raises(ValueError, match="se_method"):
+        estimators.layer_ratios(
+            apply_fn, params, x, x[:, 0], estimator="paper", return_se=True, se_method="jackknife"
+        )
 
 
 def test_return_se_needs_debiased():
