@@ -71,7 +71,7 @@ Measured (``training.train_layers(track=True)`` and ``training.kernel_track``):
 * Per-octave rates: ``octave_slopes`` ``(W−1, L)``, the local slope of the median movement between
   consecutive widths (``estimators.octave_slopes``), and ``octave_slopes_networks``
   ``(W−1, draws·seeds, L)``, the same for each network index (draw, seed) followed from one width to
-  the next (the figure's band: its interquartile range, over data draws and initialisations).
+  the next (the figure's band: its 10–90% range, over data draws and initialisations).
 * ``tail_fit`` ``(L, 2)``: ``(slope, intercept)`` of the median movement over the widest
   ``tail_octaves`` octaves; ``crossing_measured`` ``(L,)``: the width at which the median movement
   falls below ``level`` for good (``estimators.level_crossing``, log-log interpolation; inf: not
@@ -93,9 +93,9 @@ rates are fitted), *narrow* the others; a regime's verdict is the common per-wid
 "mixed" with the per-width list.
 
 Figure: (a) median kernel movement of every layer against width (all layers trained; band:
-interquartile range over draws × seeds), with the ``1/m`` theory line of each layer through its
+10–90% range over draws × seeds), with the ``1/m`` theory line of each layer through its
 median at the widest width (dotted, in the layer's colour), a grey ``m^{-1/2}`` guide, the level
-``level`` and the fitted crossings; (b) the per-octave slopes (median and IQR over draws × seeds;
+``level`` and the fitted crossings; (b) the per-octave slopes (median and 10–90% range over draws × seeds;
 references −1/2 and −1); (c) prediction error of each run against width; (d, e) ``c_ℓ/c_{L−1}`` per
 degree at initialisation (solid) and after training (dashed; dotted: contrast) at the smallest and
 largest width; (f) the key.
@@ -137,10 +137,10 @@ from spectral_layers.models import Network
 
 CAPTION = (
     "Training across widths (Figure 4's protocol): (a) relative movement ‖G_ℓ(T) − G_ℓ(0)‖_F/‖G_ℓ(0)‖_F "
-    "of each layer's kernel when all layers train, against width (median and interquartile range over "
+    "of each layer's kernel when all layers train, against width (median and 10–90% range over "
     "data draws × initialisations; dotted: the 1/m rate of the change of the NTK during training, "
     "through each layer's widest point; grey: m^{-1/2}; x: where the fit over the widest octaves "
-    "crosses the level), (b) the local slope per octave (median, IQR), (c) relative error of the "
+    "crosses the level), (b) the local slope per octave (median, 10–90% range), (c) relative error of the "
     "kernel-at-initialisation prediction of the residual (dashed in a: a learning rate above the "
     "stability bound). (d, e) layer contributions relative to the last layer per degree, at "
     "initialisation (solid) and after training (dashed; dotted: large learning rate)."
