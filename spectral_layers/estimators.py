@@ -30,6 +30,7 @@ r"""Estimators of layer-wise ratios from finite samples, and the statistics of t
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -42,6 +43,7 @@ from jaxtyping import Array, ArrayLike, Float, Real
 from spectral_layers import _validation as val
 from spectral_layers import contributions, sharding, targets
 from spectral_layers.contributions import layer_contributions, layer_gram_diagonals
+from spectral_layers.gegenbauer import multiplicity
 
 __all__ = [
     "ESTIMATORS",
@@ -409,15 +411,23 @@ class RatiosWithSE(NamedTuple):
 def _degree_blocks(x: np.ndarray) -> list[np.ndarray]:
     """Nested on-sample orthonormal bases ``Q_j`` of the polynomials of degree ``< j``, ``j = 1 … J + 1``.
 
-    ``J`` is the largest degree whose ``C(d + J, J)`` monomials are at most ``n / 2`` (at least 0): the
-    blocks ``span Q_{j+1} ⊖ span Q_j`` are the sampled harmonics of degree ``j ≤ J``; the rest of ``R^n``
-    is one residual block.
+    ``J`` is the largest degree whose ``C(d + J, J)`` monomials are at most ``n / 2`` (at least 0) and
+    whose basis has its full rank ``Σ_{i ≤ J} N(d, i)`` on the sample (``targets.lower_degree_basis`` drops
+    directions at its rounding floor: on the circle the monomials of degree ~20 and more): the blocks
+    ``span Q_{j+1} ⊖ span Q_j`` are the sampled harmonics of degree ``j ≤ J``; the rest of ``R^n`` is one
+    residual block.
     """
     n, d = x.shape
-    top = 0
-    while math.comb(d + top + 1, top + 1) <= n // 2:
-        top += 1
-    return [targets.lower_degree_basis(x, j) for j in range(1, top + 2)]
+    blocks, rank = [], 0
+    for j in itertools.count(1):
+        rank += multiplicity(d, j - 1)
+        if j > 1 and math.comb(d + j - 1, j - 1) > n // 2:
+            break
+        Q = targets.lower_degree_basis(x, j)
+        if Q.shape[1] != rank:
+            break
+        blocks.append(Q)
+    return blocks
 
 
 def debiased_ratio_se(

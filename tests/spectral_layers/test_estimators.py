@@ -571,6 +571,22 @@ def test_seeds_se_needs_stacked_networks():
         )
 
 
+def test_debiased_se_is_finite_on_the_circle():
+    """d = 2, n = 1024 (Figure 1): the harmonic blocks stop where the monomial basis loses rank (degree ~20),
+    instead of giving empty blocks and a NaN SE (as before this test)."""
+    x = targets.sample_sphere(jax.random.key(0), 1024, 2)
+    blocks = estimators._degree_blocks(np.asarray(x))
+    assert [q.shape[1] for q in blocks] == [2 * j + 1 for j in range(len(blocks))]
+    net = Network(depth=3, width=32, input_scaling="none")
+    apply_fn, params = net.init(jax.random.key(1), 2)
+    theta = np.arctan2(np.asarray(x)[:, 1], np.asarray(x)[:, 0])
+    out = estimators.layer_ratios(
+        apply_fn, params, x, np.cos(3 * theta), estimator="debiased", degree=3, return_se=True
+    )
+    for name in out.se:
+        assert np.isfinite(out.se[name]) and out.se[name] > 0
+
+
 def test_return_se_needs_debiased():
     net = Network(depth=2, width=8, input_scaling="none")
     x = targets.sample_sphere(jax.random.key(1), 20, 3)
