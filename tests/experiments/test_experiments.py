@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import experiments
+from experiments import __main__ as runner
 from experiments.framework import cli as fw
+from experiments.framework.report import write_report
 from tests._net import assert_config_rejected
 
 
@@ -36,6 +38,9 @@ def test_main_smoke_writes_everything(name, tmp_path):
     replot = mod.main(["--plot-only", "--out", str(tmp_path)])
     assert (tmp_path / f"{name}.png").exists()
     _assert_same(res, replot)
+    # what the runner does with these results: skip the experiment, list it in the report
+    assert runner.up_to_date(name, tmp_path, "smoke", None)
+    assert f"## {name}" in write_report(tmp_path).read_text()
 
 
 def test_same_seed_same_numbers_and_resume(tmp_path, monkeypatch):
