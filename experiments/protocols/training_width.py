@@ -651,6 +651,7 @@ def _median_band(values: np.ndarray):
 def plot(results, cfg: Config):
     """(a) movement vs width with the 1/m lines, (b) per-octave slopes, (c) prediction error;
     (d, e) ratios before/after at the smallest and largest width; (f) the key."""
+    from matplotlib.legend_handler import HandlerTuple
     from matplotlib.lines import Line2D
 
     widths = np.asarray(results["widths"], dtype=float)
@@ -724,8 +725,12 @@ def plot(results, cfg: Config):
             if not np.isfinite(per_draw).any():
                 continue  # run not made at this width
             for i in range(num_layers - 1):
-                med = np.median(per_draw[..., i], axis=0)
-                lo, hi = np.percentile(per_draw[..., i], BAND, axis=0)
+                with (
+                    warnings.catch_warnings()
+                ):  # draws whose ratio is not finite (diverged) left out
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    med = np.nanmedian(per_draw[..., i], axis=0)
+                    lo, hi = np.nanpercentile(per_draw[..., i], BAND, axis=0)
                 ax.plot(degrees, med, ls=ls, marker=mk, color=lcol[i], ms=3)
                 if key == "ratios_init":
                     ax.fill_between(degrees, lo, hi, color=lcol[i], alpha=0.15, lw=0)
@@ -745,29 +750,48 @@ def plot(results, cfg: Config):
         f"{_width(measured[i], widths)} ({_width(cross[i], widths)})"
         for i in range(num_layers)
     ]
-    handles += [
-        Line2D([], [], color="gray", ls=":"),
-        Line2D([], [], color="0.5", lw=2, alpha=0.5),
-        Line2D([], [], color="gray", ls="--", marker="x", ms=3),
-        Line2D([], [], color="gray", marker="X", ls="none", mec="k", mew=0.5),
-        Line2D([], [], color="k", ls="-."),
-        Line2D([], [], color="gray", ls="-", marker="o", ms=3),
-        Line2D([], [], color="gray", ls="--", marker="s", ms=3),
-        Line2D([], [], color="gray", ls=":", marker="x", ms=3),
+
+    def in_layer_colours(count, **style):
+        """A key entry for lines drawn in every layer's colour: one short line per colour."""
+        return tuple(Line2D([], [], color=lcol[i], **style) for i in range(count))
+
+    drawn_crossing = np.isfinite(cross) & (cross <= 2 * widths[-1])
+    entries = [
+        (
+            Line2D([], [], color="0.3", lw=0.8, ls=":"),
+            "(a) 1/m theory line (dotted, layer colour); (b) −1",
+        ),
+        (Line2D([], [], color="0.5", lw=2, alpha=0.5), r"(a) $m^{-1/2}$ guide; (b) dashed: −1/2"),
+        (
+            in_layer_colours(num_layers, ls="--", marker="x", ms=3, lw=0.8),
+            f"(a) large η = {cfg.contrast_lr_factor:g}·n/λ_max",
+        ),
+        (
+            in_layer_colours(num_layers, marker="X", ls="none", ms=6, mec="k", mew=0.5),
+            f"(a) fit reaches {level:g} (drawn if ≤ 2·max m)",
+        )
+        if drawn_crossing.any()
+        else None,
+        (
+            Line2D([], [], color=ALL_LAYERS_COLOR, ls="-.", marker="o", ms=3),
+            "(c) all layers (colour: layer alone)",
+        ),
+        (
+            in_layer_colours(num_layers - 1, ls="-", marker="o", ms=3),
+            f"(d, e) at init (band: {BAND[0]}–{BAND[1]}%)",
+        ),
+        (in_layer_colours(num_layers - 1, ls="--", marker="s", ms=3), "(d, e) after training"),
+        (
+            in_layer_colours(num_layers - 1, ls=":", marker="x", ms=3),
+            "(d, e) after training, large η (finite draws)",
+        ),
     ]
-    labels += [
-        "(a) 1/m theory line; (b) −1",
-        r"(a) $m^{-1/2}$ guide; (b) dashed: −1/2",
-        f"(a) large η = {cfg.contrast_lr_factor:g}·n/λ_max",
-        f"(a) fit reaches {level:g} (drawn if ≤ 2·max m)",
-        "(c) all layers (colour: layer alone)",
-        f"(d, e) at init (band: {BAND[0]}–{BAND[1]}%)",
-        "(d, e) after training",
-        "(d, e) after training, large η",
-    ]
+    handles += [h for h, _ in filter(None, entries)]
+    labels += [label for _, label in filter(None, entries)]
     ax_key.legend(
         handles,
         labels,
+        handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
         loc="center",
         frameon=False,
         title=f"slope last octave / fit over widest {cfg.tail_octaves};\n"
