@@ -11,7 +11,7 @@ SPHERE = (
     "sphere_gelu_d10",
 )
 
-TRAINING = ("fig4_layer_training", "training_width")
+TRAINING = ("fig4_layer_training", "training_width", "training_width_mnist")
 
 REALDATA = (
     "fig3_mnist_radial",

@@ -1,7 +1,10 @@
 """A fake experiment module for the runner and command-line tests (no computation, one summary row)."""
 
 import dataclasses
+import gzip
+import struct
 import types
+from pathlib import Path
 
 import numpy as np
 
@@ -75,3 +78,27 @@ def run_on_four_cpu_devices(script: str, marker: str) -> None:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0 and marker in out.stdout, out.stderr[-3000:]
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    """IDX encoding of a uint8 array: 0, 0, type 0x08, ndim, big-endian uint32 dims, then the bytes."""
+    assert arr.dtype == np.uint8
+    header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    return header + arr.tobytes(order="C")
+
+
+def smooth_images(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Random ``uint8`` images, 4× upsampled noise (non-degenerate principal components)."""
+    coarse = rng.integers(0, 256, size=(n, shape[0] // 4, shape[1] // 4, *shape[2:]))
+    return np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2).astype(np.uint8)
+
+
+def write_mnist(folder: Path, images: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """MNIST's gzipped IDX files in ``folder`` for each split of ``images`` (``"train"``/``"test"``),
+    with random labels: the format ``spectral_layers.data`` reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, arr in images.items():
+        stem = {"train": "train", "test": "t10k"}[split]
+        labels = rng.integers(0, 10, size=len(arr)).astype(np.uint8)
+        for kind, a in (("images-idx3", arr), ("labels-idx1", labels)):
+            (folder / f"{stem}-{kind}-ubyte.gz").write_bytes(gzip.compress(idx_bytes(a), mtime=0))

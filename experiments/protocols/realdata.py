@@ -61,7 +61,6 @@ smoke tests without files or network (not data: the figure says so).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping
 from functools import partial
 
@@ -82,7 +81,13 @@ from experiments.framework.plotting import (
     ratio_legend_below,
     suptitle,
 )
-from experiments.framework.shared import SMOKE_DRAWS, SYNTHETIC, check_depth
+from experiments.framework.shared import (
+    IMAGE_SHAPES,
+    SMOKE_DRAWS,
+    SYNTHETIC,
+    check_depth,
+)
+from experiments.framework.shared import load_images as load_images_shared
 from spectral_layers import contributions as contrib
 from spectral_layers import data
 from spectral_layers import data_targets as dt
@@ -92,7 +97,6 @@ from spectral_layers.models import Network
 
 TARGETS = ("radial", "pc", "eigvec")
 CONTRIBUTION_METHODS = ("gram", "gradient")
-_IMAGE_SHAPES = {"mnist": (28, 28), "fashion_mnist": (28, 28), "cifar10": (32, 32, 3)}
 _TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 CAPTION = (
@@ -133,8 +137,8 @@ class DataConfig:
     )  # fraction of draws a verdict needs (experiments.framework.verdicts)
 
     def __post_init__(self):
-        if self.dataset not in _IMAGE_SHAPES:
-            raise ValueError(f"dataset must be one of {tuple(_IMAGE_SHAPES)}, got {self.dataset!r}")
+        if self.dataset not in IMAGE_SHAPES:
+            raise ValueError(f"dataset must be one of {tuple(IMAGE_SHAPES)}, got {self.dataset!r}")
         check_counts(self, "num_draws", "num_seeds", "seed_chunk")
         if self.num_points < 3:
             raise ValueError(f"num_points must be >= 3, got {self.num_points}")
@@ -199,41 +203,15 @@ class Config(DataConfig):
         )
 
 
-def synthetic_images(key: jax.Array, dataset: str, num: int) -> np.ndarray:
-    """``num`` random smooth ``uint8`` images shaped like ``dataset``'s (smoke tests; not data).
-
-    Each image is a 4× nearest-neighbour upsampling of uniform noise, so nearby pixels correlate
-    and the principal components are not degenerate.
-    """
-    shape = _IMAGE_SHAPES[dataset]
-    coarse = jax.random.uniform(key, (num, shape[0] // 4, shape[1] // 4, *shape[2:]))
-    fine = np.repeat(np.repeat(np.asarray(coarse), 4, axis=1), 4, axis=2)
-    return np.round(255 * fine).astype(np.uint8)
-
-
 def load_images(cfg: DataConfig) -> tuple[np.ndarray, str]:
-    """All images of the configured split (``uint8``) and the split's name.
+    """All images of the configured split (``uint8``) and the split's name (``framework.shared.load_images``).
 
     ``split="any"`` asks for the training split first and falls back to the test split with a
     ``DatasetWarning`` (the paper samples training points; the test split is the same
     distribution): ``data.load_dataset`` says which one it read. Synthetic images come from
     ``key(cfg.seed)`` (the draws' subsets from ``fold_in`` of it).
     """
-    if cfg.data_dir == SYNTHETIC:
-        num = max(2 * cfg.num_points, 128)
-        return synthetic_images(jax.random.key(cfg.seed), cfg.dataset, num), SYNTHETIC
-    return _load_dataset(cfg.dataset, cfg.split, cfg.data_dir, cfg.num_points)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_dataset(dataset: str, split: str, data_dir: str | None, min_points: int):
-    """``data.load_dataset``'s images and split, read once per process (``protocol_sensitivity`` runs a
-    protocol many times; the images are only indexed, never modified)."""
-    images, _, split = data.load_dataset(
-        dataset, split=split, data_dir=data_dir, min_points=min_points, with_split=True
-    )
-    images.setflags(write=False)
-    return images, split
+    return load_images_shared(cfg.dataset, cfg.split, cfg.data_dir, cfg.num_points, cfg.seed)
 
 
 def draw_keys(cfg: DataConfig, draw: int) -> tuple[jax.Array, jax.Array]:
@@ -646,7 +624,7 @@ def run_cnn(cfg: CNNConfig, ctx: RunContext | None = None) -> dict[str, np.ndarr
         return model.apply({"params": params}, inputs)
 
     def one_draw(x: jax.Array, k_init: jax.Array) -> dict[str, np.ndarray]:
-        images = x.reshape(x.shape[0], *_IMAGE_SHAPES[cfg.dataset])  # x: (n, 3072)
+        images = x.reshape(x.shape[0], *IMAGE_SHAPES[cfg.dataset])  # x: (n, 3072)
         y = fixed_targets(cfg, x)  # (P, K, n), unit norm
         num_p, num_k = y.shape[:2]
         y_flat = y.reshape(num_p * num_k, -1)

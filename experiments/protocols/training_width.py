@@ -83,14 +83,31 @@ arrays are NaN at wider widths; their slopes are fitted over the widths where th
 
 Runs (``run_names``): ``layer_0 … layer_{L−1}`` alone, ``all``, ``all_large_lr`` (the contrast).
 
-Verdict rule (``summarize``) for "does training keep early layers' bias toward high frequencies?":
-in one draw, layer 0 has the bias if its ratio ``c̄_0/c̄_{L−1}`` (of the contributions averaged over
-the draw's seeds, ``draw_ratios``) increases strictly from each degree to the next. The bias holds at
-a width if it holds for the median over draws (of the per-draw ratios) and in at least 80% of the
-draws; training keeps it if it holds at initialisation and still holds at the end of training. Per
-width regime: *wide* are the widths of the widest ``tail_octaves`` octaves (where the movement
-rates are fitted), *narrow* the others; a regime's verdict is the common per-width verdict, or
-"mixed" with the per-width list.
+Verdict rule (``summarize``) for "does training keep early layers' bias toward high frequencies?",
+for two claims of ``experiments.framework.verdicts`` about layer 0's ratio ``c̄_0/c̄_{L−1}`` (of the
+contributions averaged over the draw's seeds, ``draw_ratios``): claim A, it increases strictly from
+each degree to the next; claim D, it is larger at the highest degree than at the lowest (tolerates
+dips in between). A claim holds at a width if it holds for the median over draws (of the per-draw
+ratios) and in at least 80% of the draws; training keeps it if it holds at initialisation and still
+holds at the end of training. Per width regime: *wide* are the widths of the widest ``tail_octaves``
+octaves (where the movement rates are fitted), *narrow* the others; a regime's verdict is the common
+per-width verdict, or "mixed" with the per-width list.
+
+Real data (``PCConfig``, registered as ``training_width_mnist``; issue 23). The same widths, draws,
+training, tracking and verdict rule on images: each draw samples ``n`` images of ``dataset`` (MNIST;
+``data_dir`` and ``split`` as in the real-data figures), divides the pixels by 255 and scales each
+image to unit norm (``data.preprocess(normalize="sphere")``), so the inputs lie on a sphere as in the
+sphere protocol (for a bias-free ReLU network, scaling the inputs by ``α`` is the same as scaling the
+target by ``1/α`` at the same ``η λ_max``, which changes how far training moves the kernel: the unit
+norm keeps the sphere protocol's scale). The target components are ``cos(k t̃)`` (``pc_kind``) at the
+frequencies ``degrees = (1, 2, 4, 8)``, ``t̃`` the projection on the sample's first principal
+component mapped onto ``[−π, π]`` (Figure 5's target, ``data_targets.principal_component_sinusoid``),
+each with its sample mean removed (Figure 5's right column: an uncentred target's mean pulls its
+ratio down erratically), made orthogonal on the sample in frequency order and scaled to root mean
+square ``target_rms`` (``framework.shared.orthogonal_components``, as on the sphere). ``cos`` rather
+than Figure 5's first row ``sin``: in the committed Figure 5 (mean removed), layer 0's median ratio
+at k = 1, 2, 4, 8 increases for ``cos`` (0.94, 1.72, 2.27, 2.48) and not for ``sin`` (1.20, 1.07,
+1.88, 2.12), and whether training keeps a bias needs one at initialisation.
 
 Figure: (a) median kernel movement of every layer against width (all layers trained; band:
 10–90% range over draws × seeds), with the ``1/m`` theory line of each layer through its
@@ -107,6 +124,7 @@ import dataclasses
 import itertools
 import types
 import warnings
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -123,12 +141,17 @@ from experiments.framework.plotting import (
     suptitle,
 )
 from experiments.framework.shared import (
+    IMAGE_SHAPES,
+    SYNTHETIC,
     check_training_config,
+    load_images,
+    orthogonal_components,
     stability_row,
     target_components,
 )
 from spectral_layers import contributions as contrib
-from spectral_layers import estimators
+from spectral_layers import data, estimators
+from spectral_layers import data_targets as dt
 from spectral_layers import training as tr
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.estimators import loglog_slope
@@ -188,7 +211,7 @@ class Config:
         )
         if self.num_logs > self.steps:
             raise ValueError(f"num_logs must be <= steps={self.steps}, got {self.num_logs}")
-        check_training_config(self, at_least_two_degrees=True)
+        check_training_config(self, at_least_two_degrees=True, sphere_targets=self.sphere_targets)
         if self.lr_reference not in ("empirical", "infinite"):
             raise ValueError(
                 f"lr_reference must be 'empirical' or 'infinite', got {self.lr_reference!r}"
@@ -214,6 +237,69 @@ class Config:
         if not (isinstance(self.level, int | float) and self.level > 0):
             raise ValueError(f"level must be a positive number, got {self.level!r}")
 
+    sphere_targets: ClassVar[bool] = True  # Gegenbauer components on the sphere (PCConfig: False)
+    target_axis: ClassVar[str] = "degree"  # what indexes the target components (figure, REPORT)
+
+    def draw_data(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """One data draw: points ``x`` ``(n, d)`` on ``S^{d−1}`` and the components ``(K, n)``."""
+        return target_components(self, key)
+
+    def data_label(self) -> str:
+        """The data and targets, for the figure's title."""
+        return f"S^{self.dim - 1} (d={self.dim}), Gegenbauer degrees"
+
+
+@dataclasses.dataclass(frozen=True)
+class PCConfig(Config):
+    """The same protocol on real images (issue 23): MNIST digits, targets along their first principal
+    component (``training_width_mnist``; module docstring, "Real data").
+
+    ``dim`` is not used (the inputs are the flattened images).
+    """
+
+    degrees: tuple[int, ...] = (1, 2, 4, 8)  # frequencies k of the components (increasing)
+    dataset: str = "mnist"  # "mnist", "fashion_mnist" or "cifar10" (spectral_layers.data)
+    split: str = "any"  # "train", "test" or "any" (train if present, else test)
+    data_dir: str | None = None  # dataset folder (or parent); None: loader cache; "synthetic": fake
+    pc_kind: str = "cos"  # components cos(k t̃) ("sin": sin(k t̃)), t̃: PC 1 projection on [−π, π]
+
+    sphere_targets: ClassVar[bool] = False
+    target_axis: ClassVar[str] = "frequency"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.dataset not in IMAGE_SHAPES:
+            raise ValueError(f"dataset must be one of {tuple(IMAGE_SHAPES)}, got {self.dataset!r}")
+        if self.split not in data.SPLITS:
+            raise ValueError(f"split must be one of {data.SPLITS}, got {self.split!r}")
+        if self.pc_kind not in dt.KINDS:
+            raise ValueError(f"pc_kind must be one of {dt.KINDS}, got {self.pc_kind!r}")
+        if min(self.degrees) < 1:
+            raise ValueError(f"degrees (frequencies) must be >= 1, got {self.degrees}")
+
+    def draw_data(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """One data draw: ``n`` images (pixels / 255, each scaled to unit norm) and the components
+        ``(K, n)``: ``pc_kind(k t̃)`` with its sample mean removed, Gram–Schmidt in frequency order, each
+        of root mean square ``target_rms`` (module docstring, "Real data")."""
+        images, _ = load_images(self.dataset, self.split, self.data_dir, self.num_points, self.seed)
+        indices = np.asarray(data.sample_indices(key, len(images), self.num_points))
+        x = data.preprocess(images[indices], scale=True, normalize="sphere")
+        pc = dt.first_principal_component(x)
+        ys = []
+        for k in self.degrees:
+            y = dt.principal_component_sinusoid(x, k, kind=self.pc_kind, pc=pc, scale="range")
+            ys.append(y - jnp.mean(y))
+        return x, orthogonal_components(ys, self.target_rms, x.dtype)
+
+    def data_label(self) -> str:
+        """The data and targets, for the figure's title."""
+        name = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+        synthetic = ", SYNTHETIC IMAGES (not data)" if self.data_dir == SYNTHETIC else ""
+        return (
+            f"{name[self.dataset]} (unit-norm images{synthetic}), "
+            f"{self.pc_kind}(k t̃) along PC 1, mean removed"
+        )
+
 
 def run_names(layers: list[str] | tuple[str, ...]) -> list[str]:
     """The runs: every layer alone (in layer order), all layers, all layers at the large rate."""
@@ -238,13 +324,15 @@ def prediction_error(
 def _unit(cfg: Config, width: int, draw: int) -> dict[str, np.ndarray]:
     """Every run at one width for one data draw and all its seeds (arrays with a seed axis)."""
     k_data, k_init = draw_keys(cfg, draw)
-    x, y_comps = target_components(cfg, k_data)
+    x, y_comps = cfg.draw_data(k_data)
     y_star = jnp.sum(y_comps, axis=0)
     n = cfg.num_points
     every = cfg.steps // cfg.num_logs
     steps = tr.logged_steps(cfg.steps, every)
 
-    apply_fn, params = cfg.network.replace(width=width).init_seeds(k_init, cfg.num_seeds, cfg.dim)
+    apply_fn, params = cfg.network.replace(width=width).init_seeds(
+        k_init, cfg.num_seeds, x.shape[1]
+    )
     dtype = jnp.dtype(cfg.dtype)
     params = jax.tree.map(lambda a: a.astype(dtype), params)
     x, y_comps, y_star = x.astype(dtype), y_comps.astype(dtype), y_star.astype(dtype)
@@ -357,6 +445,13 @@ SCALES = {
 }
 """Overrides per scale (``framework.cli.register``)."""
 
+PC_SCALES = {
+    "default": {},
+    "smoke": {**SCALES["smoke"], "data_dir": SYNTHETIC, "degrees": (1, 2)},
+    "paper": {k: v for k, v in SCALES["paper"].items() if k != "degrees"},
+}
+"""Overrides per scale of ``training_width_mnist`` (``PCConfig``; smoke: synthetic images)."""
+
 
 def run(cfg: Config, ctx: RunContext | None = None) -> dict[str, np.ndarray]:
     """Every run at every width, draw and seed (module docstring)."""
@@ -453,19 +548,31 @@ def draw_ratios(results, key: str) -> np.ndarray:
 
 
 def bias_verdicts(
-    per_draw: np.ndarray, layer: int = 0
+    per_draw: np.ndarray, layer: int = 0, claim: str = "A"
 ) -> tuple[list[tuple[str, float]], np.ndarray]:
-    """Claim A of ``experiments.framework.verdicts`` (layer ``layer``'s ratio increases with the degree) per width.
+    """A claim of ``experiments.framework.verdicts`` about layer ``layer`` per width: ``"A"`` (its ratio
+    increases with the degree) or ``"D"`` (larger at the highest degree than at the lowest).
 
     Args:
       per_draw: the draws' ratios ``c̄_ℓ/c̄_{L−1}`` (``draw_ratios``), shape ``(W, D, K, L)``.
+      layer: the layer the claim is about (put first, so the claims' "layer 0" is this layer).
+      claim: ``"A"`` or ``"D"``.
 
     Returns:
       ``([(verdict, fraction of draws where it holds)] per width, median ratios (W, K) of the layer)``.
     """
+    if claim not in ("A", "D"):
+        raise ValueError(f"claim must be 'A' or 'D' (claims about one layer), got {claim!r}")
     per_draw = np.asarray(per_draw)[..., layer : layer + 1]  # (W, D, K, 1): the claim's layer first
-    found = [verdicts.verdict(per_draw[j], "A") for j in range(len(per_draw))]
+    found = [verdicts.verdict(per_draw[j], claim) for j in range(len(per_draw))]
     return found, verdicts.nanmedian(per_draw[..., 0], axis=1)
+
+
+def _kept(at_init: str, at_end: str) -> str:
+    """Whether training keeps a claim: ``kept``, ``lost`` or ``absent at initialisation``."""
+    if at_init != "holds":
+        return "absent at initialisation"
+    return "kept" if at_end == "holds" else "lost"
 
 
 def summarize(results, cfg: Config) -> list[dict]:
@@ -556,52 +663,52 @@ def summarize(results, cfg: Config) -> list[dict]:
         }
     )
     question = "does training keep early layers' bias toward high frequencies?"
-    init, init_vals = bias_verdicts(draw_ratios(results, "ratios_init"))
-    end, end_vals = bias_verdicts(draw_ratios(results, "ratios_end"))
-    con, con_vals = bias_verdicts(draw_ratios(results, "contrast_ratios_end"))
-    deg = ", ".join(str(int(k)) for k in results["degrees"])
-    kept_per_width = []
-    for j, m in enumerate(widths):
-        (v0, f0), (v1, f1), (vc, fc) = init[j], end[j], con[j]
-        kept = (
-            "kept"
-            if v0 == "holds" and v1 == "holds"
-            else ("lost" if v0 == "holds" else "absent at initialisation")
-        )
-        kept_per_width.append(kept)
-        rows.append(
-            {
-                "check": f"width {m}: {question} (c_0/c_(L−1) at degrees {deg}, median over draws) — "
-                f"rule: {verdicts.rule_text()}",
-                "measured": (
-                    f"init {_fmt(init_vals[j])} ({f0:.0%} of draws increasing); "
-                    f"end {_fmt(end_vals[j])} ({f1:.0%}); "
-                    + (
-                        f"large lr end {_fmt(con_vals[j])} ({fc:.0%})"
-                        if m <= cfg.all_runs_max_width
-                        else "large lr: not run at this width"
-                    )
-                ),
-                "expected": "holds before and after training",
-                "verdict": f"{kept} (init: {v0}; end: {v1}"
-                + (f"; large lr end: {vc})" if m <= cfg.all_runs_max_width else ")"),
-            }
-        )
+    axis = f"{cfg.target_axis}s " + ", ".join(str(int(k)) for k in results["degrees"])
     wide = len(widths) - cfg.tail_octaves - 1
-    for regime, sel in (("narrow", slice(0, wide)), ("wide", slice(wide, None))):
-        ws, ks = widths[sel], kept_per_width[sel]
-        common = ks[0] if len(set(ks)) == 1 else "mixed"
-        lm = lazy_mv[sel, 0]
-        rows.append(
-            {
-                "check": f"{regime} widths {ws[0]}–{ws[-1]}: {question} (layer 0; per-width "
-                "verdicts above, same rule)",
-                "measured": ", ".join(f"m={m}: {k}" for m, k in zip(ws, ks))
-                + f"; median layer-0 movement {lm.max():.3g} … {lm.min():.3g}",
-                "expected": "kept where the kernel barely moves (lazy regime)",
-                "verdict": common,
-            }
-        )
+    for claim in ("A", "D"):
+        init, init_vals = bias_verdicts(draw_ratios(results, "ratios_init"), claim=claim)
+        end, end_vals = bias_verdicts(draw_ratios(results, "ratios_end"), claim=claim)
+        con, con_vals = bias_verdicts(draw_ratios(results, "contrast_ratios_end"), claim=claim)
+        what = verdicts.CLAIMS[claim].replace(" k", f" the {cfg.target_axis}")
+        kept_per_width = []
+        for j, m in enumerate(widths):
+            (v0, f0), (v1, f1), (vc, fc) = init[j], end[j], con[j]
+            kept = _kept(v0, v1)
+            kept_per_width.append(kept)
+            rows.append(
+                {
+                    "check": f"width {m}: {question} (claim {claim}: {what}; c_0/c_(L−1) at {axis}, "
+                    f"median over draws) — rule: {verdicts.rule_text()}",
+                    "measured": (
+                        f"init {_fmt(init_vals[j])} ({f0:.0%} of draws hold); "
+                        f"end {_fmt(end_vals[j])} ({f1:.0%}); "
+                        + (
+                            f"large lr end {_fmt(con_vals[j])} ({fc:.0%})"
+                            if m <= cfg.all_runs_max_width
+                            else "large lr: not run at this width"
+                        )
+                    ),
+                    "expected": "holds before and after training",
+                    "verdict": f"{kept} (init: {v0}; end: {v1}"
+                    + (f"; large lr end: {vc})" if m <= cfg.all_runs_max_width else ")"),
+                }
+            )
+        for regime, sel in (("narrow", slice(0, wide)), ("wide", slice(wide, None))):
+            ws, ks = widths[sel], kept_per_width[sel]
+            if not len(ws):  # tail_octaves = all octaves: no narrow widths
+                continue
+            common = ks[0] if len(set(ks)) == 1 else "mixed"
+            lm = lazy_mv[sel, 0]
+            rows.append(
+                {
+                    "check": f"{regime} widths {ws[0]}–{ws[-1]}: {question} (claim {claim}: {what}; "
+                    "per-width verdicts above, same rule)",
+                    "measured": ", ".join(f"m={m}: {k}" for m, k in zip(ws, ks))
+                    + f"; median layer-0 movement {lm.max():.3g} … {lm.min():.3g}",
+                    "expected": "kept where the kernel barely moves (lazy regime)",
+                    "verdict": common,
+                }
+            )
     with np.errstate(invalid="ignore"):
         stab_runs = results["stability"][..., [i for i, nm in enumerate(names) if nm != CONTRAST]]
     stab = np.nanmax(stab_runs)
@@ -668,6 +775,7 @@ def plot(results, cfg: Config):
     con = names.index(CONTRAST)
     fit = np.asarray(results["tail_fit"])
     cross = np.asarray(results["crossing_fit"])
+    drawn_crossing = np.isfinite(cross) & (cross <= 2 * widths[-1])  # beyond: in the key only
     for i in range(num_layers):
         med, lo, hi = _median_band(results["kernel_movement"][..., i])
         ax_mv.plot(widths, med, marker="o", ms=3, color=lcol[i])
@@ -676,7 +784,7 @@ def plot(results, cfg: Config):
         ax_mv.plot(near, med[-1] * widths[-1] / near, ls=":", color=lcol[i], lw=1)
         med_c, _, _ = _median_band(results["movement"][..., con, i])
         ax_mv.plot(widths, med_c, ls="--", marker="x", ms=3, color=lcol[i], lw=0.8)
-        if np.isfinite(cross[i]) and cross[i] <= 2 * widths[-1]:  # beyond: in the key only
+        if drawn_crossing[i]:
             ax_mv.plot([cross[i]], [level], marker="X", ms=6, color=lcol[i], mec="k", mew=0.5)
     top = np.nanmedian(results["kernel_movement"][0])
     ax_mv.plot(widths, top * np.sqrt(widths[0] / widths), color="0.5", lw=2, alpha=0.5)
@@ -725,9 +833,8 @@ def plot(results, cfg: Config):
             if not np.isfinite(per_draw).any():
                 continue  # run not made at this width
             for i in range(num_layers - 1):
-                with (
-                    warnings.catch_warnings()
-                ):  # draws whose ratio is not finite (diverged) left out
+                # draws whose ratio is not finite (diverged) are left out
+                with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     med = np.nanmedian(per_draw[..., i], axis=0)
                     lo, hi = np.nanpercentile(per_draw[..., i], BAND, axis=0)
@@ -736,7 +843,7 @@ def plot(results, cfg: Config):
                     ax.fill_between(degrees, lo, hi, color=lcol[i], alpha=0.15, lw=0)
         ax.set_yscale("log")
         ax.set_xticks(degrees)
-        ax.set_xlabel("degree $i$")
+        ax.set_xlabel(f"{cfg.target_axis} $k$" if not cfg.sphere_targets else "degree $i$")
         ax.set_title(f"{tag} $c_\\ell/c_{{L-1}}$, width {int(widths[j])}")
     ax_lo.set_ylabel(r"$c_\ell / c_{L-1}$")
     for ax in (ax_err, ax_lo, ax_hi):
@@ -755,7 +862,6 @@ def plot(results, cfg: Config):
         """A key entry for lines drawn in every layer's colour: one short line per colour."""
         return tuple(Line2D([], [], color=lcol[i], **style) for i in range(count))
 
-    drawn_crossing = np.isfinite(cross) & (cross <= 2 * widths[-1])
     entries = [
         (
             Line2D([], [], color="0.3", lw=0.8, ls=":"),
@@ -800,7 +906,7 @@ def plot(results, cfg: Config):
     d, s = results["kernel_movement"].shape[1:3]
     suptitle(
         fig,
-        f"{cfg.network.activation}, d={cfg.dim}, n={cfg.num_points}, L={cfg.network.depth}, "
+        f"{cfg.data_label()}; {cfg.network.activation}, n={cfg.num_points}, L={cfg.network.depth}, "
         f"{cfg.steps} GD steps ({cfg.dtype}), η = {cfg.lr_factor:g}·n/λ_max; {d} draws × {s} "
         f"seed{'s' * (s > 1)} (line: median over draws of each draw's seed mean, band: {BAND[0]}–{BAND[1]}% "
         f"of the same draw values; (b): over networks); single-layer runs and large η at m ≤ "

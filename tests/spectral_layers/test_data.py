@@ -34,6 +34,7 @@ from spectral_layers.data import (
     DatasetWarning,
     RemoteFile,
 )
+from tests._fakes import idx_bytes
 
 RNG = np.random.default_rng(20240607)
 
@@ -42,14 +43,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*differs from the published:Use
 
 # -------------------------------------------------------------------------------------------------
 # Writers for the real formats (independent of the readers under test).
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    """IDX encoding of a uint8 array: 0, 0, type 0x08, ndim, big-endian uint32 dims, then the
-    bytes."""
-    assert arr.dtype == np.uint8
-    header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    return header + arr.tobytes(order="C")
 
 
 def mnist_arrays(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,11 +12,9 @@ input scale for a ReLU network without bias).
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import importlib
 import json
 import pickle
-import struct
 import warnings
 
 import jax
@@ -24,9 +22,10 @@ import numpy as np
 import pytest
 
 from experiments.framework import cli as fw
+from experiments.framework import shared
 from experiments.protocols import realdata
 from spectral_layers.data import DatasetUnavailableError, DatasetWarning
-from tests._fakes import assert_first_draw
+from tests._fakes import assert_first_draw, smooth_images, write_mnist
 
 REALDATA = ("fig3_mnist_radial", "fig5_mnist_pc", "fig6_mnist_eigvec", "fig7_cifar_pc")
 RNG = np.random.default_rng(20240611)
@@ -40,32 +39,17 @@ def _module(name):
     return importlib.import_module(f"experiments.{name}")
 
 
-def smooth_images(n: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Random ``uint8`` images, 4× upsampled noise (non-degenerate principal components)."""
-    coarse = RNG.integers(0, 256, size=(n, shape[0] // 4, shape[1] // 4, *shape[2:]))
-    return np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2).astype(np.uint8)
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    """IDX encoding of a uint8 array: 0, 0, type 0x08, ndim, big-endian uint32 dims, the bytes."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    return header + arr.tobytes(order="C")
-
-
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     """A parent folder with ``mnist/`` (train + test IDX), ``cifar-10-batches-py/test_batch``."""
     root = tmp_path_factory.mktemp("data")
-    mnist = {"train": smooth_images(N_TRAIN, (28, 28)), "test": smooth_images(N_TEST, (28, 28))}
-    (root / "mnist").mkdir()
-    for split, stem in (("train", "train"), ("test", "t10k")):
-        images = mnist[split]
-        labels = RNG.integers(0, 10, size=len(images)).astype(np.uint8)
-        for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
-            content = gzip.compress(idx_bytes(arr), mtime=0)
-            (root / "mnist" / f"{stem}-{kind}-ubyte.gz").write_bytes(content)
+    mnist = {
+        "train": smooth_images(RNG, N_TRAIN, (28, 28)),
+        "test": smooth_images(RNG, N_TEST, (28, 28)),
+    }
+    write_mnist(root / "mnist", mnist, RNG)
     # CIFAR-10 rows hold the R, G, B planes (1024 bytes each); only the test batch exists.
-    cifar_hwc = smooth_images(N_TEST, (32, 32, 3))
+    cifar_hwc = smooth_images(RNG, N_TEST, (32, 32, 3))
     rows = np.concatenate([cifar_hwc[..., c].reshape(N_TEST, 1024) for c in range(3)], axis=1)
     entry = {
         b"batch_label": b"test",
@@ -246,9 +230,9 @@ def test_smoke_scale_runs_without_files():
     """Without --data-dir, smoke scale makes images in-process (tests/experiments/test_experiments.py)."""
     for name in REALDATA:
         assert _module(name).EXPERIMENT.config("smoke").data_dir == realdata.SYNTHETIC
-    a = realdata.synthetic_images(jax.random.key(3), "cifar10", 5)
+    a = shared.synthetic_images(jax.random.key(3), "cifar10", 5)
     assert a.shape == (5, 32, 32, 3) and a.dtype == np.uint8
-    np.testing.assert_array_equal(a, realdata.synthetic_images(jax.random.key(3), "cifar10", 5))
+    np.testing.assert_array_equal(a, shared.synthetic_images(jax.random.key(3), "cifar10", 5))
 
 
 @pytest.mark.parametrize(

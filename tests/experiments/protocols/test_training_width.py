@@ -9,11 +9,13 @@ import optax
 import pytest
 
 from experiments import training_width as tw_reg
+from experiments import training_width_mnist as twm_reg
 from experiments.framework.cli import RunContext
 from experiments.protocols import training_width as tw
 from spectral_layers.empirical import layer_ntk
 from spectral_layers.models import init_mlp
 from spectral_layers.training import kernel_track, train_layers
+from tests._fakes import smooth_images, write_mnist
 from tests._net import assert_config_rejected
 from tests._typecheck import unchecked
 
@@ -382,3 +384,60 @@ BAD_CONFIGS = {  # --set override -> the field the error names
 @pytest.mark.parametrize("override", BAD_CONFIGS)
 def test_bad_config_fails_before_work(override, tmp_path, capsys):
     assert_config_rejected(tw_reg, override, BAD_CONFIGS[override], tmp_path, capsys)
+
+
+# ------------------------------------------------------------------------------------------------
+# training_width_mnist: the same protocol on images, targets along PC 1 (PCConfig)
+
+
+@pytest.mark.filterwarnings("ignore:.*differs from the published:UserWarning")  # tiny files
+def test_pc_components_against_numpy_svd_and_qr(tmp_path):
+    # Independent route: NumPy's SVD for the principal component and QR for the Gram–Schmidt.
+    rng = np.random.default_rng(5)
+    images = smooth_images(rng, 90, (28, 28))
+    write_mnist(tmp_path / "mnist", {"test": images}, rng)
+    cfg = tw.PCConfig(
+        data_dir=str(tmp_path), split="test", num_points=60, degrees=(1, 2, 4), target_rms=1.5
+    )
+    with jax.enable_x64(True):
+        x, comps = cfg.draw_data(jax.random.key(3))
+        x, comps = np.asarray(x), np.asarray(comps)
+    assert x.dtype == comps.dtype == np.float64 and comps.shape == (3, 60)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-12)  # unit-norm images
+    flat = images.reshape(90, -1) / 255.0
+    unit = flat / np.linalg.norm(flat, axis=1, keepdims=True)
+    match = np.abs(x @ unit.T - 1) < 1e-12  # every point is one of the files' images
+    assert (match.sum(axis=1) == 1).all() and len(set(match.argmax(axis=1))) == 60
+    xc = x - x.mean(axis=0)
+    t = xc @ np.linalg.svd(xc, full_matrices=False)[2][0]
+    t = -np.pi + 2 * np.pi * (t - t.min()) / (t.max() - t.min())  # cos: the PC's sign is immaterial
+    raw = np.stack([np.cos(k * t) for k in cfg.degrees], axis=1)
+    q, _ = np.linalg.qr(raw - raw.mean(axis=0))
+    expected = q.T * 1.5 * np.sqrt(60)
+    signs = np.sign(np.sum(expected * comps, axis=1, keepdims=True))
+    np.testing.assert_allclose(comps, signs * expected, atol=1e-10)
+    np.testing.assert_allclose(comps @ comps.T, 1.5**2 * 60 * np.eye(3), atol=1e-9)
+
+
+def test_pc_config_checks_and_scales():
+    for field, value in (("dataset", "svhn"), ("split", "val"), ("pc_kind", "tan")):
+        with pytest.raises(ValueError, match=field):
+            tw.PCConfig(**{field: value})
+    with pytest.raises(ValueError, match="num_points"):
+        tw.PCConfig(num_points=4, degrees=(1, 2, 3, 4))
+    tw.PCConfig(num_points=5, degrees=(1, 2, 3, 4), dim=2)  # dim is not used by the images
+    cfg = twm_reg.EXPERIMENT.config("default")
+    assert isinstance(cfg, tw.PCConfig) and cfg.widths == tw.Config().widths
+    assert twm_reg.EXPERIMENT.config("smoke").data_dir == "synthetic"
+    assert twm_reg.EXPERIMENT.config("paper").widths[-1] >= 8192
+    with pytest.raises(ValueError, match="claim"):
+        tw.bias_verdicts(np.ones((2, 3, 2, 2)), claim="B")
+
+
+def test_claim_d_tolerates_a_dip_that_claim_a_does_not():
+    # One width, 5 draws, degrees 1..3, two layers: layer 0's ratio dips at degree 2 in every draw.
+    r = np.ones((1, 5, 3, 2))
+    r[..., 0] = [1.0, 0.8, 1.5]
+    assert tw.bias_verdicts(r, claim="A")[0][0][0] == "fails"
+    assert tw.bias_verdicts(r, claim="D")[0][0][0] == "holds"
+    assert tw._kept("holds", "fails") == "lost" and tw._kept("fails", "holds").startswith("absent")
