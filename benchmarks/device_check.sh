@@ -15,6 +15,7 @@
 #                2000 steps, float32 training); checkpointed per width × draw: a rerun of the script
 #                resumes where a time limit stopped it (no --force)
 #   sphere_large_n   python -m experiments.sphere_large_n --scale paper (n up to 10⁶); resumes likewise
+#   training_width_mnist   the same as training_width on MNIST (PC-1 targets; needs $DATA_DIR/mnist)
 #   ntk_n*       benchmarks/bench_layer_ntk.py --n 1000 / 5000 / 20000 --skip-slow (MNIST network)
 #   any_model    benchmarks/bench_any_model.py, if present
 #   infinite     benchmarks/bench_infinite.py --n 1000 5000
@@ -80,6 +81,8 @@ step training_width "$TW_LIMIT_S" "scale in|error|Error" \
   "$PYTHON" -m experiments.training_width "${RESUME[@]}"
 step sphere_large_n "$LARGE_N_LIMIT_S" "scale in|error|Error" \
   "$PYTHON" -m experiments.sphere_large_n "${RESUME[@]}"
+step training_width_mnist "$TW_LIMIT_S" "scale in|error|Error" \
+  "$PYTHON" -m experiments.training_width_mnist "${RESUME[@]}" --data-dir "$DATA_DIR"
 for n in 1000 5000 20000; do
   step "ntk_n$n" 90 "^structured|^floor" "$PYTHON" benchmarks/bench_layer_ntk.py --n "$n" --skip-slow \
     --repeats 3

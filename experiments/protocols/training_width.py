@@ -246,7 +246,7 @@ class Config:
 
     def data_label(self) -> str:
         """The data and targets, for the figure's title."""
-        return f"S^{self.dim - 1} (d={self.dim}), Gegenbauer degrees"
+        return f"$S^{{{self.dim - 1}}}$ (d = {self.dim}), Gegenbauer degrees"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,7 +297,7 @@ class PCConfig(Config):
         synthetic = ", SYNTHETIC IMAGES (not data)" if self.data_dir == SYNTHETIC else ""
         return (
             f"{name[self.dataset]} (unit-norm images{synthetic}), "
-            f"{self.pc_kind}(k t̃) along PC 1, mean removed"
+            rf"$\{self.pc_kind}(k\tilde t)$ along PC 1, mean removed"
         )
 
 
@@ -721,11 +721,14 @@ def summarize(results, cfg: Config) -> list[dict]:
 
 
 def _width(w: float, widths: np.ndarray) -> str:
+    """A crossing width for the REPORT and the key: ``> max m`` (never below the level within the widths),
+    ``< min m or n/a`` (NaN), a whole number, or two significant digits beyond ``10⁵`` (a fit's far
+    extrapolation: its digits mean nothing)."""
     if np.isposinf(w):
         return f"> {int(widths[-1])}"
     if np.isnan(w):
         return f"< {int(widths[0])} or n/a"
-    return f"{w:.0f}"
+    return f"{w:.0f}" if w < 1e5 else f"{w:.1e}"
 
 
 def _crossing_verdict(measured: np.ndarray, fitted: np.ndarray) -> str:

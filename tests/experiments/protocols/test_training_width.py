@@ -2,6 +2,8 @@
 ``experiments.training_width`` experiment (files, CLI and ``--plot-only`` are covered for every
 experiment by ``tests/experiments/test_experiments.py``)."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -305,6 +307,24 @@ def test_smoke_saves_the_documented_arrays(smoke):
 
 
 @pytest.mark.slow
+def test_summary_per_claim_and_regime(smoke):
+    cfg, res, _ = smoke
+    rows = tw.summarize(res, cfg)
+    for claim in ("A", "D"):  # one row per width and one per regime (narrow, wide) for each claim
+        per_width = [
+            r for r in rows if r["check"].startswith("width ") and f"claim {claim}" in r["check"]
+        ]
+        regimes = [
+            r for r in rows if "widths" in r["check"][:20] and f"claim {claim}" in r["check"]
+        ]
+        assert len(per_width) == len(cfg.widths) and len(regimes) == 2
+    # every octave in the fitted tail: no narrow regime, and no crash after the run
+    rows = tw.summarize(res, dataclasses.replace(cfg, tail_octaves=len(cfg.widths) - 1))
+    assert not [r for r in rows if r["check"].startswith("narrow")]
+    assert len([r for r in rows if r["check"].startswith("wide")]) == 2
+
+
+@pytest.mark.slow
 def test_same_seed_same_numbers_and_draws_differ(smoke):
     cfg, res, _ = smoke
     again = tw.run(cfg, RunContext("training_width", progress=False))
@@ -441,3 +461,10 @@ def test_claim_d_tolerates_a_dip_that_claim_a_does_not():
     assert tw.bias_verdicts(r, claim="A")[0][0][0] == "fails"
     assert tw.bias_verdicts(r, claim="D")[0][0][0] == "holds"
     assert tw._kept("holds", "fails") == "lost" and tw._kept("fails", "holds").startswith("absent")
+
+
+def test_crossing_widths_are_written_for_a_reader():
+    widths = np.array([16, 32, 64])
+    assert tw._width(np.inf, widths) == "> 64" and tw._width(np.nan, widths) == "< 16 or n/a"
+    assert tw._width(1479.4, widths) == "1479"
+    assert tw._width(4.8012e22, widths) == "4.8e+22"  # a flat fit's extrapolation: no false digits
