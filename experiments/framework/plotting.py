@@ -20,7 +20,6 @@ is undefined (``censored_note``).
 from __future__ import annotations
 
 import os
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -170,10 +169,58 @@ def degree_grays(num_degrees: int) -> list:
     return [str(v) for v in np.linspace(0.0, 0.62, max(num_degrees, 1)).round(3)]
 
 
+def _words(text: str) -> list[str]:
+    """``text`` split at spaces, except inside ``$…$`` (a mathtext span is never broken across lines)."""
+    words, current, in_math = [], "", False
+    for char in text:
+        if char == "$":
+            in_math = not in_math
+        if char == " " and not in_math:
+            if current:
+                words.append(current)
+            current = ""
+        else:
+            current += char
+    return [*words, current] if current else words
+
+
+def wrap_to_width(
+    fig, text: str, *, fontsize: float = MIN_FONT_PT, fraction: float = 0.97, **font
+) -> str:
+    """``text`` broken at spaces into lines whose rendered width is at most ``fraction`` of ``fig``'s width.
+
+    Widths are measured with the figure's renderer in the figure's font (mathtext spans rendered, kept
+    whole), not estimated from a character count: a count misjudges wide glyphs and ``$…$`` markup. A
+    single word wider than the limit stays on its own line. Existing newlines are kept.
+    """
+    renderer = fig.canvas.get_renderer()
+    probe = fig.text(0, 0, "", fontsize=fontsize, **font)
+    limit = fraction * fig.get_figwidth() * fig.dpi
+
+    def width(line: str) -> float:
+        probe.set_text(line)
+        return probe.get_window_extent(renderer).width
+
+    out = []
+    try:
+        for paragraph in text.split("\n"):
+            line = ""
+            for word in _words(paragraph):
+                candidate = f"{line} {word}" if line else word
+                if line and width(candidate) > limit:
+                    out.append(line)
+                    line = word
+                else:
+                    line = candidate
+            out.append(line)
+    finally:
+        probe.remove()
+    return "\n".join(out)
+
+
 def suptitle(fig, text: str, **kwargs):
-    """A figure title wrapped to the figure's width at ``MIN_FONT_PT`` (constrained layout keeps it inside)."""
-    chars = max(int(fig.get_figwidth() * 72 / (0.52 * MIN_FONT_PT)), 30)
-    return fig.suptitle(textwrap.fill(text, chars), fontsize=MIN_FONT_PT, **kwargs)
+    """A figure title at ``MIN_FONT_PT`` wrapped to the figure's measured width (``wrap_to_width``)."""
+    return fig.suptitle(wrap_to_width(fig, text), fontsize=MIN_FONT_PT, **kwargs)
 
 
 def band(ax, x, mean, low, high, *, color, label=None, marker="o", **kwargs):
@@ -341,9 +388,7 @@ def legend_below(fig, handles, labels, *, note: str = "", ncol: int | None = Non
         loc="outside lower center",
         ncol=ncol or len(labels),
         handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
-        title=textwrap.fill(note, int(fig.get_figwidth() * 72 / (0.6 * MIN_FONT_PT)))
-        if note
-        else None,
+        title=wrap_to_width(fig, note, style="italic") if note else None,
         title_fontproperties={"style": "italic", "size": MIN_FONT_PT},
     )
 

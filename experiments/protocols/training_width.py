@@ -788,7 +788,7 @@ def plot(results, cfg: Config):
         med_c, _, _ = _median_band(results["movement"][..., con, i])
         ax_mv.plot(widths, med_c, ls="--", marker="x", ms=3, color=lcol[i], lw=0.8)
         if drawn_crossing[i]:
-            ax_mv.plot([cross[i]], [level], marker="X", ms=6, color=lcol[i], mec="k", mew=0.5)
+            ax_mv.plot([cross[i]], [level], "X", ms=6, color=lcol[i], mec="k", mew=0.5)
     top = np.nanmedian(results["kernel_movement"][0])
     ax_mv.plot(widths, top * np.sqrt(widths[0] / widths), color="0.5", lw=2, alpha=0.5)
     ax_mv.axhline(level, color="0.3", lw=0.6, ls="-.")
@@ -861,9 +861,10 @@ def plot(results, cfg: Config):
         for i in range(num_layers)
     ]
 
-    def in_layer_colours(count, **style):
-        """A key entry for lines drawn in every layer's colour: one short line per colour."""
-        return tuple(Line2D([], [], color=lcol[i], **style) for i in range(count))
+    def in_layer_colours(layers, **style):
+        """A key entry for lines drawn in the colours of ``layers`` (a count or indices): one per colour."""
+        layers = range(layers) if isinstance(layers, int) else layers
+        return tuple(Line2D([], [], color=lcol[i], **style) for i in layers)
 
     entries = [
         (
@@ -876,7 +877,9 @@ def plot(results, cfg: Config):
             f"(a) large η = {cfg.contrast_lr_factor:g}·n/λ_max",
         ),
         (
-            in_layer_colours(num_layers, marker="X", ls="none", ms=6, mec="k", mew=0.5),
+            in_layer_colours(
+                np.flatnonzero(drawn_crossing), marker="X", ls="none", ms=6, mec="k", mew=0.5
+            ),
             f"(a) fit reaches {level:g} (drawn if ≤ 2·max m)",
         )
         if drawn_crossing.any()

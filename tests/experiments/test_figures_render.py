@@ -224,6 +224,31 @@ def test_check_figure_catches_text_outside_the_canvas(paper_style):
         check_figure(fig)
 
 
+def test_suptitle_and_key_note_wrap_to_the_measured_width(paper_style):
+    """A title of wide glyphs and mathtext (the training_width_mnist title a 0.52-em character count
+    let run 0.15 in past the canvas) is broken so that every line fits; ``$…$`` spans stay whole."""
+    text = (
+        r"MNIST (unit-norm images), $\cos(k\tilde t)$ along PC 1, mean removed; relu, n=200, L=4, "
+        "200 GD steps (float32), η = 1·n/λ_max; 8 draws × 1 seed (line: median over draws of each "
+        "draw's seed mean, band: 10–90% of the same draw values; (b): over networks); WWWW MMMM "
+        * 2
+    )
+    fig, axes = plotting.figure(2, columns=2)
+    axes[0][0].plot([1, 2], [1, 2], color="C0", label="a")
+    plotting.suptitle(fig, text)
+    plotting.legend_below(fig, *axes[0][0].get_legend_handles_labels(), note=text)
+    check_figure(fig)  # inside the canvas
+    lines = fig.get_suptitle().split("\n")
+    assert len(lines) >= 4 and " ".join(lines) == " ".join(text.split())
+    assert all(line.count("$") % 2 == 0 for line in lines)  # no mathtext span broken
+    probe = fig.text(0, 0, "", fontsize=plotting.MIN_FONT_PT)
+    renderer = fig.canvas.get_renderer()
+    for line in lines:
+        probe.set_text(line)
+        assert probe.get_window_extent(renderer).width <= 0.97 * fig.get_figwidth() * fig.dpi
+    matplotlib.pyplot.close(fig)
+
+
 def test_style_paper_declares_column_widths():
     for ncols, columns in ((1, 1), (3, 2)):
         fig, _ = plotting.figure(ncols)
