@@ -39,9 +39,7 @@ def main() -> None:
         cfg = exp.EXPERIMENT.config("default")
         if exp is training_width_mnist:
             cfg = dataclasses.replace(cfg, data_dir=args.data_dir)
-        print(
-            f"{exp.EXPERIMENT.name} (components by {cfg.target_axis}):"
-        )
+        print(f"{exp.EXPERIMENT.name} (components by {cfg.target_axis}):")
         print(
             "draw  lambda_max/lambda_2  cos(top, 1)  y_k^T K y_k / (|y_k|^2 lambda_max), per component"
         )
