@@ -69,8 +69,8 @@ def main() -> None:
             for k, g in layer_ntk(apply_fn, p, x, stacked=True).items()
         }
 
-    def lam_max(p) -> float:
-        return float(np.linalg.eigvalsh(sum(grams(p).values()))[-1])
+    def lam_max(gs: dict) -> float:
+        return float(np.linalg.eigvalsh(sum(gs.values()))[-1])
 
     def loss(p) -> float:
         f = apply_fn(jax.tree.map(lambda a: a[0], p), x)
@@ -78,7 +78,7 @@ def main() -> None:
 
     factor = cfg.lr_factor if args.lr_factor is None else args.lr_factor
     grams0 = grams(params)
-    lr = factor * n / float(np.linalg.eigvalsh(sum(grams0.values()))[-1])
+    lr = factor * n / lam_max(grams0)
     print(
         f"{args.data}, width {args.width}, draw {args.draw}: eta = {factor:g}*n/lambda_max(G(0)) = {lr:.4g}"
     )
@@ -95,10 +95,9 @@ def main() -> None:
             log_every=args.every,
             stacked=True,
         ).params
-        print(f"{t:4d}  {lam_max(params) * lr / n:22.3f}  {loss(params):.4f}")
-    moved = [
-        np.linalg.norm(g - grams0[k]) / np.linalg.norm(grams0[k]) for k, g in grams(params).items()
-    ]
+        grams_t = grams(params)
+        print(f"{t:4d}  {lam_max(grams_t) * lr / n:22.3f}  {loss(params):.4f}")
+    moved = [np.linalg.norm(g - grams0[k]) / np.linalg.norm(grams0[k]) for k, g in grams_t.items()]
     print("||G_l(T) - G_l(0)||_F / ||G_l(0)||_F per layer:", ", ".join(f"{m:.3g}" for m in moved))
 
 
